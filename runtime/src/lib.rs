@@ -1,0 +1,9 @@
+//! fer-runtime: int8 facial-expression inference.
+//!
+//! The core is `no_std` so the same code runs on Cortex-M firmware; `std` (on by default)
+//! adds what needs an operating system. Today it holds the label contract that the trainer
+//! and every model share; the quantizer, the `.fer` engine and the `fer` command line
+//! arrive with issue #5.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+pub mod labels;
