@@ -4,9 +4,9 @@
 //! shared data folder when present, else generated images.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fer_edge::fer_trainer::data::ImageSpec;
 use fer_edge::fer_trainer::data::decode::{decode_image, from_gray48};
 use fer_edge::fer_trainer::data::fer_csv::parse_pixels;
-use fer_edge::fer_trainer::data::ImageSpec;
 use image::{DynamicImage, ImageBuffer, ImageFormat, Luma};
 
 fn first_file(dir: std::path::PathBuf) -> Option<Vec<u8>> {
@@ -24,8 +24,14 @@ fn generated(format: ImageFormat) -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let shared = fer_edge::shared_data();
-    let jpg = shared.as_ref().and_then(|d| first_file(d.join("fer2013/train/happy"))).unwrap_or_else(|| generated(ImageFormat::Jpeg));
-    let png = shared.as_ref().and_then(|d| first_file(d.join("ckplus48/happy"))).unwrap_or_else(|| generated(ImageFormat::Png));
+    let jpg = shared
+        .as_ref()
+        .and_then(|d| first_file(d.join("fer2013/train/happy")))
+        .unwrap_or_else(|| generated(ImageFormat::Jpeg));
+    let png = shared
+        .as_ref()
+        .and_then(|d| first_file(d.join("ckplus48/happy")))
+        .unwrap_or_else(|| generated(ImageFormat::Png));
     let row: String = (0..48 * 48).map(|i| ((i * 7) % 256).to_string()).collect::<Vec<_>>().join(" ");
 
     let mut g = c.benchmark_group("decode_to_48x48_gray");

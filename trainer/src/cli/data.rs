@@ -170,12 +170,18 @@ fn run_split(args: SplitArgs) -> anyhow::Result<()> {
         (Some(Method::Kfold) | None, Some(folds)) => SplitMethod::KFold { folds, by_subject },
         (Some(Method::Kfold), None) => bail!("--method kfold needs --folds K"),
         (Some(Method::Keras), _) if by_subject => {
-            bail!("--group-by subject does not apply to --method keras (Keras never groups); use holdout or kfold")
+            bail!(
+                "--group-by subject does not apply to --method keras (Keras never groups); use holdout or kfold"
+            )
         }
-        (Some(Method::Usage), _) if by_subject => bail!("--group-by subject does not apply to --method usage"),
+        (Some(Method::Usage), _) if by_subject => {
+            bail!("--group-by subject does not apply to --method usage")
+        }
         (Some(m), Some(_)) => bail!("--folds applies to --method kfold only, not {m:?}"),
         (Some(Method::Keras), None) => SplitMethod::Keras { val_fraction: args.val_fraction },
-        (Some(Method::Holdout) | None, None) => SplitMethod::Holdout { val_fraction: args.val_fraction, by_subject },
+        (Some(Method::Holdout) | None, None) => {
+            SplitMethod::Holdout { val_fraction: args.val_fraction, by_subject }
+        }
         (Some(Method::Usage), None) => SplitMethod::Usage,
     };
     let mut ds = args.source.load()?;
@@ -212,12 +218,18 @@ fn run_split(args: SplitArgs) -> anyhow::Result<()> {
     };
     let json = serde_json::to_string_pretty(&output)?;
     let split_json = args.out.join("split.json");
-    write_atomic(&split_json, json.as_bytes()).with_context(|| format!("writing {}", split_json.display()))?;
+    write_atomic(&split_json, json.as_bytes())
+        .with_context(|| format!("writing {}", split_json.display()))?;
     if args.json {
         println!("{json}");
     } else {
         print!("{}", split_text(&output, &ds));
-        println!("wrote {} and {} manifest(s) under {}", split_json.display(), output.files.len(), args.out.display());
+        println!(
+            "wrote {} and {} manifest(s) under {}",
+            split_json.display(),
+            output.files.len(),
+            args.out.display()
+        );
     }
     Ok(())
 }
@@ -240,7 +252,8 @@ fn write_manifests(ds: &Dataset, folds: &[Fold], args: &SplitArgs) -> anyhow::Re
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut planned: Vec<(PathBuf, &[usize], bool)> = Vec::new();
     for (f, fold) in folds.iter().enumerate() {
-        let dir = if folds.len() == 1 { args.out.clone() } else { args.out.join(format!("fold-{:02}", f + 1)) };
+        let dir =
+            if folds.len() == 1 { args.out.clone() } else { args.out.join(format!("fold-{:02}", f + 1)) };
         planned.push((dir.join("train.csv"), &fold.train, true));
         planned.push((dir.join("val.csv"), &fold.val, false));
         if !fold.test.is_empty() {
@@ -256,7 +269,11 @@ fn write_manifests(ds: &Dataset, folds: &[Fold], args: &SplitArgs) -> anyhow::Re
             .filter(|p| p.exists())
             .collect();
         if let Some(first) = existing.first() {
-            bail!("{} already exists ({} file(s) of a split are there); pass --force to replace them", first.display(), existing.len());
+            bail!(
+                "{} already exists ({} file(s) of a split are there); pass --force to replace them",
+                first.display(),
+                existing.len()
+            );
         }
     }
     let balance_by = args.balance.map(BalanceBy::from);
@@ -332,7 +349,11 @@ fn split_text(out: &SplitOutput, ds: &Dataset) -> String {
         let leaky: usize = r.folds.iter().map(|f| f.shared_subject_count).sum();
         let subjects: std::collections::BTreeSet<u32> = ds.samples.iter().filter_map(|x| x.subject).collect();
         if leaky == 0 {
-            let _ = writeln!(s, "leakage check: no subject on two sides of any fold ({} subjects)", subjects.len());
+            let _ = writeln!(
+                s,
+                "leakage check: no subject on two sides of any fold ({} subjects)",
+                subjects.len()
+            );
         } else {
             let _ = writeln!(s, "leakage check: {leaky} subject/fold pair(s) on both sides (see warnings)");
         }
@@ -354,7 +375,11 @@ fn split_text(out: &SplitOutput, ds: &Dataset) -> String {
     }
     if !out.left_out.is_empty() {
         let parts: Vec<String> = out.left_out.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        let _ = writeln!(s, "left out: {} (outside the 7 FER classes; --keep-contempt keeps them)", parts.join(", "));
+        let _ = writeln!(
+            s,
+            "left out: {} (outside the 7 FER classes; --keep-contempt keeps them)",
+            parts.join(", ")
+        );
     }
     if out.skipped > 0 {
         let _ = writeln!(s, "skipped while reading: {} (see `fer-train data inspect`)", out.skipped);

@@ -42,13 +42,12 @@ pub fn sample_weights(ds: &Dataset, indices: &[usize], by: BalanceBy) -> Result<
     let class_of = |i: usize| ds.samples[i].class as usize;
     let counts = ds.class_counts(indices.iter().copied());
     let k = counts.iter().filter(|&&c| c > 0).count() as f64;
-    if by != BalanceBy::Class {
-        if let Some(&i) = indices.iter().find(|&&i| ds.samples[i].subject.is_none()) {
-            return Err(format!(
-                "balancing by subject needs a subject for every image; {} has none (set --subject-regex)",
-                ds.sample_path(&ds.samples[i])
-            ));
-        }
+    let no_subject = indices.iter().find(|&&i| ds.samples[i].subject.is_none());
+    if let (true, Some(&i)) = (by != BalanceBy::Class, no_subject) {
+        return Err(format!(
+            "balancing by subject needs a subject for every image; {} has none (set --subject-regex)",
+            ds.sample_path(&ds.samples[i])
+        ));
     }
     let subject_of = |i: usize| ds.samples[i].subject.expect("checked above") as usize;
     let n_f = n as f64;
@@ -149,7 +148,12 @@ pub struct BalanceReport {
     pub max_expected_draws_per_epoch: f64,
 }
 
-pub fn report(ds: &Dataset, indices: &[usize], by: BalanceBy, mode: BalanceMode) -> Result<BalanceReport, String> {
+pub fn report(
+    ds: &Dataset,
+    indices: &[usize],
+    by: BalanceBy,
+    mode: BalanceMode,
+) -> Result<BalanceReport, String> {
     let weights = sample_weights(ds, indices, by)?;
     let n_classes = super::split::reported_classes(ds);
     let counts = ds.class_counts(indices.iter().copied());
@@ -159,11 +163,17 @@ pub fn report(ds: &Dataset, indices: &[usize], by: BalanceBy, mode: BalanceMode)
     }
     let total: f64 = mass.iter().sum();
     let round4 = |x: f64| (x * 1e4).round() / 1e4;
-    let effective_share =
-        ALL_CLASSES[..n_classes].iter().zip(mass).map(|(name, m)| (name.to_string(), round4(m / total).into())).collect();
+    let effective_share = ALL_CLASSES[..n_classes]
+        .iter()
+        .zip(mass)
+        .map(|(name, m)| (name.to_string(), round4(m / total).into()))
+        .collect();
     let cw = class_weights(&counts, n_classes);
-    let class_weights =
-        ALL_CLASSES[..n_classes].iter().zip(cw).map(|(name, w)| (name.to_string(), round4(w as f64).into())).collect();
+    let class_weights = ALL_CLASSES[..n_classes]
+        .iter()
+        .zip(cw)
+        .map(|(name, w)| (name.to_string(), round4(w as f64).into()))
+        .collect();
     let weight_min = weights.iter().copied().fold(f64::INFINITY, f64::min);
     let weight_max = weights.iter().copied().fold(0.0, f64::max);
     Ok(BalanceReport {

@@ -56,7 +56,8 @@ pub fn decode_any(bytes: &[u8]) -> Result<DynamicImage, String> {
     if format != ImageFormat::Jpeg && format != ImageFormat::Png {
         return Err(format!("{format:?} images are not supported (use jpg or png)"));
     }
-    let img = image::load_from_memory_with_format(bytes, format).map_err(|e| format!("corrupt {format:?}: {e}"))?;
+    let img =
+        image::load_from_memory_with_format(bytes, format).map_err(|e| format!("corrupt {format:?}: {e}"))?;
     if img.width() == 0 || img.height() == 0 {
         return Err("image has zero size".into());
     }

@@ -43,7 +43,11 @@ pub fn parse_pixels(field: &[u8]) -> Result<Vec<u8>, String> {
     let mut px = Vec::with_capacity(PIXELS);
     for (i, tok) in field.split(|b| b.is_ascii_whitespace()).filter(|t| !t.is_empty()).enumerate() {
         let v = std::str::from_utf8(tok).ok().and_then(|t| t.parse::<u8>().ok()).ok_or_else(|| {
-            format!("pixel value {:?} at position {} is not an integer 0-255", String::from_utf8_lossy(tok), i + 1)
+            format!(
+                "pixel value {:?} at position {} is not an integer 0-255",
+                String::from_utf8_lossy(tok),
+                i + 1
+            )
         })?;
         px.push(v);
     }
@@ -72,14 +76,15 @@ pub fn read(path: &Path, ds: &mut Dataset) -> Result<(), DataError> {
         .from_path(path)
         .map_err(|e| DataError::csv(path, e))?;
     let headers = rdr.byte_headers().map_err(|e| DataError::csv(path, e))?.clone();
-    let (emotion_col, pixels_col) = match (find_column(&headers, "emotion"), find_column(&headers, "pixels")) {
+    let (emotion_col, pixels_col) = match (find_column(&headers, "emotion"), find_column(&headers, "pixels"))
+    {
         (Some(e), Some(p)) => (e, p),
         _ => {
             return Err(DataError::Format {
                 path: path.to_path_buf(),
                 reason: format!(
                     "header {:?} lacks FER2013's `emotion` and `pixels` columns",
-                    String::from_utf8_lossy(headers.as_slice())
+                    header_text(&headers)
                 ),
             });
         }
@@ -89,6 +94,7 @@ pub fn read(path: &Path, ds: &mut Dataset) -> Result<(), DataError> {
     ds.csv_files.push(CsvFile { path: path.to_path_buf(), pixels_column: pixels_col });
 
     let first = ds.samples.len();
+    let mut probe = File::open(path).map_err(io_err)?;
     let mut rec = csv::ByteRecord::new();
     loop {
         match rdr.read_byte_record(&mut rec) {
@@ -97,11 +103,11 @@ pub fn read(path: &Path, ds: &mut Dataset) -> Result<(), DataError> {
             Err(e) => return Err(DataError::csv(path, e)),
         }
         let pos = rec.position().expect("csv records carry their position");
-        let line = pos.line();
+        let (offset, line) = record_start(&mut probe, pos).map_err(io_err)?;
         let skip = |reason: String| Skipped { path: format!("{}:{line}", path.display()), reason };
         match check_row(&rec, emotion_col, pixels_col, usage_col) {
             Ok((class, usage)) => ds.samples.push(Sample {
-                source: ImageSource::CsvRow { csv: csv_id, line, offset: pos.byte(), len: 0 },
+                source: ImageSource::CsvRow { csv: csv_id, line, offset, len: 0 },
                 class,
                 subject: None,
                 usage,
@@ -119,6 +125,20 @@ pub fn read(path: &Path, ds: &mut Dataset) -> Result<(), DataError> {
         }
     }
     Ok(())
+}
+
+/// The true start and line of a record. After a CRLF line end the csv crate reports the
+/// record as starting on the `\n`, one line early; step past it.
+fn record_start(file: &mut File, pos: &csv::Position) -> std::io::Result<(u64, u64)> {
+    let mut first = [0u8; 1];
+    file.seek(SeekFrom::Start(pos.byte()))?;
+    let n = file.read(&mut first)?;
+    Ok(if n == 1 && first[0] == b'\n' { (pos.byte() + 1, pos.line() + 1) } else { (pos.byte(), pos.line()) })
+}
+
+/// A header row as the user wrote it, for messages.
+pub fn header_text(headers: &csv::ByteRecord) -> String {
+    headers.iter().map(String::from_utf8_lossy).collect::<Vec<_>>().join(",")
 }
 
 fn check_row(
@@ -140,7 +160,10 @@ fn check_row(
         None => None,
         Some(col) => {
             let u = String::from_utf8_lossy(field(col, "Usage")?).trim().to_string();
-            Some(Usage::parse(&u).ok_or_else(|| format!("Usage {u:?} is not Training, PublicTest or PrivateTest"))?)
+            Some(
+                Usage::parse(&u)
+                    .ok_or_else(|| format!("Usage {u:?} is not Training, PublicTest or PrivateTest"))?,
+            )
         }
     };
     Ok((class, usage))

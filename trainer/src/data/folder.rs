@@ -67,7 +67,8 @@ pub fn read(root: &Path, pattern: &SubjectPattern, ds: &mut Dataset) -> Result<(
 }
 
 fn count_ignored(ds: &mut Dataset, path: &Path) {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_else(|| "(none)".into());
+    let ext =
+        path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_else(|| "(none)".into());
     *ds.ignored_files.entry(ext).or_default() += 1;
 }
 
@@ -89,7 +90,11 @@ fn read_classes(
         }
         let name = name_of(&e);
         let Some(class) = class_index(&name) else {
-            let n = WalkDir::new(&class_dir).into_iter().filter_map(Result::ok).filter(|f| is_image(f.path())).count();
+            let n = WalkDir::new(&class_dir)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|f| is_image(f.path()))
+                .count();
             ds.skipped.push(Skipped {
                 path: class_dir.display().to_string(),
                 reason: format!(
@@ -128,7 +133,8 @@ fn read_classes(
             });
         }
         if ds.samples.len() == before {
-            ds.skipped.push(Skipped { path: class_dir.display().to_string(), reason: "empty class folder".into() });
+            ds.skipped
+                .push(Skipped { path: class_dir.display().to_string(), reason: "empty class folder".into() });
         }
     }
     if !found_class {

@@ -129,7 +129,11 @@ impl InspectReport {
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
-        let _ = writeln!(out, "{} ({:?}): {} images in {:.2}s", self.path, self.format, self.images, self.seconds);
+        let _ = writeln!(
+            out,
+            "{} ({:?}): {} images in {:.2}s",
+            self.path, self.format, self.images, self.seconds
+        );
         let width = self.classes.values().filter_map(|v| v.as_u64()).max().unwrap_or(1).max(1);
         for (name, n) in &self.classes {
             let n = n.as_u64().unwrap_or(0);
@@ -139,7 +143,11 @@ impl InspectReport {
         }
         match (&self.subjects, &self.images_per_subject) {
             (Some(s), Some(st)) => {
-                let _ = writeln!(out, "subjects: {s} (images per subject: min {}, median {}, max {})", st.min, st.median, st.max);
+                let _ = writeln!(
+                    out,
+                    "subjects: {s} (images per subject: min {}, median {}, max {})",
+                    st.min, st.median, st.max
+                );
             }
             _ => {
                 let _ = writeln!(out, "subjects: none found (pattern {})", self.subject_regex);

@@ -43,14 +43,16 @@ fn csv_row_ref(path: &str) -> Option<(&str, u64)> {
 /// Indexes a manifest into `ds`.
 pub fn read(path: &Path, pattern: &SubjectPattern, ds: &mut Dataset) -> Result<(), DataError> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_path(path).map_err(|e| DataError::csv(path, e))?;
+    let mut rdr =
+        csv::ReaderBuilder::new().flexible(true).from_path(path).map_err(|e| DataError::csv(path, e))?;
     let headers = rdr.headers().map_err(|e| DataError::csv(path, e))?.clone();
-    let (path_col, label_col) = (column(&headers, "path").unwrap_or(0), column(&headers, "label").unwrap_or(1));
+    let (path_col, label_col) =
+        (column(&headers, "path").unwrap_or(0), column(&headers, "label").unwrap_or(1));
     let subject_col = column(&headers, "subject");
     let usage_col = column(&headers, "usage");
     let mut subjects = HashMap::new();
-    // FER2013 CSVs that rows refer to, indexed once each: path -> (csv id, line -> row).
-    let mut csv_rows: HashMap<PathBuf, Option<(u32, HashMap<u64, ImageSource>)>> = HashMap::new();
+    // FER2013 CSVs that rows refer to, indexed once each (None: unreadable).
+    let mut csv_rows: HashMap<PathBuf, Option<RowIndex>> = HashMap::new();
 
     for rec in rdr.records() {
         let rec = rec.map_err(|e| DataError::csv(path, e))?;
@@ -83,7 +85,7 @@ pub fn read(path: &Path, pattern: &SubjectPattern, ds: &mut Dataset) -> Result<(
             Some((file, row_line)) => {
                 let file = base.join(file);
                 let rows = csv_rows.entry(file.clone()).or_insert_with(|| index_csv(&file, ds));
-                match rows.as_ref().and_then(|(_, rows)| rows.get(&row_line)) {
+                match rows.as_ref().and_then(|rows| rows.get(&row_line)) {
                     Some(src) => src.clone(),
                     None => {
                         ds.skipped.push(Skipped {
@@ -106,8 +108,11 @@ pub fn read(path: &Path, pattern: &SubjectPattern, ds: &mut Dataset) -> Result<(
     Ok(())
 }
 
+/// The valid rows of one FER2013 CSV, by line.
+type RowIndex = HashMap<u64, ImageSource>;
+
 /// Indexes a FER2013 CSV that manifest rows point into; its problems go to `ds.skipped`.
-fn index_csv(file: &Path, ds: &mut Dataset) -> Option<(u32, HashMap<u64, ImageSource>)> {
+fn index_csv(file: &Path, ds: &mut Dataset) -> Option<RowIndex> {
     let mut sub = Dataset::new(file, Format::Fer2013Csv);
     if let Err(e) = fer_csv::read(file, &mut sub) {
         ds.skipped.push(Skipped { path: file.display().to_string(), reason: e.to_string() });
@@ -125,5 +130,5 @@ fn index_csv(file: &Path, ds: &mut Dataset) -> Option<(u32, HashMap<u64, ImageSo
             ImageSource::File(_) => None,
         })
         .collect();
-    Some((id, rows))
+    Some(rows)
 }

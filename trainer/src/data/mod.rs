@@ -58,9 +58,7 @@ impl Usage {
     pub fn parse(s: &str) -> Option<Usage> {
         match s.trim().to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
             "training" | "train" => Some(Usage::Training),
-            "publictest" | "public_test" | "test" | "val" | "valid" | "validation" => {
-                Some(Usage::PublicTest)
-            }
+            "publictest" | "public_test" | "test" | "val" | "valid" | "validation" => Some(Usage::PublicTest),
             "privatetest" | "private_test" => Some(Usage::PrivateTest),
             _ => None,
         }

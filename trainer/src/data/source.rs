@@ -47,9 +47,14 @@ impl Default for LoadOptions {
 pub fn detect(path: &Path) -> Result<Format, DataError> {
     let meta = std::fs::metadata(path).map_err(|e| DataError::Io { path: path.to_path_buf(), source: e })?;
     if meta.is_dir() {
-        return Ok(if folder::has_split_folders(path)? { Format::SplitFolders } else { Format::ClassFolders });
+        return Ok(if folder::has_split_folders(path)? {
+            Format::SplitFolders
+        } else {
+            Format::ClassFolders
+        });
     }
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_path(path).map_err(|e| DataError::csv(path, e))?;
+    let mut rdr =
+        csv::ReaderBuilder::new().has_headers(true).from_path(path).map_err(|e| DataError::csv(path, e))?;
     let headers = rdr.byte_headers().map_err(|e| DataError::csv(path, e))?.clone();
     if fer_csv::looks_like_fer_csv(&headers) {
         Ok(Format::Fer2013Csv)
@@ -61,7 +66,7 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
             reason: format!(
                 "not a dataset: expected a folder of class folders, a FER2013 CSV (emotion,pixels[,Usage]) \
                  or a manifest CSV (path,label[,subject]); header is {:?}",
-                String::from_utf8_lossy(headers.as_slice())
+                fer_csv::header_text(&headers)
             ),
         })
     }

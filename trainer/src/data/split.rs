@@ -35,7 +35,10 @@ pub enum SplitMethod {
 
 impl SplitMethod {
     pub fn subject_independent(&self) -> bool {
-        matches!(self, SplitMethod::Holdout { by_subject: true, .. } | SplitMethod::KFold { by_subject: true, .. })
+        matches!(
+            self,
+            SplitMethod::Holdout { by_subject: true, .. } | SplitMethod::KFold { by_subject: true, .. }
+        )
     }
 
     /// A short name: `keras`, `holdout`, `group-holdout`, `kfold`, `group-kfold`, `usage`.
@@ -99,7 +102,9 @@ pub enum SplitError {
          check --subject-regex or add a `subject` column to a manifest"
     )]
     MissingSubjects { count: usize, example: String },
-    #[error("{count} image(s) have no Usage (first: {example}); the usage split needs FER2013's Usage column or train/test folders")]
+    #[error(
+        "{count} image(s) have no Usage (first: {example}); the usage split needs FER2013's Usage column or train/test folders"
+    )]
     MissingUsage { count: usize, example: String },
     #[error("fold {fold}: {} subject(s) on both sides of a subject-independent split: {}", subjects.len(), subjects.join(", "))]
     Leakage { fold: usize, subjects: Vec<String> },
@@ -172,8 +177,11 @@ pub fn split(ds: &Dataset, method: &SplitMethod, seed: u64) -> Result<(Vec<Fold>
             if k > n {
                 return Err(SplitError::Invalid(format!("--folds {k} is more than the {n} images")));
             }
-            let assignment =
-                if by_subject { stratified_group_kfold(ds, k, &mut rng)? } else { stratified_kfold(ds, k, &mut rng) };
+            let assignment = if by_subject {
+                stratified_group_kfold(ds, k, &mut rng)?
+            } else {
+                stratified_kfold(ds, k, &mut rng)
+            };
             (0..k).map(|f| fold_from_assignment(&assignment, f)).collect()
         }
         SplitMethod::Usage => vec![usage_split(ds)?],
@@ -186,7 +194,9 @@ fn check_fraction(f: f64) -> Result<(), SplitError> {
     if f > 0.0 && f < 1.0 {
         Ok(())
     } else {
-        Err(SplitError::Invalid(format!("the validation fraction must be between 0 and 1 (exclusive), got {f}")))
+        Err(SplitError::Invalid(format!(
+            "the validation fraction must be between 0 and 1 (exclusive), got {f}"
+        )))
     }
 }
 
@@ -243,7 +253,8 @@ fn stratified_group_kfold(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Resul
     for s in &ds.samples {
         group_counts[s.subject.unwrap() as usize][s.class as usize] += 1;
     }
-    let mut groups: Vec<usize> = (0..ds.subjects.len()).filter(|&g| group_counts[g].iter().sum::<usize>() > 0).collect();
+    let mut groups: Vec<usize> =
+        (0..ds.subjects.len()).filter(|&g| group_counts[g].iter().sum::<usize>() > 0).collect();
     if groups.len() < k {
         return Err(SplitError::Invalid(format!(
             "{k} folds need at least {k} subjects; the dataset has {}",
@@ -316,7 +327,10 @@ fn usage_split(ds: &Dataset) -> Result<Fold, SplitError> {
         }
     }
     if let Some(&first) = missing.first() {
-        return Err(SplitError::MissingUsage { count: missing.len(), example: ds.sample_path(&ds.samples[first]) });
+        return Err(SplitError::MissingUsage {
+            count: missing.len(),
+            example: ds.sample_path(&ds.samples[first]),
+        });
     }
     Ok(fold)
 }
@@ -401,8 +415,8 @@ fn report(ds: &Dataset, method: &SplitMethod, seed: u64, folds: &[Fold]) -> Resu
     }
     if !has_subjects {
         warnings.push(
-            "the dataset names no subjects, so subject leakage cannot be checked (FER2013 has one image per \
-             face, mostly; for your own recordings set --subject-regex or a manifest `subject` column)"
+            "the dataset names no subjects, so subject leakage cannot be checked (FER2013 publishes no \
+             subject ids; for your own recordings set --subject-regex or a manifest `subject` column)"
                 .into(),
         );
     }
