@@ -1,7 +1,9 @@
 //! fer-trainer: FER datasets in, trained CNNs out.
 //!
 //! Laid out like burn's examples, one stage per module: `data` reads, checks, splits and
-//! balances datasets; model, training and export stages build on it.
+//! balances datasets; `model` holds the architectures; training and export build on them.
 
 pub mod data;
 pub mod fsutil;
+pub mod model;
+pub mod train;

@@ -1,6 +1,7 @@
 //! Command-line definitions, one module per command group.
 
 mod data;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -16,10 +17,16 @@ enum Command {
     /// Inspect, split and balance datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Train a model: metrics.csv, curves.png, confusion.png, report.json, best/ and last/.
+    Fit(train::FitArgs),
+    /// K-fold cross-validation (optionally subject-grouped): mean ± std per metric.
+    Cv(train::CvArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Data(cmd) => data::run(cmd),
+        Command::Fit(args) => train::fit(args),
+        Command::Cv(args) => train::cross_validate(args),
     }
 }

@@ -6,13 +6,13 @@
 //! beside plain accuracy instead of resampling them.
 
 use rand::RngExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::split::class_map;
 use super::{ALL_CLASSES, Dataset};
 
 /// What to even out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BalanceBy {
     /// Every class carries the same total weight.
@@ -24,7 +24,7 @@ pub enum BalanceBy {
 }
 
 /// How the weights act in training.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BalanceMode {
     /// Draw each epoch's images with replacement, in proportion to their weights.

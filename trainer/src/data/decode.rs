@@ -2,11 +2,11 @@
 
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, ImageFormat};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The shape a model takes its input in: `width` x `height`, 1 (gray) or 3 (RGB)
 /// channels, pixels as `u8` in HWC order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageSpec {
     pub width: u32,
     pub height: u32,

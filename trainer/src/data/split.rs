@@ -409,7 +409,8 @@ fn report(ds: &Dataset, method: &SplitMethod, seed: u64, folds: &[Fold]) -> Resu
     if leaky_folds > 0 {
         warnings.push(format!(
             "{leaky_folds} of {} fold(s) have subjects on both sides: validation scores will be optimistic \
-             (the model has seen these faces); use --group-by subject for a subject-independent split",
+             (the model has seen these faces); split by subject instead (`--group-by subject`; for `fit`, \
+             `--val-split subject`)",
             folds.len()
         ));
     }

@@ -1,0 +1,88 @@
+//! `edge`: a compact CNN for microcontrollers.
+//!
+//! Budget (checked by a test): at most 256 KB of int8 weights and 64 KB of live activations
+//! at batch 1 (a layer's input and output, int8), with only ops the int8 runtime has: conv,
+//! depthwise conv, BatchNorm (folded), ReLU, max pooling, global average pooling, dense.
+//!
+//! ```text
+//! 48x48x1 -> conv 16 -> pool -> conv 32 -> conv 32 -> pool -> conv 64 -> conv 64 -> pool
+//!         -> conv 128 -> depthwise 3x3 -> pointwise 128 -> global avg pool -> dropout -> dense 7
+//! ```
+
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+
+use super::blocks::{Act, ConvBnAct, glorot};
+
+#[derive(Module, Debug)]
+pub struct Edge {
+    pub stem: ConvBnAct,
+    pub b2a: ConvBnAct,
+    pub b2b: ConvBnAct,
+    pub b3a: ConvBnAct,
+    pub b3b: ConvBnAct,
+    pub b4a: ConvBnAct,
+    pub b4dw: ConvBnAct,
+    pub b4pw: ConvBnAct,
+    pub pool: MaxPool2d,
+    pub gap: AdaptiveAvgPool2d,
+    pub dropout: Dropout,
+    pub fc: Linear,
+}
+
+impl Edge {
+    pub fn new(channels: usize, classes: usize, device: &Device) -> Edge {
+        let c = |i, o, k, g| ConvBnAct::new(i, o, k, g, Act::Relu(burn::nn::Relu::new()), device);
+        Edge {
+            stem: c(channels, 16, 3, 1),
+            b2a: c(16, 32, 3, 1),
+            b2b: c(32, 32, 3, 1),
+            b3a: c(32, 64, 3, 1),
+            b3b: c(64, 64, 3, 1),
+            b4a: c(64, 128, 3, 1),
+            b4dw: c(128, 128, 3, 128),
+            b4pw: c(128, 128, 1, 1),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            gap: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            dropout: DropoutConfig::new(0.3).init(),
+            fc: LinearConfig::new(128, classes).with_initializer(glorot()).init(device),
+        }
+    }
+
+    /// Logits `[N, classes]`; with `trace`, the shape after every layer is recorded.
+    pub fn forward_traced(&self, x: Tensor<4>, mut trace: Option<&mut Vec<Vec<usize>>>) -> Tensor<2> {
+        let mut record = |t: &Tensor<4>| {
+            if let Some(tr) = trace.as_deref_mut() {
+                tr.push(t.dims().to_vec());
+            }
+        };
+        record(&x);
+        let mut x = x;
+        for (layer, pool_after) in [
+            (&self.stem, true),
+            (&self.b2a, false),
+            (&self.b2b, true),
+            (&self.b3a, false),
+            (&self.b3b, true),
+            (&self.b4a, false),
+            (&self.b4dw, false),
+            (&self.b4pw, false),
+        ] {
+            x = layer.forward(x);
+            record(&x);
+            if pool_after {
+                x = self.pool.forward(x);
+                record(&x);
+            }
+        }
+        let x = self.gap.forward(x);
+        record(&x);
+        let x: Tensor<2> = x.flatten(1, 3);
+        self.fc.forward(self.dropout.forward(x))
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_traced(x, None)
+    }
+}

@@ -1,0 +1,148 @@
+//! The FER models, one file each, behind one enum the training loop drives.
+
+pub mod baseline;
+pub mod blocks;
+pub mod edge;
+pub mod large;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::ImageSpec;
+
+/// Which architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// The classic Keras FER net (Conv 32 -> Dense 256), 4.8 M parameters at 48x48.
+    Baseline,
+    /// Compact CNN for microcontrollers: <= 256 KB int8 weights, <= 64 KB activations.
+    Edge,
+    /// VGG-style net for GPU hosts.
+    Large,
+}
+
+/// Everything needed to rebuild a model before loading its weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub kind: ModelKind,
+    pub input: ImageSpec,
+    pub classes: usize,
+}
+
+impl ModelConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let ImageSpec { width, height, channels } = self.input;
+        if channels != 1 && channels != 3 {
+            return Err(format!("input channels must be 1 or 3, got {channels}"));
+        }
+        if width < 16 || height < 16 || width % 16 != 0 || height % 16 != 0 {
+            return Err(format!(
+                "input size must be a multiple of 16 and at least 16 (four 2x poolings), got {width}x{height}"
+            ));
+        }
+        if !(2..=8).contains(&self.classes) {
+            return Err(format!("classes must be 2 to 8, got {}", self.classes));
+        }
+        Ok(())
+    }
+
+    pub fn init(&self, device: &Device) -> FerModel {
+        let ch = self.input.channels as usize;
+        match self.kind {
+            ModelKind::Baseline => FerModel::Baseline(baseline::Baseline::new(
+                ch,
+                self.input.height as usize,
+                self.input.width as usize,
+                self.classes,
+                device,
+            )),
+            ModelKind::Edge => FerModel::Edge(edge::Edge::new(ch, self.classes, device)),
+            ModelKind::Large => FerModel::Large(large::Large::new(ch, self.classes, device)),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one model per run: boxing buys nothing
+pub enum FerModel {
+    Baseline(baseline::Baseline),
+    Edge(edge::Edge),
+    Large(large::Large),
+}
+
+impl FerModel {
+    /// Logits `[N, classes]` for images `[N, C, H, W]` scaled to [0, 1].
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        match self {
+            FerModel::Baseline(m) => m.forward(x),
+            FerModel::Edge(m) => m.forward(x),
+            FerModel::Large(m) => m.forward(x),
+        }
+    }
+}
+
+/// Every float parameter of a model, flattened in visiting order: for comparing weights
+/// (records also carry parameter ids, which differ between two builds of one model).
+pub fn flat_weights<M: Module>(model: &M) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0.extend(param.val().into_data().iter::<f32>());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    model.visit(&mut c);
+    c.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(kind: ModelKind) -> ModelConfig {
+        ModelConfig { kind, input: ImageSpec::FER48_GRAY, classes: 7 }
+    }
+
+    #[test]
+    fn every_model_maps_a_batch_to_logits() {
+        let device = Device::flex();
+        for kind in [ModelKind::Baseline, ModelKind::Edge, ModelKind::Large] {
+            let m = config(kind).init(&device).valid();
+            let y = m.forward(Tensor::zeros([2, 1, 48, 48], &device));
+            assert_eq!(y.dims(), [2, 7], "{kind:?}");
+        }
+        let rgb = ModelConfig {
+            kind: ModelKind::Edge,
+            input: ImageSpec { width: 64, height: 64, channels: 3 },
+            classes: 8,
+        };
+        let y = rgb.init(&device).valid().forward(Tensor::zeros([1, 3, 64, 64], &device));
+        assert_eq!(y.dims(), [1, 8]);
+    }
+
+    #[test]
+    fn baseline_has_the_keras_parameter_count() {
+        // Keras' summary of the same net at 48x48x1: conv 320, BN 128 (half of it moving
+        // statistics, which burn counts too), PReLU 73,728, dense 4,718,848, BN 1,024, PReLU 256,
+        // dense 1,799: "Total params: 4,796,103".
+        let m = config(ModelKind::Baseline).init(&Device::flex());
+        assert_eq!(m.num_params(), 320 + 128 + 73_728 + 4_718_848 + 1_024 + 256 + 1_799);
+        assert_eq!(m.num_params(), 4_796_103);
+    }
+
+    #[test]
+    fn edge_fits_the_microcontroller_budget() {
+        let device = Device::flex();
+        let FerModel::Edge(m) = config(ModelKind::Edge).init(&device) else { unreachable!() };
+        // int8 weights: one byte per conv/dense weight (BN folds into the convs).
+        let weights = m.num_params();
+        assert!(weights <= 256 * 1024, "{weights} parameters");
+        let mut trace = Vec::new();
+        m.valid().forward_traced(Tensor::zeros([1, 1, 48, 48], &device), Some(&mut trace));
+        let bytes: Vec<usize> = trace.iter().map(|d| d.iter().product()).collect();
+        // A layer's input and output live at once.
+        let peak = bytes.windows(2).map(|w| w[0] + w[1]).max().unwrap();
+        assert!(peak <= 64 * 1024, "peak activations {peak} bytes: {trace:?}");
+    }
+}

@@ -1,0 +1,128 @@
+//! Checkpoint folders, written so that a crash at any moment leaves a whole one behind.
+//!
+//! `OUT/last/` (model, optimizer and loop state after the latest epoch: what `--resume`
+//! reads) and `OUT/best/` (the best epoch's model, with its config and metrics: what
+//! `fer-train export` reads). Each is written in full to `NAME.tmp/`, then swapped in by two
+//! renames; a crash between them leaves `NAME.old/`, which [`recover`] puts back.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use super::metrics::{EpochMetrics, SetMetrics};
+use super::monitor::Monitor;
+use super::schedule::LrSchedule;
+use crate::data::{ALL_CLASSES, ImageSpec};
+use crate::model::ModelConfig;
+
+pub const MODEL_FILE: &str = "model.bpk";
+pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+pub const STATE_FILE: &str = "state.json";
+pub const MODEL_JSON: &str = "model.json";
+
+/// The loop's state after an epoch: with the model and optimizer files, all a resumed run
+/// needs to continue exactly where this one was.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainState {
+    pub config: TrainConfig,
+    pub model: ModelConfig,
+    /// Epochs finished (the next one to run, 0-based).
+    pub epochs_done: usize,
+    pub history: Vec<EpochMetrics>,
+    pub schedule: LrSchedule,
+    pub monitor: Monitor,
+    /// Messages the run printed (plateau reductions, ...), by epoch.
+    pub events: Vec<String>,
+    /// How many images each side had, to refuse a resume on different data.
+    pub train_images: usize,
+    pub val_images: usize,
+}
+
+/// What `best/model.json` says about the model: enough to rebuild, export and run it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub model: ModelConfig,
+    /// Output index -> class name.
+    pub labels: Vec<String>,
+    pub input: ImageSpec,
+    /// How pixels become input: `value / 255`, CHW.
+    pub preprocessing: String,
+    /// 1-based epoch these weights come from.
+    pub epoch: usize,
+    pub val: SetMetrics,
+}
+
+impl ModelCard {
+    pub fn new(model: ModelConfig, epoch: usize, val: SetMetrics) -> ModelCard {
+        ModelCard {
+            model,
+            labels: ALL_CLASSES[..model.classes].iter().map(|s| s.to_string()).collect(),
+            input: model.input,
+            preprocessing: "pixels / 255 (range 0..1), layout NCHW, grayscale when channels = 1".into(),
+            epoch,
+            val,
+        }
+    }
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    dir.with_file_name(name)
+}
+
+/// Puts back `dir` from `dir.old` if a crash came between the two renames.
+pub fn recover(dir: &Path) -> std::io::Result<()> {
+    let old = sibling(dir, ".old");
+    if !dir.exists() && old.exists() {
+        std::fs::rename(&old, dir)?;
+    }
+    Ok(())
+}
+
+/// Replaces folder `dir` with one holding exactly `files`, never leaving it half-written.
+pub fn write_dir(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Result<()> {
+    let tmp = sibling(dir, ".tmp");
+    let old = sibling(dir, ".old");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    std::fs::create_dir_all(&tmp)?;
+    for (name, bytes) in files {
+        crate::fsutil::write_atomic(&tmp.join(name), bytes)?;
+    }
+    recover(dir)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    if dir.exists() {
+        std::fs::rename(dir, &old)?;
+    }
+    std::fs::rename(&tmp, dir)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_folders_and_recovers_from_a_crash_between_renames() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("best");
+        write_dir(&d, &[("a", b"1"), ("b", b"2")]).unwrap();
+        write_dir(&d, &[("a", b"3")]).unwrap();
+        assert_eq!(std::fs::read(d.join("a")).unwrap(), b"3");
+        assert!(!d.join("b").exists());
+        // A crash after the first rename: only best.old is there.
+        std::fs::rename(&d, root.path().join("best.old")).unwrap();
+        recover(&d).unwrap();
+        assert_eq!(std::fs::read(d.join("a")).unwrap(), b"3");
+        let names: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("best")]);
+    }
+}

@@ -1,0 +1,682 @@
+//! One training run: epochs of streamed, augmented batches; validation; best and last
+//! checkpoints; early stopping; metrics.csv, curves.png, confusion.png and report.json.
+//!
+//! Determinism: the model is initialised from `seed`; each epoch reseeds the backend (for
+//! dropout) and derives its image order and every image's augmentation from `seed` and the
+//! epoch number. A run resumed from `last/` therefore replays the interrupted epoch exactly
+//! as the uninterrupted run would have.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams, SgdConfig,
+    decay::WeightDecayConfig, momentum::MomentumConfig,
+};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::activation::log_softmax;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::checkpoint::{self, MODEL_FILE, MODEL_JSON, ModelCard, OPTIMIZER_FILE, STATE_FILE, TrainState};
+use super::config::{OptimizerKind, TrainConfig};
+use super::diagnose::{self, Overfitting, PriorShift, ValAboveTrain};
+use super::loader::{Batch, Item, Loader, mix};
+use super::metrics::{Confusion, EpochMetrics, SetMetrics};
+use super::monitor::{EarlyStopping, Monitor};
+use super::plot;
+use super::schedule::LrSchedule;
+use crate::data::balance::{self, BalanceMode, WeightedSampler};
+use crate::data::{ALL_CLASSES, ImageSpec};
+use crate::fsutil::write_atomic;
+use crate::model::{FerModel, ModelConfig};
+
+/// Images per evaluation batch.
+const EVAL_BATCH: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(
+        "the loss became {value} at epoch {epoch}, batch {batch} (learning rate {lr:.3e}): training stopped. \
+         Lower --lr, add --warmup-epochs, or check the data. The last good checkpoint is {last}"
+    )]
+    Diverged { value: f32, epoch: usize, batch: usize, lr: f64, last: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+fn io<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> TrainError {
+    move |e| TrainError::Io(format!("{what}: {e}"))
+}
+
+/// The images of a run: indices into the loader's dataset.
+pub struct RunData {
+    pub loader: Loader,
+    pub train: Vec<usize>,
+    pub val: Vec<usize>,
+    /// A separate test set, scored once at the end.
+    pub test: Option<(Loader, Vec<usize>)>,
+    pub classes: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Continue the run in `out` from its `last/` checkpoint.
+    pub resume: bool,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Diagnoses {
+    pub overfitting: Option<Overfitting>,
+    pub val_above_train: Option<ValAboveTrain>,
+    pub prior_shift: Option<PriorShift>,
+    /// The three above in words, plus the run's events (plateau reductions, early stop).
+    pub notes: Vec<String>,
+}
+
+/// report.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// `completed`, `early-stopped` or `diverged`.
+    pub status: String,
+    pub stop_reason: String,
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    pub monitor: String,
+    /// Validation metrics of the weights the run ends with (the best epoch's when restored).
+    pub val: SetMetrics,
+    pub test: Option<SetMetrics>,
+    /// Confusion of `test` when given, else of `val` (`counts[true][predicted]`).
+    pub confusion: Confusion,
+    pub labels: Vec<String>,
+    pub diagnoses: Diagnoses,
+    pub train_images: usize,
+    pub val_images: usize,
+    pub test_images: Option<usize>,
+    pub parameters: usize,
+    pub mean_train_images_per_second: f64,
+    pub seconds: f64,
+    pub model: ModelConfig,
+    pub config: TrainConfig,
+}
+
+/// Turns `--devices` names into devices: `flex`, `cuda[:N]`, `wgpu[:N]`.
+pub fn parse_devices(names: &[String]) -> Result<Vec<Device>, String> {
+    names
+        .iter()
+        .map(|name| {
+            let (kind, index) = name.split_once(':').unwrap_or((name.as_str(), "0"));
+            let index: usize =
+                index.parse().map_err(|_| format!("device {name:?}: index must be a number"))?;
+            match kind {
+                "flex" | "cpu" => Ok(Device::flex()),
+                #[cfg(feature = "cuda")]
+                "cuda" => Ok(Device::cuda(index)),
+                #[cfg(feature = "wgpu")]
+                "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index))),
+                "cuda" | "wgpu" => Err(format!(
+                    "device {name:?}: this fer-train was built without the `{kind}` backend; rebuild with \
+                     `cargo build --release -p fer-trainer --features {kind}` (index {index})"
+                )),
+                _ => Err(format!("unknown device {name:?}: use flex, cuda:N or wgpu:N")),
+            }
+        })
+        .collect()
+}
+
+fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
+    let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
+    match cfg.optimizer {
+        OptimizerKind::Sgd => {
+            let momentum = (cfg.momentum > 0.0).then(|| {
+                MomentumConfig::new()
+                    .with_momentum(cfg.momentum)
+                    .with_dampening(0.0)
+                    .with_nesterov(cfg.nesterov)
+            });
+            SgdConfig::new().with_momentum(momentum).with_weight_decay(decay).init()
+        }
+        // Keras' Adam epsilon.
+        OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-7).with_weight_decay(decay).init(),
+        OptimizerKind::Adamw => {
+            AdamWConfig::new().with_epsilon(1e-7).with_weight_decay(cfg.weight_decay as f32).init()
+        }
+    }
+}
+
+fn input_tensor(batch: &Batch, spec: ImageSpec, range: std::ops::Range<usize>, device: &Device) -> Tensor<4> {
+    let per = spec.len();
+    let data = TensorData::new(
+        batch.images[range.start * per..range.end * per].to_vec(),
+        [range.len(), spec.channels as usize, spec.height as usize, spec.width as usize],
+    );
+    Tensor::from_data(data, device)
+}
+
+/// What one forward pass over a batch (or a shard of it) gives.
+struct Step {
+    /// The training objective (smoothing and weights applied), on the device.
+    objective: Tensor<1>,
+    /// Plain cross-entropy summed over the images (comparable with validation loss).
+    plain_loss_sum: f64,
+    predictions: Vec<i64>,
+}
+
+/// Cross-entropy with label smoothing and per-image weights, averaged over the batch as
+/// Keras does (`sum(w * loss) / n`).
+fn forward_loss(
+    model: &FerModel,
+    batch: &Batch,
+    range: std::ops::Range<usize>,
+    spec: ImageSpec,
+    classes: usize,
+    smoothing: f32,
+    device: &Device,
+) -> Step {
+    let n = range.len();
+    let logits = model.forward(input_tensor(batch, spec, range.clone(), device));
+    let logp = log_softmax(logits.clone(), 1);
+    let mut onehot = vec![0f32; n * classes];
+    for (k, &t) in batch.targets[range.clone()].iter().enumerate() {
+        onehot[k * classes + t as usize] = 1.0;
+    }
+    let onehot: Tensor<2> = Tensor::from_data(TensorData::new(onehot, [n, classes]), device);
+    let smoothed = onehot.clone() * (1.0 - smoothing) + smoothing / classes as f32;
+    let weights: Tensor<2> =
+        Tensor::from_data(TensorData::new(batch.weights[range].to_vec(), [n, 1]), device);
+    let per_image = -(logp.clone() * smoothed).sum_dim(1);
+    let objective = (per_image * weights).sum() / n as f32;
+    let plain: f32 = (-(logp.detach() * onehot).sum()).into_scalar::<f32>();
+    let predictions = logits.detach().argmax(1).into_data().iter::<i64>().collect();
+    Step { objective, plain_loss_sum: plain as f64, predictions }
+}
+
+/// Scores `indices` with the model in evaluation mode (optionally under augmentation).
+pub fn evaluate(
+    model: &FerModel,
+    loader: &Loader,
+    indices: &[usize],
+    classes: usize,
+    augment: Option<(&super::augment::Augment, u64)>,
+    device: &Device,
+) -> Result<(SetMetrics, Confusion), TrainError> {
+    let mut confusion = Confusion::new(classes);
+    let mut loss_sum = 0.0;
+    let items: Vec<Item> = indices.iter().map(|&i| (i, 1.0)).collect();
+    let rx = loader.stream(items, EVAL_BATCH, augment.map(|(a, _)| a.clone()), augment.map_or(0, |(_, s)| s));
+    for batch in rx {
+        let batch = batch.map_err(TrainError::Io)?;
+        let step = forward_loss(model, &batch, 0..batch.len, loader.spec, classes, 0.0, device);
+        loss_sum += step.plain_loss_sum;
+        for (&t, &p) in batch.targets.iter().zip(&step.predictions) {
+            confusion.add(t as usize, p as usize);
+        }
+    }
+    Ok((SetMetrics::from_confusion(loss_sum, &confusion), confusion))
+}
+
+fn save_model(model: &FerModel) -> Result<Vec<u8>, TrainError> {
+    let bytes = model.clone().into_record().into_bytes().map_err(io("serialising the model"))?;
+    Ok(bytes.to_vec())
+}
+
+/// Loads `dir/model.bpk` into a fresh model of `config` on `device`.
+pub fn load_model(dir: &Path, config: &ModelConfig, device: &Device) -> Result<FerModel, TrainError> {
+    let path = dir.join(MODEL_FILE);
+    let bytes = std::fs::read(&path).map_err(io(path.display()))?;
+    let record =
+        ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(io(path.display()))?;
+    config.init(device).try_load_record(record).map_err(io(path.display()))
+}
+
+fn write_csv(path: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "val_balanced_acc",
+        "val_macro_f1",
+        "val_aug_loss",
+        "val_aug_acc",
+        "seconds",
+        "train_images_per_second",
+    ];
+    w.write_record(header).map_err(io(path.display()))?;
+    for h in history {
+        let opt = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
+        w.write_record([
+            h.epoch.to_string(),
+            format!("{:.6e}", h.lr),
+            format!("{:.6}", h.train.loss),
+            format!("{:.6}", h.train.accuracy),
+            format!("{:.6}", h.val.loss),
+            format!("{:.6}", h.val.accuracy),
+            format!("{:.6}", h.val.balanced_accuracy),
+            format!("{:.6}", h.val.macro_f1),
+            opt(h.val_augmented.as_ref().map(|v| v.loss)),
+            opt(h.val_augmented.as_ref().map(|v| v.accuracy)),
+            format!("{:.2}", h.seconds),
+            format!("{:.1}", h.train_images_per_second),
+        ])
+        .map_err(io(path.display()))?;
+    }
+    let bytes = w.into_inner().map_err(io(path.display()))?;
+    write_atomic(path, &bytes).map_err(io(path.display()))
+}
+
+/// The class mix the model trains on (after balancing), for the prior-shift diagnosis.
+fn training_prior(data: &RunData, weights: &[f64]) -> Vec<f64> {
+    let mut mass = vec![0.0; data.classes];
+    for (&i, &w) in data.train.iter().zip(weights) {
+        mass[data.loader.ds.samples[i].class as usize] += w;
+    }
+    let total: f64 = mass.iter().sum();
+    mass.iter().map(|m| m / total.max(f64::MIN_POSITIVE)).collect()
+}
+
+/// Test hook standing in for `kill -9` mid-epoch: abort (no cleanup, like a kill) after this
+/// many training batches.
+fn crash_after() -> Option<usize> {
+    std::env::var("FER_TRAIN_ABORT_AFTER_BATCHES").ok().and_then(|v| v.parse().ok())
+}
+
+pub fn run(
+    cfg: &TrainConfig,
+    data: &RunData,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<RunReport, TrainError> {
+    cfg.validate().map_err(TrainError::Invalid)?;
+    let started = Instant::now();
+    let spec = data.loader.spec;
+    let model_config = ModelConfig { kind: cfg.model, input: spec, classes: data.classes };
+    model_config.validate().map_err(TrainError::Invalid)?;
+    if data.train.is_empty() || data.val.is_empty() {
+        return Err(TrainError::Invalid(format!(
+            "need training and validation images; got {} and {}",
+            data.train.len(),
+            data.val.len()
+        )));
+    }
+    let devices = parse_devices(&cfg.devices).map_err(TrainError::Invalid)?;
+    let device = devices[0].clone();
+    let ad_device = device.clone().autodiff();
+    let (last_dir, best_dir) = (out.join("last"), out.join("best"));
+    std::fs::create_dir_all(out).map_err(io(out.display()))?;
+    checkpoint::recover(&last_dir).map_err(io(last_dir.display()))?;
+    checkpoint::recover(&best_dir).map_err(io(best_dir.display()))?;
+
+    // Per-image weights: loss weights, or sampling weights for the balanced sampler.
+    let weights: Vec<f64> = match cfg.balance {
+        Some(by) => balance::sample_weights(&data.loader.ds, &data.train, by).map_err(TrainError::Invalid)?,
+        None => vec![1.0; data.train.len()],
+    };
+    let sampler = match (cfg.balance, cfg.balance_mode) {
+        (Some(_), BalanceMode::Sampler) => {
+            Some(WeightedSampler::new(data.train.clone(), &weights).map_err(TrainError::Invalid)?)
+        }
+        _ => None,
+    };
+
+    let mut optim = optimizer(cfg);
+    let (mut model, mut state) = if opts.resume {
+        let state_path = last_dir.join(STATE_FILE);
+        let text = std::fs::read_to_string(&state_path).map_err(|e| {
+            TrainError::Invalid(format!(
+                "--resume: cannot read {}: {e} (no finished epoch to resume from?)",
+                state_path.display()
+            ))
+        })?;
+        let state: TrainState = serde_json::from_str(&text).map_err(io(state_path.display()))?;
+        if (state.train_images, state.val_images) != (data.train.len(), data.val.len())
+            || state.model != model_config
+        {
+            return Err(TrainError::Invalid(format!(
+                "--resume: {} was trained on {} + {} images with {:?}; this data gives {} + {} with {:?}",
+                out.display(),
+                state.train_images,
+                state.val_images,
+                state.model,
+                data.train.len(),
+                data.val.len(),
+                model_config
+            )));
+        }
+        let model = load_model(&last_dir, &model_config, &ad_device)?;
+        let opt_path = last_dir.join(OPTIMIZER_FILE);
+        let opt_bytes = std::fs::read(&opt_path).map_err(io(opt_path.display()))?;
+        optim = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(opt_bytes))
+            .map_err(io(opt_path.display()))?;
+        eprintln!("resuming {} after epoch {}", out.display(), state.epochs_done);
+        (model, state)
+    } else {
+        if last_dir.exists() {
+            return Err(TrainError::Invalid(format!(
+                "{} already holds a run; continue it with --resume, or choose another --out",
+                out.display()
+            )));
+        }
+        ad_device.seed(cfg.seed);
+        let model = model_config.init(&ad_device);
+        let schedule = LrSchedule::new(cfg.lr, cfg.warmup_epochs, cfg.epochs, cfg.schedule.clone())
+            .map_err(TrainError::Invalid)?;
+        let state = TrainState {
+            config: cfg.clone(),
+            model: model_config,
+            epochs_done: 0,
+            history: Vec::new(),
+            schedule,
+            monitor: Monitor::new(cfg.monitor, cfg.min_delta),
+            events: Vec::new(),
+            train_images: data.train.len(),
+            val_images: data.val.len(),
+        };
+        (model, state)
+    };
+    let early = cfg.early_stopping.map(|patience| EarlyStopping { patience, restore_best: cfg.restore_best });
+    let mut stop_reason = format!("ran all {} epochs", cfg.epochs);
+    let mut status = "completed";
+    let abort_after = crash_after();
+    let mut batches_done = 0usize;
+
+    let steps = data.train.len().div_ceil(cfg.batch_size);
+    while state.epochs_done < cfg.epochs {
+        let epoch = state.epochs_done;
+        let epoch_start = Instant::now();
+        ad_device.seed(mix(cfg.seed, 3 * epoch as u64 + 1));
+        let mut order_rng = ChaCha8Rng::seed_from_u64(mix(cfg.seed, 3 * epoch as u64 + 2));
+        let items: Vec<Item> = match &sampler {
+            Some(s) => s.draw(data.train.len(), &mut order_rng).into_iter().map(|i| (i, 1.0)).collect(),
+            None => {
+                let mut items: Vec<Item> =
+                    data.train.iter().zip(&weights).map(|(&i, &w)| (i, w as f32)).collect();
+                items.shuffle(&mut order_rng);
+                items
+            }
+        };
+        let aug = (!cfg.augment.is_identity()).then(|| cfg.augment.clone());
+        let rx = data.loader.stream(items, cfg.batch_size, aug, mix(cfg.seed, 3 * epoch as u64 + 3));
+        let bar = progress_bar(opts.progress, steps as u64, &format!("epoch {}/{}", epoch + 1, cfg.epochs));
+        let mut confusion = Confusion::new(data.classes);
+        let mut loss_sum = 0.0;
+        let mut lr = cfg.lr;
+        for (step, batch) in rx.into_iter().enumerate() {
+            let batch = batch.map_err(TrainError::Io)?;
+            lr = state.schedule.lr(epoch, step, steps);
+            let (objective_value, plain, preds);
+            if devices.len() == 1 {
+                let s = forward_loss(
+                    &model,
+                    &batch,
+                    0..batch.len,
+                    spec,
+                    data.classes,
+                    cfg.label_smoothing,
+                    &ad_device,
+                );
+                objective_value = s.objective.clone().into_scalar::<f32>();
+                if objective_value.is_finite() {
+                    let grads = GradientsParams::from_grads(s.objective.backward(), &model);
+                    model = optim.step(lr, model, grads);
+                }
+                (plain, preds) = (s.plain_loss_sum, s.predictions);
+            } else {
+                // Data parallel: one shard per device, gradients summed by the optimizer.
+                let shard = batch.len.div_ceil(devices.len());
+                let mut multi = MultiGradientsParams::default();
+                let (mut obj, mut pl, mut pr) = (0.0f32, 0.0, Vec::new());
+                for (d, dev) in devices.iter().enumerate() {
+                    let range = (d * shard).min(batch.len)..((d + 1) * shard).min(batch.len);
+                    if range.is_empty() {
+                        continue;
+                    }
+                    let share = range.len() as f32 / batch.len as f32;
+                    let dev = dev.clone().autodiff();
+                    let replica = model.clone().fork(&dev);
+                    let s =
+                        forward_loss(&replica, &batch, range, spec, data.classes, cfg.label_smoothing, &dev);
+                    let scaled = s.objective * share;
+                    obj += scaled.clone().into_scalar::<f32>();
+                    multi.grads.push((GradientsParams::from_grads(scaled.backward(), &replica), dev));
+                    pl += s.plain_loss_sum;
+                    pr.extend(s.predictions);
+                }
+                objective_value = obj;
+                if obj.is_finite() {
+                    model = optim.step_multi(lr, model, multi);
+                }
+                (plain, preds) = (pl, pr);
+            }
+            if !objective_value.is_finite() {
+                bar.finish_and_clear();
+                let last = if state.epochs_done > 0 {
+                    format!("{} (epoch {})", last_dir.display(), state.epochs_done)
+                } else {
+                    "none (it diverged in the first epoch)".to_string()
+                };
+                let err = TrainError::Diverged {
+                    value: objective_value,
+                    epoch: epoch + 1,
+                    batch: step + 1,
+                    lr,
+                    last,
+                };
+                let note = serde_json::json!({"status": "diverged", "error": err.to_string(), "epochs_done": state.epochs_done});
+                let _ = write_atomic(&out.join("report.json"), note.to_string().as_bytes());
+                return Err(err);
+            }
+            loss_sum += plain;
+            for (&t, &p) in batch.targets.iter().zip(&preds) {
+                confusion.add(t as usize, p as usize);
+            }
+            bar.inc(1);
+            bar.set_message(format!(
+                "loss {:.4} acc {:.1}%",
+                loss_sum / confusion.total() as f64,
+                100.0 * confusion.accuracy()
+            ));
+            batches_done += 1;
+            if abort_after == Some(batches_done) {
+                std::process::abort();
+            }
+        }
+        bar.finish_and_clear();
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let train = SetMetrics::from_confusion(loss_sum, &confusion);
+
+        let eval_model = model.valid();
+        let (val, _) = evaluate(&eval_model, &data.loader, &data.val, data.classes, None, &device)?;
+        let val_augmented = if cfg.validate_augmented && !cfg.augment.is_identity() {
+            let seed = mix(cfg.seed, 0xA0A0 + epoch as u64);
+            Some(
+                evaluate(
+                    &eval_model,
+                    &data.loader,
+                    &data.val,
+                    data.classes,
+                    Some((&cfg.augment, seed)),
+                    &device,
+                )?
+                .0,
+            )
+        } else {
+            None
+        };
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            train_images_per_second: train.images as f64 / train_seconds,
+            train,
+            val,
+            val_augmented,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        let improved = state.monitor.update(epoch, cfg.monitor.read(&metrics));
+        eprintln!("{}", epoch_line(&metrics, cfg.epochs, improved));
+        if improved {
+            let card = ModelCard::new(model_config, epoch + 1, metrics.val.clone());
+            let card = serde_json::to_vec_pretty(&card).map_err(io("model card"))?;
+            let bytes = save_model(&eval_model)?;
+            checkpoint::write_dir(&best_dir, &[(MODEL_FILE, &bytes), (MODEL_JSON, &card)])
+                .map_err(io(best_dir.display()))?;
+        }
+        if let Some(event) = state.schedule.end_epoch(epoch, improved) {
+            eprintln!("  {event}");
+            state.events.push(format!("epoch {}: {event}", epoch + 1));
+        }
+        state.history.push(metrics);
+        state.epochs_done = epoch + 1;
+        let stop = early.as_ref().is_some_and(|e| e.should_stop(&state.monitor));
+        if stop {
+            stop_reason = format!(
+                "early stopping: {} did not improve for {} epoch(s) after epoch {}",
+                cfg.monitor.name(),
+                state.monitor.epochs_since_best,
+                state.monitor.best_epoch.map_or(0, |e| e + 1)
+            );
+            status = "early-stopped";
+            state.events.push(format!("epoch {}: {stop_reason}", epoch + 1));
+            eprintln!("  {stop_reason}");
+        }
+        // The last checkpoint: everything a resumed run needs, written as one folder.
+        let state_json = serde_json::to_vec_pretty(&state).map_err(io("state"))?;
+        let model_bytes = save_model(&model)?;
+        let optim_bytes = optim.into_bytes().map_err(io("serialising the optimizer"))?;
+        checkpoint::write_dir(
+            &last_dir,
+            &[(MODEL_FILE, &model_bytes), (OPTIMIZER_FILE, &optim_bytes), (STATE_FILE, &state_json)],
+        )
+        .map_err(io(last_dir.display()))?;
+        write_csv(&out.join("metrics.csv"), &state.history)?;
+        let onset = diagnose::overfitting(&state.history).map(|o| o.onset_epoch);
+        plot::curves(&out.join("curves.png"), &state.history, state.monitor.best_epoch.map(|e| e + 1), onset)
+            .map_err(|e| TrainError::Io(format!("curves.png: {e}")))?;
+        if stop {
+            break;
+        }
+    }
+
+    // The weights the run ends with: the best epoch's when asked (and there is one).
+    let restore = cfg.restore_best && best_dir.join(MODEL_FILE).exists();
+    let final_model = if restore { load_model(&best_dir, &model_config, &device)? } else { model.valid() };
+    let (val, val_confusion) = evaluate(&final_model, &data.loader, &data.val, data.classes, None, &device)?;
+    let test = match &data.test {
+        Some((loader, idx)) => Some(evaluate(&final_model, loader, idx, data.classes, None, &device)?),
+        None => None,
+    };
+    let labels: Vec<String> = ALL_CLASSES[..data.classes].iter().map(|s| s.to_string()).collect();
+    let (confusion, which) = match &test {
+        Some((_, c)) => (c.clone(), "test"),
+        None => (val_confusion, "validation"),
+    };
+    let weights_note = if restore { "best epoch's weights" } else { "last epoch's weights" };
+    plot::confusion(&out.join("confusion.png"), &confusion, &labels, &format!("{which} set, {weights_note}"))
+        .map_err(|e| TrainError::Io(format!("confusion.png: {e}")))?;
+
+    let eval_counts: Vec<usize> = confusion.counts.iter().map(|r| r.iter().sum::<u64>() as usize).collect();
+    let diagnoses = {
+        let overfitting = diagnose::overfitting(&state.history);
+        let val_above_train = diagnose::val_above_train(&state.history, !cfg.augment.is_identity());
+        let prior = diagnose::prior_shift(
+            &training_prior(data, &weights),
+            &eval_counts,
+            which,
+            cfg.balance.is_some(),
+        );
+        let mut notes: Vec<String> = [
+            &overfitting.as_ref().map(|o| o.message.clone()),
+            &val_above_train.as_ref().map(|v| v.message.clone()),
+            &prior.as_ref().map(|p| p.message.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        notes.extend(state.events.iter().cloned());
+        Diagnoses { overfitting, val_above_train, prior_shift: prior, notes }
+    };
+    for note in &diagnoses.notes {
+        eprintln!("note: {note}");
+    }
+    let report = RunReport {
+        status: status.to_string(),
+        stop_reason,
+        epochs_run: state.epochs_done,
+        best_epoch: state.monitor.best_epoch.map(|e| e + 1),
+        monitor: cfg.monitor.name().to_string(),
+        val,
+        test: test.map(|(m, _)| m),
+        confusion,
+        labels,
+        diagnoses,
+        train_images: data.train.len(),
+        val_images: data.val.len(),
+        test_images: data.test.as_ref().map(|(_, i)| i.len()),
+        parameters: final_model.num_params(),
+        mean_train_images_per_second: {
+            let h = &state.history;
+            h.iter().map(|m| m.train_images_per_second).sum::<f64>() / h.len().max(1) as f64
+        },
+        seconds: started.elapsed().as_secs_f64(),
+        model: model_config,
+        config: cfg.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&report).map_err(io("report"))?;
+    write_atomic(&out.join("report.json"), &json).map_err(io(out.join("report.json").display()))?;
+    Ok(report)
+}
+
+fn epoch_line(m: &EpochMetrics, epochs: usize, improved: bool) -> String {
+    let aug = m
+        .val_augmented
+        .as_ref()
+        .map(|v| format!("  val(aug) acc {:.1}%", 100.0 * v.accuracy))
+        .unwrap_or_default();
+    format!(
+        "epoch {:>3}/{epochs}  lr {:.2e}  train loss {:.4} acc {:.1}%  val loss {:.4} acc {:.1}% bal {:.1}% f1 {:.3}{aug}  {:.0}s {:.0} img/s{}",
+        m.epoch,
+        m.lr,
+        m.train.loss,
+        100.0 * m.train.accuracy,
+        m.val.loss,
+        100.0 * m.val.accuracy,
+        100.0 * m.val.balanced_accuracy,
+        m.val.macro_f1,
+        m.seconds,
+        m.train_images_per_second,
+        if improved { "  *best" } else { "" }
+    )
+}
+
+fn progress_bar(show: bool, len: u64, prefix: &str) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ETA {eta} {msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.set_prefix(prefix.to_string());
+    bar
+}
+
+/// Where `fer-train fit` writes, for messages.
+pub fn describe_outputs(out: &Path) -> Vec<PathBuf> {
+    ["metrics.csv", "curves.png", "confusion.png", "report.json", "best", "last"]
+        .iter()
+        .map(|f| out.join(f))
+        .collect()
+}

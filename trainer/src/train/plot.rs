@@ -1,0 +1,174 @@
+//! curves.png (loss and accuracy, train vs validation) and confusion.png, with plotters.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+
+use super::metrics::{Confusion, EpochMetrics};
+
+static FONT: Once = Once::new();
+
+/// plotters draws text with the embedded DejaVu Sans: no system fonts needed.
+fn register_font() {
+    FONT.call_once(|| {
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Two panels, loss and accuracy per epoch: training (measured during the epoch),
+/// validation, and validation under augmentation when measured. Vertical markers: the best
+/// epoch and the overfitting onset.
+pub fn curves(
+    path: &Path,
+    history: &[EpochMetrics],
+    best_epoch: Option<usize>,
+    onset: Option<usize>,
+) -> Result<(), String> {
+    register_font();
+    let root = BitMapBackend::new(path, (1200, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let panels = root.split_evenly((1, 2));
+    let n = history.len().max(1) as f64;
+    type Get = fn(&EpochMetrics) -> Option<f64>;
+    type Panel<'a> = (&'a str, [(&'a str, Get, RGBColor); 3]);
+    let series: [Panel; 2] = [
+        (
+            "loss (cross-entropy)",
+            [
+                ("train", |h| Some(h.train.loss), BLUE),
+                ("val", |h| Some(h.val.loss), RED),
+                ("val, augmented", |h| h.val_augmented.as_ref().map(|v| v.loss), RGBColor(230, 140, 0)),
+            ],
+        ),
+        (
+            "accuracy",
+            [
+                ("train", |h| Some(h.train.accuracy), BLUE),
+                ("val", |h| Some(h.val.accuracy), RED),
+                ("val, augmented", |h| h.val_augmented.as_ref().map(|v| v.accuracy), RGBColor(230, 140, 0)),
+            ],
+        ),
+    ];
+    for (panel, (title, lines)) in panels.iter().zip(series) {
+        let values: Vec<f64> = lines
+            .iter()
+            .flat_map(|(_, get, _)| history.iter().filter_map(get))
+            .filter(|v| v.is_finite())
+            .collect();
+        let (lo, hi) =
+            values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
+        let pad = ((hi - lo) * 0.08).max(1e-3);
+        let mut chart = ChartBuilder::on(panel)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.5f64..n + 0.5, (lo - pad)..(hi + pad))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_labels(history.len().clamp(2, 12))
+            .x_label_formatter(&|x| if x.fract().abs() < 1e-9 { format!("{x:.0}") } else { String::new() })
+            .draw()
+            .map_err(err)?;
+        for (marker, color, label) in
+            [(best_epoch, GREEN, "best"), (onset, RGBColor(120, 120, 120), "overfitting onset")]
+        {
+            if let Some(e) = marker {
+                let x = e as f64;
+                chart
+                    .draw_series(LineSeries::new([(x, lo - pad), (x, hi + pad)], color.stroke_width(1)))
+                    .map_err(err)?
+                    .label(format!("{label} (epoch {e})"))
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color));
+            }
+        }
+        for (name, get, color) in lines {
+            let points: Vec<(f64, f64)> = history
+                .iter()
+                .filter_map(|h| get(h).filter(|v| v.is_finite()).map(|v| (h.epoch as f64, v)))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+    }
+    root.present().map_err(err)
+}
+
+/// The confusion matrix: rows are true classes, columns predictions; colour is the row
+/// share (recall on the diagonal), the number the count. Drawn in pixel coordinates so
+/// every label sits on its cell.
+pub fn confusion(path: &Path, c: &Confusion, labels: &[String], title: &str) -> Result<(), String> {
+    register_font();
+    let k = c.counts.len().max(1);
+    let (cell, left, top) = (72i32, 110i32, 60i32);
+    let size = (left + cell * k as i32 + 30, top + cell * k as i32 + 90);
+    let root = BitMapBackend::new(path, (size.0 as u32, size.1 as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let font = |px: u32| ("sans-serif", px).into_font();
+    let centred = |px: u32, color: &RGBColor| {
+        font(px).color(color).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        ))
+    };
+    root.draw(&Text::new(title.to_string(), (size.0 / 2, 20), centred(20, &BLACK))).map_err(err)?;
+    for t in 0..k {
+        let row: u64 = c.counts[t].iter().sum();
+        let y = top + cell * t as i32;
+        let name = labels.get(t).cloned().unwrap_or_default();
+        root.draw(&Text::new(name, (left / 2, y + cell / 2), centred(15, &BLACK))).map_err(err)?;
+        for p in 0..k {
+            let x = left + cell * p as i32;
+            let share = if row == 0 { 0.0 } else { c.counts[t][p] as f64 / row as f64 };
+            let shade = (255.0 * (1.0 - share)) as u8;
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], RGBColor(shade, shade, 255).filled()))
+                .map_err(err)?;
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], RGBColor(200, 200, 200)))
+                .map_err(err)?;
+            let color = if share > 0.5 { WHITE } else { BLACK };
+            root.draw(&Text::new(
+                c.counts[t][p].to_string(),
+                (x + cell / 2, y + cell / 2),
+                centred(16, &color),
+            ))
+            .map_err(err)?;
+        }
+    }
+    let bottom = top + cell * k as i32;
+    for p in 0..k {
+        let name = labels.get(p).cloned().unwrap_or_default();
+        let x = left + cell * p as i32 + cell / 2;
+        root.draw(&Text::new(name, (x, bottom + 16), centred(15, &BLACK))).map_err(err)?;
+    }
+    let mid = left + cell * k as i32 / 2;
+    root.draw(&Text::new("predicted".to_string(), (mid, bottom + 48), centred(17, &BLACK))).map_err(err)?;
+    root.draw(&Text::new(
+        "rows: true class; colour: share of the row".to_string(),
+        (mid, bottom + 72),
+        centred(13, &RGBColor(90, 90, 90)),
+    ))
+    .map_err(err)?;
+    root.present().map_err(err)
+}

@@ -1,0 +1,299 @@
+//! `fer-train fit` and `cv` on small generated data: artifacts, determinism, resume after a
+//! crash mid-epoch, divergence, cross-validation, config files.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use image::{DynamicImage, ImageBuffer, ImageFormat, Luma};
+use serde_json::Value;
+
+/// `subjects` subjects x 4 classes x 3 images; each class has its own stripe pattern so a
+/// model can learn it in a few epochs.
+fn striped_tree(root: &Path, subjects: u32) {
+    let classes = ["angry", "happy", "sad", "surprise"];
+    for s in 1..=subjects {
+        for (c, class) in classes.iter().enumerate() {
+            for f in 0..3u32 {
+                let img = ImageBuffer::from_fn(16, 16, |x, y| {
+                    let stripe = match c {
+                        0 => x / 2 % 2,
+                        1 => y / 2 % 2,
+                        2 => (x + y) / 3 % 2,
+                        _ => u32::from(x < 8),
+                    };
+                    let noise = (x * 7 + y * 13 + s * 31 + f * 17) % 40;
+                    Luma([(stripe * 180 + noise) as u8])
+                });
+                let mut bytes = std::io::Cursor::new(Vec::new());
+                DynamicImage::ImageLuma8(img).write_to(&mut bytes, ImageFormat::Png).unwrap();
+                let name = format!("S{s:03}_001_{:08}.png", f + 1);
+                common::write(&root.join(class).join(name), &bytes.into_inner());
+            }
+        }
+    }
+}
+
+fn fer_train(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fer-train"));
+    cmd.args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("runs fer-train")
+}
+
+fn ok(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "failed: {err}");
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A quick run: 16x16 input, the baseline net (small at that size), SGD.
+fn fit_args<'a>(data: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> {
+    vec![
+        "fit",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--model",
+        "baseline",
+        "--epochs",
+        epochs,
+        "--image-size",
+        "16",
+        "--batch-size",
+        "16",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.01",
+        "--val-split",
+        "subject",
+        "--val-fraction",
+        "0.25",
+        "--augment",
+        "standard",
+        "--no-progress",
+    ]
+}
+
+fn report(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn two_epochs_write_every_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    striped_tree(&data, 8);
+    let out = dir.path().join("run");
+    let log = ok(&fer_train(&fit_args(s(&data), s(&out), "2"), &[]));
+    assert!(log.contains("epoch   2/2"), "{log}");
+
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "header + one row per epoch: {csv}");
+    assert!(lines[0].starts_with("epoch,lr,train_loss,train_acc,val_loss,val_acc,val_balanced_acc"));
+    for png in ["curves.png", "confusion.png"] {
+        let img = image::open(out.join(png)).unwrap_or_else(|e| panic!("{png}: {e}"));
+        assert!(img.width() > 400 && img.height() > 400);
+    }
+    for f in [
+        "best/model.bpk",
+        "best/model.json",
+        "last/model.bpk",
+        "last/optimizer.bpk",
+        "last/state.json",
+        "split.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let r = report(&out);
+    assert_eq!(r["status"], "completed");
+    assert_eq!(r["epochs_run"], 2);
+    assert_eq!(r["val_images"].as_u64().unwrap() + r["train_images"].as_u64().unwrap(), 8 * 4 * 3);
+    for key in ["accuracy", "balanced_accuracy", "macro_f1", "per_class_recall", "loss"] {
+        assert!(!r["val"][key].is_null(), "val.{key}");
+    }
+    assert_eq!(r["confusion"]["counts"].as_array().unwrap().len(), 7);
+    assert!(r["diagnoses"]["notes"].is_array());
+    let card: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("best/model.json")).unwrap()).unwrap();
+    assert_eq!(card["labels"][0], "angry");
+    assert_eq!(card["input"]["width"], 16);
+
+    // The same --out again is refused: nothing of the first run is overwritten.
+    let again = fer_train(&fit_args(s(&data), s(&out), "2"), &[]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
+}
+
+#[test]
+fn same_seed_same_run_and_resume_after_a_crash_mid_epoch_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    striped_tree(&data, 8);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&fer_train(&fit_args(s(&data), s(&a), "3"), &[]));
+
+    // 72 training images / 16 = 5 batches per epoch: abort (like kill -9, no cleanup) in
+    // the middle of epoch 2, then resume.
+    let crashed = fer_train(&fit_args(s(&data), s(&b), "3"), &[("FER_TRAIN_ABORT_AFTER_BATCHES", "7")]);
+    assert!(!crashed.status.success(), "the abort hook must kill the run");
+    assert!(!b.join("report.json").exists());
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("last/state.json")).unwrap()).unwrap();
+    assert_eq!(state["epochs_done"], 1, "the last checkpoint is epoch 1's");
+    let log = ok(&fer_train(&["fit", "--resume", s(&b), "--no-progress"], &[]));
+    assert!(log.contains("resuming"), "{log}");
+
+    let (ra, rb) = (report(&a), report(&b));
+    for key in ["val", "confusion", "epochs_run", "best_epoch"] {
+        assert_eq!(ra[key], rb[key], "{key} differs after resume");
+    }
+    let csv = |d: &Path| {
+        std::fs::read_to_string(d.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').take(10).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(csv(&a), csv(&b), "every epoch's metrics match");
+    let weights = |d: &Path| {
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("last/state.json")).unwrap()).unwrap();
+        let config: fer_trainer::model::ModelConfig = serde_json::from_value(state["model"].clone()).unwrap();
+        let model =
+            fer_trainer::train::fit::load_model(&d.join("last"), &config, &burn::prelude::Device::flex())
+                .unwrap();
+        fer_trainer::model::flat_weights(&model)
+    };
+    let (wa, wb) = (weights(&a), weights(&b));
+    // Baseline at 16x16: conv 320, BN 128, PReLU 8,192, dense 524,544, BN 1,024, PReLU 256, dense 1,799.
+    assert_eq!((wa.len(), wb.len()), (536_263, 536_263));
+    assert!(wa.iter().zip(&wb).all(|(x, y)| x.to_bits() == y.to_bits()), "final weights are bit-identical");
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    striped_tree(&data, 6);
+    let out = dir.path().join("run");
+    // Epoch 1 finishes, then the run is killed in epoch 2.
+    let crashed = fer_train(&fit_args(s(&data), s(&out), "3"), &[("FER_TRAIN_ABORT_AFTER_BATCHES", "5")]);
+    assert!(!crashed.status.success());
+    let state_path = out.join("last/state.json");
+    let good = std::fs::read(out.join("last/model.bpk")).unwrap();
+    // Someone raises the learning rate to something absurd before resuming.
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    state["config"]["lr"] = 1e30.into();
+    state["schedule"]["base_lr"] = 1e30.into();
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+
+    let out2 = fer_train(&["fit", "--resume", s(&out), "--no-progress"], &[]);
+    assert!(!out2.status.success());
+    let err = String::from_utf8_lossy(&out2.stderr);
+    assert!(err.contains("the loss became") && err.contains("epoch 2"), "{err}");
+    assert!(err.contains("last good checkpoint") && err.contains("(epoch 1)"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        std::fs::read(out.join("last/model.bpk")).unwrap(),
+        good,
+        "the last good checkpoint is untouched"
+    );
+    assert_eq!(report(&out)["status"], "diverged");
+}
+
+#[test]
+fn subject_grouped_cv_reports_mean_and_std() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    striped_tree(&data, 6);
+    let out = dir.path().join("cv");
+    let args = [
+        "cv",
+        "--data",
+        s(&data),
+        "--folds",
+        "3",
+        "--group-by",
+        "subject",
+        "--out",
+        s(&out),
+        "--model",
+        "baseline",
+        "--epochs",
+        "2",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "16",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.01",
+        "--no-restore-best",
+        "--no-progress",
+        "--json",
+    ];
+    let o = fer_train(&args, &[]);
+    ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let folds = v["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 3);
+    let mean: f64 = folds.iter().map(|f| f["accuracy"].as_f64().unwrap()).sum::<f64>() / 3.0;
+    assert!((v["mean"]["accuracy"].as_f64().unwrap() - mean).abs() < 1e-9);
+    assert!(v["std"]["accuracy"].as_f64().unwrap() >= 0.0);
+    assert_eq!(v["split"]["subject_independent"], true);
+    assert!(v["selection"].as_str().unwrap().starts_with("last epoch"));
+    assert!(out.join("cv.json").is_file() && out.join("fold-03/report.json").is_file());
+    // Resuming a finished cross-validation keeps every fold.
+    let mut again = args.to_vec();
+    again.push("--resume");
+    let log = ok(&fer_train(&again, &[]));
+    assert_eq!(log.matches("already finished").count(), 3, "{log}");
+}
+
+#[test]
+fn toml_config_with_flag_overrides_and_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    striped_tree(&data, 6);
+    let cfg = dir.path().join("exp.toml");
+    let text = format!(
+        "data = {:?}\nmodel = \"baseline\"\nepochs = 5\nimage_size = 16\nbatch_size = 16\nlabel_smoothing = 0.1\n\
+         early_stopping = 1\nmonitor = \"val_loss\"\nval_split = \"subject\"\nval_fraction = 0.25\n\
+         [schedule]\nkind = \"plateau\"\nfactor = 0.5\npatience = 1\ncooldown = 0\nmin_lr = 1e-5\n",
+        s(&data)
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = dir.path().join("run");
+    ok(&fer_train(&["fit", "--config", s(&cfg), "--epochs", "2", "--out", s(&out), "--no-progress"], &[]));
+    let r = report(&out);
+    assert_eq!(r["config"]["epochs"], 2, "the flag overrides the file");
+    assert!((r["config"]["label_smoothing"].as_f64().unwrap() - 0.1).abs() < 1e-6);
+    assert_eq!(r["config"]["schedule"]["kind"], "plateau");
+
+    std::fs::write(&cfg, "epoch = 3\n").unwrap();
+    let bad = fer_train(&["fit", "--config", s(&cfg), "--out", s(&dir.path().join("x"))], &[]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown field `epoch`"));
+    let bad = fer_train(
+        &["fit", "--data", s(&data), "--out", s(&dir.path().join("y")), "--label-smoothing", "1.5"],
+        &[],
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--label-smoothing"));
+    let bad = fer_train(
+        &["fit", "--data", s(&data), "--out", s(&dir.path().join("z")), "--devices", "cuda:0"],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("without the `cuda` backend") || err.contains("cuda"), "{err}");
+}
