@@ -297,3 +297,51 @@ fn toml_config_with_flag_overrides_and_bad_settings() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("without the `cuda` backend") || err.contains("cuda"), "{err}");
 }
+
+#[test]
+fn data_parallel_over_two_devices_and_streaming_without_a_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    striped_tree(&data, 6);
+    let out = dir.path().join("dp");
+    let mut args = fit_args(s(&data), s(&out), "1");
+    // Two CPU devices exercise the multi-device path (shards, summed gradients) that
+    // `--devices cuda:0,cuda:1` takes on a GPU host.
+    args.extend(["--devices", "flex,flex", "--cache-mb", "0"]);
+    ok(&fer_train(&args, &[]));
+    let r = report(&out);
+    assert_eq!(r["config"]["devices"], serde_json::json!(["flex", "flex"]));
+    assert_eq!(r["config"]["cache_mb"], 0);
+    assert_eq!(r["epochs_run"], 1);
+}
+
+#[test]
+fn bench_reports_speed_per_model() {
+    let o = fer_train(
+        &[
+            "bench",
+            "--models",
+            "baseline,edge",
+            "--batch-size",
+            "4",
+            "--warmup",
+            "0",
+            "--reps",
+            "1",
+            "--json",
+        ],
+        &[],
+    );
+    ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for r in results {
+        assert!(r["train_images_per_second"].as_f64().unwrap() > 0.0);
+        assert!(r["infer_images_per_second"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(results[1]["model"], "edge");
+    let missing =
+        fer_train(&["bench", "--models", "edge", "--reps", "1", "--keras", "/nonexistent/peer.py"], &[]);
+    assert!(!missing.status.success());
+}

@@ -1,5 +1,6 @@
 //! Command-line definitions, one module per command group.
 
+mod bench;
 mod data;
 mod train;
 
@@ -21,6 +22,8 @@ enum Command {
     Fit(train::FitArgs),
     /// K-fold cross-validation (optionally subject-grouped): mean ± std per metric.
     Cv(train::CvArgs),
+    /// Training and inference speed of each model (optionally beside Keras).
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -28,5 +31,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(cmd) => data::run(cmd),
         Command::Fit(args) => train::fit(args),
         Command::Cv(args) => train::cross_validate(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

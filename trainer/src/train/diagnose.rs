@@ -102,12 +102,12 @@ pub fn val_above_train(history: &[EpochMetrics], augmented: bool) -> Option<ValA
     let base = format!(
         "validation accuracy was above training accuracy in {} of {} epochs (by {:.1} points on average). \
          Training accuracy is measured {}with dropout active, averaged over an epoch in which the weights were \
-         still improving; validation sees {}images and the end-of-epoch weights",
+         still improving; validation is scored {}without dropout, with the end-of-epoch weights",
         above.len(),
         history.len(),
         100.0 * mean_gap,
         if augmented { "on augmented images " } else { "" },
-        if augmented { "clean " } else { "" }
+        if augmented { "on clean images, " } else { "" }
     );
     let message = match val_augmented_acc {
         Some(v) if v <= mean_train_acc + 0.01 => format!(

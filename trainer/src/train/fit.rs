@@ -132,7 +132,7 @@ pub fn parse_devices(names: &[String]) -> Result<Vec<Device>, String> {
         .collect()
 }
 
-fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
+pub(crate) fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
     match cfg.optimizer {
         OptimizerKind::Sgd => {
@@ -162,17 +162,17 @@ fn input_tensor(batch: &Batch, spec: ImageSpec, range: std::ops::Range<usize>, d
 }
 
 /// What one forward pass over a batch (or a shard of it) gives.
-struct Step {
+pub(crate) struct Step {
     /// The training objective (smoothing and weights applied), on the device.
-    objective: Tensor<1>,
+    pub objective: Tensor<1>,
     /// Plain cross-entropy summed over the images (comparable with validation loss).
-    plain_loss_sum: f64,
-    predictions: Vec<i64>,
+    pub plain_loss_sum: f64,
+    pub predictions: Vec<i64>,
 }
 
 /// Cross-entropy with label smoothing and per-image weights, averaged over the batch as
 /// Keras does (`sum(w * loss) / n`).
-fn forward_loss(
+pub(crate) fn forward_loss(
     model: &FerModel,
     batch: &Batch,
     range: std::ops::Range<usize>,

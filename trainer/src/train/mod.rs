@@ -1,6 +1,7 @@
 //! The training stage: `fit` runs one training, `cv` runs one per fold.
 
 pub mod augment;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod cv;
