@@ -277,3 +277,14 @@ fn weighted_sampler_draws_in_proportion() {
     assert!(WeightedSampler::new(vec![0], &[f64::NAN]).is_err());
     assert!(WeightedSampler::new(vec![0, 1], &[1.0]).is_err());
 }
+
+#[test]
+fn stratified_subset_has_exactly_n_images_in_proportion() {
+    let ds = sorted_by_class(&[333, 17, 250, 400]);
+    let sub = fer_trainer::data::split::stratified_subset(&ds, 100, 3);
+    assert_eq!(sub.len(), 100);
+    let counts = ds.class_counts(sub.iter().copied());
+    assert_eq!(&counts[..4], &[33, 2, 25, 40]);
+    assert!(sub.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
+    assert_eq!(fer_trainer::data::split::stratified_subset(&ds, 5000, 3).len(), 1000);
+}

@@ -24,6 +24,8 @@ enum Command {
     Cv(train::CvArgs),
     /// Training and inference speed of each model (optionally beside Keras).
     Bench(bench::BenchArgs),
+    /// Redraw a run's curves.png from its saved history.
+    Curves(train::CurvesArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -32,5 +34,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fit(args) => train::fit(args),
         Command::Cv(args) => train::cross_validate(args),
         Command::Bench(args) => bench::run(args),
+        Command::Curves(args) => train::curves(args),
     }
 }

@@ -94,6 +94,9 @@ pub struct TrainArgs {
     no_restore_best: bool,
     #[arg(long)]
     label_smoothing: Option<f32>,
+    /// BatchNorm momentum, burn/PyTorch convention [default: 0.1]; Keras' 0.99 is 0.01.
+    #[arg(long)]
+    bn_momentum: Option<f64>,
     /// Balance the training side by class and/or subject.
     #[arg(long, value_enum)]
     balance: Option<BalanceBy>,
@@ -169,6 +172,7 @@ impl TrainArgs {
             warmup_epochs,
             monitor,
             label_smoothing,
+            bn_momentum,
             balance_mode,
             seed,
             image_size,
@@ -381,5 +385,24 @@ pub fn cross_validate(args: CvArgs) -> anyhow::Result<()> {
             args.out.join("cv.json").display()
         );
     }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct CurvesArgs {
+    /// A run folder (what `fit --out` wrote).
+    run: PathBuf,
+}
+
+/// Redraws a run's curves.png from the history in its last checkpoint.
+pub fn curves(args: CurvesArgs) -> anyhow::Result<()> {
+    let path = args.run.join("last").join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let state: TrainState = serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    let onset = fer_trainer::train::diagnose::overfitting(&state.history).map(|o| o.onset_epoch);
+    let out = args.run.join("curves.png");
+    fer_trainer::train::plot::curves(&out, &state.history, state.monitor.best_epoch.map(|e| e + 1), onset)
+        .map_err(anyhow::Error::msg)?;
+    println!("wrote {}", out.display());
     Ok(())
 }

@@ -310,6 +310,31 @@ fn stratified_group_kfold(ds: &Dataset, k: usize, rng: &mut ChaCha8Rng) -> Resul
     Ok(ds.samples.iter().map(|s| group_fold[s.subject.unwrap() as usize]).collect())
 }
 
+/// Exactly `n` indices drawn at random with classes in proportion (largest-remainder
+/// allocation, so the per-class counts add up to `n`), in dataset order.
+pub fn stratified_subset(ds: &Dataset, n: usize, seed: u64) -> Vec<usize> {
+    let total = ds.samples.len();
+    if n >= total {
+        return (0..total).collect();
+    }
+    let classes = by_class(ds);
+    let quota: Vec<f64> = classes.iter().map(|m| m.len() as f64 * n as f64 / total as f64).collect();
+    let mut take: Vec<usize> = quota.iter().map(|q| q.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..classes.len()).collect();
+    order.sort_by(|&a, &b| (quota[b] - quota[b].floor()).total_cmp(&(quota[a] - quota[a].floor())));
+    for &c in order.iter().cycle().take(n - take.iter().sum::<usize>()) {
+        take[c] += 1;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut picked = Vec::with_capacity(n);
+    for (mut members, k) in classes.into_iter().zip(take) {
+        members.shuffle(&mut rng);
+        picked.extend_from_slice(&members[..k.min(members.len())]);
+    }
+    picked.sort_unstable();
+    picked
+}
+
 fn fold_from_assignment(assignment: &[usize], fold: usize) -> Fold {
     let (val, train) = (0..assignment.len()).partition(|&i| assignment[i] == fold);
     Fold { train, val, test: vec![] }

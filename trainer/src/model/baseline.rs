@@ -6,17 +6,19 @@
 //! -> Dense(256) -> BatchNormalization -> PReLU -> Dropout(0.5) -> Dense(7)
 //! ```
 //!
-//! With Keras' defaults: glorot-uniform weights, zero biases, BN momentum 0.99 and epsilon
-//! 1e-3, PReLU with one zero-initialised slope per element (Keras' `PReLU()` has no shared
-//! axes). At 48x48 that is 4.8 M parameters, 4.7 M of them in the first Dense layer: the
-//! reason it overfits FER2013 within a few epochs.
+//! With Keras' defaults: glorot-uniform weights, zero biases, BN epsilon 1e-3, PReLU with
+//! one zero-initialised slope per element (Keras' `PReLU()` has no shared axes). At 48x48
+//! that is 4.8 M parameters, 4.7 M of them in the first Dense layer: the reason it overfits
+//! FER2013 within a few epochs. BN momentum is the run's `bn_momentum`: Keras' 0.99 is
+//! `0.01` here, and on small datasets its running statistics lag the weights for many
+//! epochs (docs/training.md).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
-use super::blocks::{PRelu, glorot, keras_batch_norm};
+use super::blocks::{PRelu, batch_norm, glorot};
 
 #[derive(Module, Debug)]
 pub struct Baseline {
@@ -38,7 +40,14 @@ fn zero_bias(mut l: Linear, device: &Device) -> Linear {
 }
 
 impl Baseline {
-    pub fn new(channels: usize, height: usize, width: usize, classes: usize, device: &Device) -> Baseline {
+    pub fn new(
+        channels: usize,
+        height: usize,
+        width: usize,
+        classes: usize,
+        bn_momentum: f64,
+        device: &Device,
+    ) -> Baseline {
         let mut conv = Conv2dConfig::new([channels, 32], [3, 3])
             .with_padding(PaddingConfig2d::Same)
             .with_initializer(glorot())
@@ -49,11 +58,11 @@ impl Baseline {
         let fc2 = LinearConfig::new(256, classes).with_initializer(glorot()).init(device);
         Baseline {
             conv,
-            bn1: keras_batch_norm(32, device),
+            bn1: batch_norm(32, bn_momentum, 1e-3, device),
             act1: PRelu::new([32, height, width], device),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             fc1: zero_bias(fc1, device),
-            bn2: keras_batch_norm(256, device),
+            bn2: batch_norm(256, bn_momentum, 1e-3, device),
             act2: PRelu::new([256, 1, 1], device),
             dropout: DropoutConfig::new(0.5).init(),
             fc2: zero_bias(fc2, device),

@@ -48,9 +48,10 @@ impl Act {
     }
 }
 
-/// BatchNorm with Keras' defaults (momentum 0.99 in Keras terms, epsilon 1e-3).
-pub fn keras_batch_norm(features: usize, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(features).with_momentum(0.01).with_epsilon(1e-3).init(device)
+/// BatchNorm whose running statistics move by `momentum` per batch (burn/PyTorch
+/// convention: Keras' `momentum=0.99` is 0.01 here).
+pub fn batch_norm(features: usize, momentum: f64, epsilon: f64, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(features).with_momentum(momentum).with_epsilon(epsilon).init(device)
 }
 
 /// Keras' `glorot_uniform`.
@@ -68,12 +69,14 @@ pub struct ConvBnAct {
 }
 
 impl ConvBnAct {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         c_in: usize,
         c_out: usize,
         kernel: usize,
         groups: usize,
         act: Act,
+        bn_momentum: f64,
         device: &Device,
     ) -> ConvBnAct {
         let conv = Conv2dConfig::new([c_in, c_out], [kernel, kernel])
@@ -82,7 +85,7 @@ impl ConvBnAct {
             .with_bias(false)
             .with_initializer(glorot())
             .init(device);
-        ConvBnAct { conv, bn: BatchNormConfig::new(c_out).init(device), act }
+        ConvBnAct { conv, bn: batch_norm(c_out, bn_momentum, 1e-5, device), act }
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {

@@ -32,8 +32,9 @@ pub struct Edge {
 }
 
 impl Edge {
-    pub fn new(channels: usize, classes: usize, device: &Device) -> Edge {
-        let c = |i, o, k, g| ConvBnAct::new(i, o, k, g, Act::Relu(burn::nn::Relu::new()), device);
+    pub fn new(channels: usize, classes: usize, bn_momentum: f64, device: &Device) -> Edge {
+        let c =
+            |i, o, k, g| ConvBnAct::new(i, o, k, g, Act::Relu(burn::nn::Relu::new()), bn_momentum, device);
         Edge {
             stem: c(channels, 16, 3, 1),
             b2a: c(16, 32, 3, 1),

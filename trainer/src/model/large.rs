@@ -20,13 +20,13 @@ pub struct Large {
 }
 
 impl Large {
-    pub fn new(channels: usize, classes: usize, device: &Device) -> Large {
+    pub fn new(channels: usize, classes: usize, bn_momentum: f64, device: &Device) -> Large {
         let widths = [64, 128, 256, 512];
         let mut convs = Vec::new();
         let mut c_in = channels;
         for w in widths {
-            convs.push(ConvBnAct::new(c_in, w, 3, 1, Act::Relu(burn::nn::Relu::new()), device));
-            convs.push(ConvBnAct::new(w, w, 3, 1, Act::Relu(burn::nn::Relu::new()), device));
+            convs.push(ConvBnAct::new(c_in, w, 3, 1, Act::Relu(burn::nn::Relu::new()), bn_momentum, device));
+            convs.push(ConvBnAct::new(w, w, 3, 1, Act::Relu(burn::nn::Relu::new()), bn_momentum, device));
             c_in = w;
         }
         Large {

@@ -23,11 +23,19 @@ pub enum ModelKind {
 }
 
 /// Everything needed to rebuild a model before loading its weights.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     pub kind: ModelKind,
     pub input: ImageSpec,
     pub classes: usize,
+    /// How far BatchNorm running statistics move per batch (Keras' 0.99 is 0.01 here).
+    #[serde(default = "default_bn_momentum")]
+    pub bn_momentum: f64,
+}
+
+/// burn's (and PyTorch's) BatchNorm momentum.
+pub fn default_bn_momentum() -> f64 {
+    0.1
 }
 
 impl ModelConfig {
@@ -40,6 +48,9 @@ impl ModelConfig {
             return Err(format!(
                 "input size must be a multiple of 16 and at least 16 (four 2x poolings), got {width}x{height}"
             ));
+        }
+        if !(self.bn_momentum > 0.0 && self.bn_momentum <= 1.0) {
+            return Err(format!("bn_momentum must be in (0, 1], got {}", self.bn_momentum));
         }
         if !(2..=8).contains(&self.classes) {
             return Err(format!("classes must be 2 to 8, got {}", self.classes));
@@ -55,10 +66,13 @@ impl ModelConfig {
                 self.input.height as usize,
                 self.input.width as usize,
                 self.classes,
+                self.bn_momentum,
                 device,
             )),
-            ModelKind::Edge => FerModel::Edge(edge::Edge::new(ch, self.classes, device)),
-            ModelKind::Large => FerModel::Large(large::Large::new(ch, self.classes, device)),
+            ModelKind::Edge => FerModel::Edge(edge::Edge::new(ch, self.classes, self.bn_momentum, device)),
+            ModelKind::Large => {
+                FerModel::Large(large::Large::new(ch, self.classes, self.bn_momentum, device))
+            }
         }
     }
 }
@@ -101,7 +115,7 @@ mod tests {
     use super::*;
 
     fn config(kind: ModelKind) -> ModelConfig {
-        ModelConfig { kind, input: ImageSpec::FER48_GRAY, classes: 7 }
+        ModelConfig { kind, input: ImageSpec::FER48_GRAY, classes: 7, bn_momentum: 0.1 }
     }
 
     #[test]
@@ -116,6 +130,7 @@ mod tests {
             kind: ModelKind::Edge,
             input: ImageSpec { width: 64, height: 64, channels: 3 },
             classes: 8,
+            bn_momentum: 0.1,
         };
         let y = rgb.init(&device).valid().forward(Tensor::zeros([1, 3, 64, 64], &device));
         assert_eq!(y.dims(), [1, 8]);

@@ -61,6 +61,8 @@ pub struct TrainConfig {
     /// At the end, go back to the best epoch's weights.
     pub restore_best: bool,
     pub label_smoothing: f32,
+    /// BatchNorm running-statistics momentum (burn/PyTorch convention; Keras' 0.99 is 0.01).
+    pub bn_momentum: f64,
     pub balance: Option<BalanceBy>,
     pub balance_mode: BalanceMode,
     pub augment: Augment,
@@ -102,6 +104,7 @@ impl Default for TrainConfig {
             early_stopping: None,
             restore_best: true,
             label_smoothing: 0.0,
+            bn_momentum: crate::model::default_bn_momentum(),
             balance: None,
             balance_mode: BalanceMode::Sampler,
             augment: Augment::none(),

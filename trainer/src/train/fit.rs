@@ -301,7 +301,8 @@ pub fn run(
     cfg.validate().map_err(TrainError::Invalid)?;
     let started = Instant::now();
     let spec = data.loader.spec;
-    let model_config = ModelConfig { kind: cfg.model, input: spec, classes: data.classes };
+    let model_config =
+        ModelConfig { kind: cfg.model, input: spec, classes: data.classes, bn_momentum: cfg.bn_momentum };
     model_config.validate().map_err(TrainError::Invalid)?;
     if data.train.is_empty() || data.val.is_empty() {
         return Err(TrainError::Invalid(format!(

@@ -64,12 +64,15 @@ pub fn curves(
             values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
         let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
         let pad = ((hi - lo) * 0.08).max(1e-3);
+        // Headroom above the data for the legend, so it never hides a point.
+        let top = hi + (hi - lo) * 0.45 + pad;
+        let top = if title == "accuracy" { top.min(1.0 + pad) } else { top };
         let mut chart = ChartBuilder::on(panel)
             .caption(title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d(0.5f64..n + 0.5, (lo - pad)..(hi + pad))
+            .build_cartesian_2d(0.5f64..n + 0.5, (lo - pad)..top)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -84,7 +87,7 @@ pub fn curves(
             if let Some(e) = marker {
                 let x = e as f64;
                 chart
-                    .draw_series(LineSeries::new([(x, lo - pad), (x, hi + pad)], color.stroke_width(1)))
+                    .draw_series(LineSeries::new([(x, lo - pad), (x, top)], color.stroke_width(1)))
                     .map_err(err)?
                     .label(format!("{label} (epoch {e})"))
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color));

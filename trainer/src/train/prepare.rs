@@ -38,11 +38,8 @@ pub fn load_dataset(
     }
     ds.restrict_classes(cfg.keep_contempt);
     if let Some(max) = cfg.max_images.filter(|&m| subsample && m < ds.samples.len()) {
-        let fraction = max as f64 / ds.samples.len() as f64;
-        let (folds, _) =
-            split::split(&ds, &SplitMethod::Holdout { val_fraction: fraction, by_subject: false }, cfg.seed)
-                .map_err(|e| e.to_string())?;
-        ds.samples = folds[0].val.iter().map(|&i| ds.samples[i].clone()).collect();
+        let keep = split::stratified_subset(&ds, max, cfg.seed);
+        ds.samples = keep.iter().map(|&i| ds.samples[i].clone()).collect();
     }
     if ds.samples.is_empty() {
         return Err(format!("{}: no usable images", path.display()));
