@@ -54,26 +54,14 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A quick run: 16x16 input, the baseline net (small at that size), SGD.
+/// Quick training settings: 16x16 input, the baseline net (small at that size), SGD.
+const QUICK: [&str; 10] =
+    ["--model", "baseline", "--image-size", "16", "--batch-size", "16", "--optimizer", "sgd", "--lr", "0.01"];
+
 fn fit_args<'a>(data: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> {
-    vec![
-        "fit",
-        "--data",
-        data,
-        "--out",
-        out,
-        "--model",
-        "baseline",
-        "--epochs",
-        epochs,
-        "--image-size",
-        "16",
-        "--batch-size",
-        "16",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "0.01",
+    let mut args = vec!["fit", "--data", data, "--out", out, "--epochs", epochs];
+    args.extend(QUICK);
+    args.extend([
         "--val-split",
         "subject",
         "--val-fraction",
@@ -81,7 +69,8 @@ fn fit_args<'a>(data: &'a str, out: &'a str, epochs: &'a str) -> Vec<&'a str> {
         "--augment",
         "standard",
         "--no-progress",
-    ]
+    ]);
+    args
 }
 
 fn report(dir: &Path) -> Value {
@@ -218,32 +207,9 @@ fn subject_grouped_cv_reports_mean_and_std() {
     let data = dir.path().join("data");
     striped_tree(&data, 6);
     let out = dir.path().join("cv");
-    let args = [
-        "cv",
-        "--data",
-        s(&data),
-        "--folds",
-        "3",
-        "--group-by",
-        "subject",
-        "--out",
-        s(&out),
-        "--model",
-        "baseline",
-        "--epochs",
-        "2",
-        "--image-size",
-        "16",
-        "--batch-size",
-        "16",
-        "--optimizer",
-        "sgd",
-        "--lr",
-        "0.01",
-        "--no-restore-best",
-        "--no-progress",
-        "--json",
-    ];
+    let mut args = vec!["cv", "--data", s(&data), "--folds", "3", "--group-by", "subject", "--out", s(&out)];
+    args.extend(QUICK);
+    args.extend(["--epochs", "2", "--no-restore-best", "--no-progress", "--json"]);
     let o = fer_train(&args, &[]);
     ok(&o);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();

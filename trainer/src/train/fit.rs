@@ -6,7 +6,7 @@
 //! epoch number. A run resumed from `last/` therefore replays the interrupted epoch exactly
 //! as the uninterrupted run would have.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -672,12 +672,4 @@ fn progress_bar(show: bool, len: u64, prefix: &str) -> indicatif::ProgressBar {
     bar.set_style(style.progress_chars("=> "));
     bar.set_prefix(prefix.to_string());
     bar
-}
-
-/// Where `fer-train fit` writes, for messages.
-pub fn describe_outputs(out: &Path) -> Vec<PathBuf> {
-    ["metrics.csv", "curves.png", "confusion.png", "report.json", "best", "last"]
-        .iter()
-        .map(|f| out.join(f))
-        .collect()
 }
