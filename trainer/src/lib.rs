@@ -1,9 +1,10 @@
 //! fer-trainer: FER datasets in, trained CNNs out.
 //!
 //! Laid out like burn's examples, one stage per module: `data` reads, checks, splits and
-//! balances datasets; `model` holds the architectures; training and export build on them.
+//! balances datasets; `model` holds the architectures; `train` fits them; `export` writes ONNX.
 
 pub mod data;
+pub mod export;
 pub mod fsutil;
 pub mod model;
 pub mod train;

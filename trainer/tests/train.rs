@@ -118,6 +118,22 @@ fn two_epochs_write_every_artifact() {
     assert_eq!(card["labels"][0], "angry");
     assert_eq!(card["input"]["width"], 16);
 
+    // The best checkpoint exports to ONNX with its labels and preprocessing inside.
+    let onnx = dir.path().join("m.onnx");
+    let o = fer_train(&["export", "--checkpoint", s(&out.join("best")), "--out", s(&onnx), "--json"], &[]);
+    ok(&o);
+    let e: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((e["input"].as_str(), e["output"].as_str()), (Some("input"), Some("logits")));
+    assert_eq!(e["input_shape"], serde_json::json!(["batch", "1", "16", "16"]));
+    assert!(std::fs::metadata(&onnx).unwrap().len() > 100_000);
+    let o = fer_train(
+        &["export", "--checkpoint", s(&out.join("last")), "--out", s(&dir.path().join("l.onnx"))],
+        &[],
+    );
+    ok(&o);
+    let bad = fer_train(&["export", "--checkpoint", s(&data), "--out", s(&dir.path().join("x.onnx"))], &[]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("best/ or last/"));
+
     // The same --out again is refused: nothing of the first run is overwritten.
     let again = fer_train(&fit_args(s(&data), s(&out), "2"), &[]);
     assert!(!again.status.success());

@@ -2,6 +2,7 @@
 
 mod bench;
 mod data;
+mod export;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ enum Command {
     Cv(train::CvArgs),
     /// Training and inference speed of each model (optionally beside Keras).
     Bench(bench::BenchArgs),
+    /// Export a checkpoint to ONNX (opset 18, dynamic batch, labels and preprocessing in metadata).
+    Export(export::ExportArgs),
     /// Redraw a run's curves.png from its saved history.
     Curves(train::CurvesArgs),
 }
@@ -35,5 +38,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cv(args) => train::cross_validate(args),
         Command::Bench(args) => bench::run(args),
         Command::Curves(args) => train::curves(args),
+        Command::Export(args) => export::run(args),
     }
 }

@@ -118,18 +118,39 @@ pub fn parse_devices(names: &[String]) -> Result<Vec<Device>, String> {
                 index.parse().map_err(|_| format!("device {name:?}: index must be a number"))?;
             match kind {
                 "flex" | "cpu" => Ok(Device::flex()),
-                #[cfg(feature = "cuda")]
-                "cuda" => Ok(Device::cuda(index)),
-                #[cfg(feature = "wgpu")]
-                "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index))),
-                "cuda" | "wgpu" => Err(format!(
-                    "device {name:?}: this fer-train was built without the `{kind}` backend; rebuild with \
-                     `cargo build --release -p fer-trainer --features {kind}` (index {index})"
-                )),
+                "cuda" => cuda_device(index),
+                "wgpu" => wgpu_device(index),
                 _ => Err(format!("unknown device {name:?}: use flex, cuda:N or wgpu:N")),
             }
         })
         .collect()
+}
+
+fn missing_backend(kind: &str) -> String {
+    format!(
+        "this fer-train was built without the `{kind}` backend; rebuild with \
+         `cargo build --release -p fer-trainer --features {kind}`"
+    )
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(index: usize) -> Result<Device, String> {
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(_index: usize) -> Result<Device, String> {
+    Err(missing_backend("cuda"))
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device(index: usize) -> Result<Device, String> {
+    Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device(_index: usize) -> Result<Device, String> {
+    Err(missing_backend("wgpu"))
 }
 
 pub(crate) fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
