@@ -327,3 +327,28 @@ fn bench_reports_speed_per_model() {
         fer_train(&["bench", "--models", "edge", "--reps", "1", "--keras", "/nonexistent/peer.py"], &[]);
     assert!(!missing.status.success());
 }
+
+#[test]
+fn early_stopping_fires_in_a_run_and_a_resume_does_not_train_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    striped_tree(&data, 6);
+    // A crafted monitor: with min_delta 100 nothing after epoch 1 counts as an improvement,
+    // so patience 2 stops the run after epoch 3.
+    let cfg = dir.path().join("stop.toml");
+    std::fs::write(&cfg, "min_delta = 100.0\nearly_stopping = 2\nmonitor = \"val_loss\"\n").unwrap();
+    let out = dir.path().join("run");
+    let mut args = fit_args(s(&data), s(&out), "8");
+    args.extend(["--config", s(&cfg)]);
+    let log = ok(&fer_train(&args, &[]));
+    assert!(log.contains("early stopping: val_loss did not improve for 2 epoch(s) after epoch 1"), "{log}");
+    let r = report(&out);
+    assert_eq!(
+        (r["status"].as_str(), r["epochs_run"].as_u64(), r["best_epoch"].as_u64()),
+        (Some("early-stopped"), Some(3), Some(1))
+    );
+    let log = ok(&fer_train(&["fit", "--resume", s(&out), "--no-progress"], &[]));
+    assert!(!log.contains("epoch   4/8"), "resumed past the stop: {log}");
+    assert_eq!(report(&out)["epochs_run"], 3);
+    assert_eq!(report(&out)["status"], "early-stopped");
+}

@@ -34,6 +34,9 @@ pub struct TrainState {
     pub monitor: Monitor,
     /// Messages the run printed (plateau reductions, ...), by epoch.
     pub events: Vec<String>,
+    /// Set when early stopping ended the run: a resume must not train past it.
+    #[serde(default)]
+    pub stopped_early: Option<String>,
     /// How many images each side had, to refuse a resume on different data.
     pub train_images: usize,
     pub val_images: usize,

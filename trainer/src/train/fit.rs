@@ -403,19 +403,22 @@ pub fn run(
             schedule,
             monitor: Monitor::new(cfg.monitor, cfg.min_delta),
             events: Vec::new(),
+            stopped_early: None,
             train_images: data.train.len(),
             val_images: data.val.len(),
         };
         (model, state)
     };
-    let early = cfg.early_stopping.map(|patience| EarlyStopping { patience, restore_best: cfg.restore_best });
-    let mut stop_reason = format!("ran all {} epochs", cfg.epochs);
-    let mut status = "completed";
+    let early = cfg.early_stopping.map(|patience| EarlyStopping { patience });
+    let (mut status, mut stop_reason) = match &state.stopped_early {
+        Some(reason) => ("early-stopped", reason.clone()),
+        None => ("completed", format!("ran all {} epochs", cfg.epochs)),
+    };
     let abort_after = crash_after();
     let mut batches_done = 0usize;
 
     let steps = data.train.len().div_ceil(cfg.batch_size);
-    while state.epochs_done < cfg.epochs {
+    while state.epochs_done < cfg.epochs && state.stopped_early.is_none() {
         let epoch = state.epochs_done;
         let epoch_start = Instant::now();
         ad_device.seed(mix(cfg.seed, 3 * epoch as u64 + 1));
@@ -570,6 +573,7 @@ pub fn run(
                 state.monitor.best_epoch.map_or(0, |e| e + 1)
             );
             status = "early-stopped";
+            state.stopped_early = Some(stop_reason.clone());
             state.events.push(format!("epoch {}: {stop_reason}", epoch + 1));
             eprintln!("  {stop_reason}");
         }

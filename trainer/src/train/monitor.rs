@@ -77,12 +77,11 @@ impl Monitor {
     }
 }
 
-/// Stop when the monitored metric has not improved for `patience` epochs.
+/// Stop when the monitored metric has not improved for `patience` epochs. (Restoring the
+/// best weights at the end is the run's `restore_best`, early stopping or not.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStopping {
     pub patience: usize,
-    /// Restore the best epoch's weights at the end (Keras' `restore_best_weights`).
-    pub restore_best: bool,
 }
 
 impl EarlyStopping {
@@ -98,7 +97,7 @@ mod tests {
     #[test]
     fn early_stopping_fires_after_patience_on_a_crafted_metric() {
         let mut m = Monitor::new(Monitored::ValLoss, 1e-3);
-        let stop = EarlyStopping { patience: 3, restore_best: true };
+        let stop = EarlyStopping { patience: 3 };
         let losses = [1.0, 0.8, 0.7, 0.6995, 0.71, 0.75, 0.9, 0.5];
         let mut stopped_at = None;
         for (e, &l) in losses.iter().enumerate() {
