@@ -29,51 +29,64 @@ pub fn shared_data() -> Option<PathBuf> {
     None
 }
 
-/// An absolute path to ONNX Runtime's shared library, for `ort`'s load-dynamic.
-///
-/// `$ORT_DYLIB_PATH` when set; else the one in the PyPI `onnxruntime` wheel of a virtual
-/// environment under `~/.cache/fer-edge/venv`, created (`python3 -m venv`, `pip install
-/// onnxruntime`) on first use. `None`, with the reason on stderr, when neither works; with
-/// `FER_REQUIRE_ORT=1` (as CI sets it) that is a panic instead.
-pub fn onnxruntime_library() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        return std::path::absolute(PathBuf::from(p)).ok();
-    }
+/// The project's Python tools environment: `~/.cache/fer-edge/venv`, created with
+/// `python3 -m venv` and given `packages` with pip when they do not import yet. `None`, with
+/// the reason on stderr, when that fails; with `FER_REQUIRE_ONNX_TOOLS=1` (as CI sets it) a
+/// panic instead.
+pub fn venv_python(packages: &[&str]) -> Option<PathBuf> {
+    use std::process::Command;
     let venv = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir)
         .join(".cache/fer-edge/venv");
-    let find = || -> Option<PathBuf> {
-        let lib = std::fs::read_dir(venv.join("lib")).ok()?.filter_map(Result::ok).next()?.path();
-        let capi = lib.join("site-packages/onnxruntime/capi");
-        let mut libs: Vec<PathBuf> = std::fs::read_dir(capi)
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so")))
-            .collect();
-        libs.sort();
-        libs.pop()
-    };
-    if let Some(p) = find() {
-        return Some(p);
+    let python = venv.join("bin/python");
+    let ok = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
+    let imports = |p: &str| ok(Command::new(&python).args(["-c", &format!("import {p}")]));
+    let ready = (python.exists() || ok(Command::new("python3").arg("-m").arg("venv").arg(&venv)))
+        && packages
+            .iter()
+            .all(|p| imports(p) || ok(Command::new(venv.join("bin/pip")).args(["install", "-q", p])));
+    if ready {
+        return Some(python);
     }
-    let run = |cmd: &mut std::process::Command| cmd.status().is_ok_and(|s| s.success());
-    let pip = venv.join("bin/pip");
-    let installed = (pip.exists()
-        || run(std::process::Command::new("python3").arg("-m").arg("venv").arg(&venv)))
-        && run(std::process::Command::new(&pip).args(["install", "-q", "onnxruntime"]));
-    if installed && let Some(p) = find() {
-        return Some(p);
-    }
-    let msg = format!(
-        "ONNX Runtime not found: set ORT_DYLIB_PATH to libonnxruntime.so, or let the tests install the PyPI \
-         wheel into {} (needs python3 with venv and pip)",
-        venv.display()
-    );
-    if std::env::var("FER_REQUIRE_ORT").is_ok_and(|v| v == "1") {
-        panic!("{msg}; FER_REQUIRE_ORT=1 requires it");
+    missing_tool(&format!(
+        "could not prepare {} with {} (needs python3 with venv and pip, and the package index)",
+        venv.display(),
+        packages.join(", ")
+    ))
+}
+
+fn missing_tool<T>(msg: &str) -> Option<T> {
+    if std::env::var("FER_REQUIRE_ONNX_TOOLS").is_ok_and(|v| v == "1") {
+        panic!("{msg}; FER_REQUIRE_ONNX_TOOLS=1 requires it");
     }
     eprintln!("SKIPPED: {msg}");
     None
+}
+
+/// An absolute path to ONNX Runtime's shared library, for `ort`'s load-dynamic:
+/// `$ORT_DYLIB_PATH` when set, else the one in the PyPI `onnxruntime` wheel of
+/// [`venv_python`]'s environment.
+pub fn onnxruntime_library() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        return std::path::absolute(PathBuf::from(p)).ok();
+    }
+    let python = venv_python(&["onnxruntime"])?;
+    let out = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi'))",
+        ])
+        .output()
+        .ok()?;
+    let capi = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let mut libs: Vec<PathBuf> = std::fs::read_dir(&capi)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    libs.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so")));
+    libs.sort();
+    match libs.pop() {
+        Some(lib) => Some(lib),
+        None => missing_tool(&format!("no libonnxruntime.so in {}", capi.display())),
+    }
 }

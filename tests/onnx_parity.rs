@@ -1,5 +1,5 @@
-//! The ONNX that `fer-train export` writes, run in ONNX Runtime, gives burn's outputs
-//! (within 1e-4) for every model kind; names and metadata are there.
+//! The ONNX that `fer-train export` writes passes the ONNX checker, and ONNX Runtime and
+//! tract give burn's outputs (within 1e-4) for every model kind; names and metadata are there.
 
 use burn::prelude::*;
 use fer_edge::fer_trainer::data::ImageSpec;
@@ -54,6 +54,7 @@ fn onnx_runtime_gives_burns_outputs_for_every_model_kind() {
     for kind in [ModelKind::Baseline, ModelKind::Edge, ModelKind::Large] {
         let (m, card) = model(kind, &device);
         let bytes = to_onnx(&m, &card).unwrap();
+        device.seed(5);
         let x = Tensor::<4>::random([3, 1, 48, 48], burn::tensor::Distribution::Uniform(0.0, 1.0), &device);
         let input: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
         let expected: Vec<f32> = m.forward(x).into_data().iter::<f32>().collect();
@@ -67,5 +68,64 @@ fn onnx_runtime_gives_burns_outputs_for_every_model_kind() {
         let diff = expected.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         eprintln!("{kind:?}: max |burn - ORT| = {diff:e}");
         assert!(diff < 1e-4, "{kind:?}: ORT differs from burn by {diff}");
+    }
+}
+
+#[test]
+fn tract_gives_burns_outputs_for_every_model_kind() {
+    // tract's prelude names its own Tensor: burn's is spelled out below.
+    use tract_onnx::prelude::*;
+    let device = Device::flex();
+    for kind in [ModelKind::Baseline, ModelKind::Edge, ModelKind::Large] {
+        let (m, card) = model(kind, &device);
+        let bytes = to_onnx(&m, &card).unwrap();
+        device.seed(5);
+        let x = burn::tensor::Tensor::<4>::random(
+            [3, 1, 48, 48],
+            burn::tensor::Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
+        let input: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
+        let expected: Vec<f32> = m.forward(x).into_data().iter::<f32>().collect();
+
+        let fact = InferenceFact::dt_shape(f32::datum_type(), [3usize, 1, 48, 48]);
+        let runnable = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .unwrap()
+            .with_input_fact(0, fact)
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let t = tract_ndarray::Array4::from_shape_vec((3, 1, 48, 48), input).unwrap().into_tensor();
+        let out = runnable.run(tvec!(t.into_tvalue())).unwrap();
+        let view = out[0].to_plain_array_view::<f32>().unwrap();
+        let got: Vec<f32> = view.iter().copied().collect();
+        assert_eq!(got.len(), 3 * 7);
+        let diff = expected.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        eprintln!("{kind:?}: max |burn - tract| = {diff:e}");
+        assert!(diff < 1e-4, "{kind:?}: tract differs from burn by {diff}");
+    }
+}
+
+#[test]
+fn exported_models_pass_the_onnx_checker() {
+    let Some(python) = fer_edge::venv_python(&["onnx"]) else { return };
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [ModelKind::Baseline, ModelKind::Edge, ModelKind::Large] {
+        let (m, card) = model(kind, &device);
+        let path = dir.path().join(format!("{kind:?}.onnx"));
+        std::fs::write(&path, to_onnx(&m, &card).unwrap()).unwrap();
+        let out = std::process::Command::new(&python)
+            .args([
+                "-c",
+                "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{kind:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
