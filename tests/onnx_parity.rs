@@ -25,6 +25,22 @@ fn model(kind: ModelKind, device: &Device) -> (FerModel, ModelCard) {
     (m.valid(), ModelCard::new(config, 1, SetMetrics::default()))
 }
 
+/// One parity case: the exported bytes, a seeded random batch of 3, and burn's logits for it.
+fn case(kind: ModelKind, device: &Device) -> (Vec<u8>, Vec<f32>, Vec<f32>) {
+    let (m, card) = model(kind, device);
+    let bytes = to_onnx(&m, &card).unwrap();
+    device.seed(5);
+    let x = Tensor::<4>::random([3, 1, 48, 48], burn::tensor::Distribution::Uniform(0.0, 1.0), device);
+    let input: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
+    let expected: Vec<f32> = m.forward(x).into_data().iter::<f32>().collect();
+    (bytes, input, expected)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
 #[test]
 fn exported_models_are_named_and_described() {
     let device = Device::flex();
@@ -52,12 +68,7 @@ fn onnx_runtime_gives_burns_outputs_for_every_model_kind() {
         ort::init_from(&lib).unwrap_or_else(|e| panic!("loading {}: {e}", lib.display())).build().unwrap();
     let device = Device::flex();
     for kind in [ModelKind::Baseline, ModelKind::Edge, ModelKind::Large] {
-        let (m, card) = model(kind, &device);
-        let bytes = to_onnx(&m, &card).unwrap();
-        device.seed(5);
-        let x = Tensor::<4>::random([3, 1, 48, 48], burn::tensor::Distribution::Uniform(0.0, 1.0), &device);
-        let input: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
-        let expected: Vec<f32> = m.forward(x).into_data().iter::<f32>().collect();
+        let (bytes, input, expected) = case(kind, &device);
 
         let mut session = Session::builder(&env).unwrap().commit_from_memory(&bytes).unwrap();
         let outputs = session
@@ -65,7 +76,7 @@ fn onnx_runtime_gives_burns_outputs_for_every_model_kind() {
             .unwrap();
         let (shape, got) = outputs[OUTPUT_NAME].try_extract_tensor::<f32>().unwrap();
         assert_eq!(shape.iter().copied().collect::<Vec<i64>>(), vec![3, 7], "{kind:?}");
-        let diff = expected.iter().zip(got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let diff = max_abs_diff(&expected, got);
         eprintln!("{kind:?}: max |burn - ORT| = {diff:e}");
         assert!(diff < 1e-4, "{kind:?}: ORT differs from burn by {diff}");
     }
@@ -73,20 +84,10 @@ fn onnx_runtime_gives_burns_outputs_for_every_model_kind() {
 
 #[test]
 fn tract_gives_burns_outputs_for_every_model_kind() {
-    // tract's prelude names its own Tensor: burn's is spelled out below.
     use tract_onnx::prelude::*;
     let device = Device::flex();
     for kind in [ModelKind::Baseline, ModelKind::Edge, ModelKind::Large] {
-        let (m, card) = model(kind, &device);
-        let bytes = to_onnx(&m, &card).unwrap();
-        device.seed(5);
-        let x = burn::tensor::Tensor::<4>::random(
-            [3, 1, 48, 48],
-            burn::tensor::Distribution::Uniform(0.0, 1.0),
-            &device,
-        );
-        let input: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
-        let expected: Vec<f32> = m.forward(x).into_data().iter::<f32>().collect();
+        let (bytes, input, expected) = case(kind, &device);
 
         let fact = InferenceFact::dt_shape(f32::datum_type(), [3usize, 1, 48, 48]);
         let runnable = tract_onnx::onnx()
