@@ -14,7 +14,7 @@ use protobuf::Message;
 /// A model whose BatchNorm running statistics are not the identity: a few training-mode
 /// passes over random batches move them.
 fn model(kind: ModelKind, device: &Device) -> (FerModel, ModelCard) {
-    let config = ModelConfig { kind, input: ImageSpec::FER48_GRAY, classes: 7, bn_momentum: 0.5 };
+    let config = ModelConfig::builtin(kind, ImageSpec::FER48_GRAY, 7, 0.5);
     let ad = device.clone().autodiff();
     ad.seed(11);
     let m = config.init(&ad);
@@ -128,5 +128,44 @@ fn exported_models_pass_the_onnx_checker() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{kind:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Export -> import -> identical outputs: the trainer's importer (`fit --init`) rebuilds
+/// every model kind from its ONNX file, and re-exporting the imported model gives the same
+/// layers and weights again. The runtime's f32 reading of the file agrees too.
+#[test]
+fn export_then_import_gives_identical_outputs() {
+    use fer_edge::fer_runtime::onnx::{eval, read_onnx};
+    use fer_edge::fer_trainer::transfer::{build, import_whole};
+    let device = Device::flex();
+    for kind in [ModelKind::Baseline, ModelKind::Edge, ModelKind::Large] {
+        let (bytes, input, expected) = case(kind, &device);
+        let graph = read_onnx(&bytes).unwrap();
+
+        // The runtime's float reference, image by image.
+        let per = 48 * 48;
+        let reference: Vec<f32> =
+            (0..3).flat_map(|i| eval::run(&graph, &input[i * per..(i + 1) * per]).unwrap()).collect();
+        let diff = max_abs_diff(&expected, &reference);
+        eprintln!("{kind:?}: max |burn - runtime f32 reader| = {diff:e}");
+        assert!(diff < 1e-4, "{kind:?}: {diff}");
+
+        // Imported into the trainer.
+        let prepared = import_whole(graph.clone(), 7, 0.1).unwrap();
+        let imported = build(&prepared, &device).unwrap().valid();
+        let x = Tensor::<4>::from_data(TensorData::new(input.clone(), [3, 1, 48, 48]), &device);
+        let got: Vec<f32> = imported.forward(x).into_data().iter::<f32>().collect();
+        let diff = max_abs_diff(&expected, &got);
+        eprintln!("{kind:?}: max |burn - burn after export + import| = {diff:e}");
+        assert_eq!(diff, 0.0, "{kind:?}: the imported model differs from the exported one");
+
+        // And out again: the same ops and weights.
+        let card = ModelCard::new(prepared.config.clone(), 1, SetMetrics::default());
+        let again = read_onnx(&to_onnx(&imported, &card).unwrap()).unwrap();
+        let ops = |g: &fer_edge::fer_runtime::onnx::FloatGraph| {
+            g.nodes.iter().map(|n| (n.op.clone(), n.shape.clone())).collect::<Vec<_>>()
+        };
+        assert_eq!(ops(&again), ops(&graph), "{kind:?}: re-export changed the graph");
     }
 }

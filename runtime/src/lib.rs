@@ -6,4 +6,8 @@
 //! arrive with issue #5.
 #![cfg_attr(not(feature = "std"), no_std)]
 
+extern crate alloc;
+
 pub mod labels;
+#[cfg(feature = "std")]
+pub mod onnx;

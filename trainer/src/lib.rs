@@ -1,10 +1,12 @@
 //! fer-trainer: FER datasets in, trained CNNs out.
 //!
 //! Laid out like burn's examples, one stage per module: `data` reads, checks, splits and
-//! balances datasets; `model` holds the architectures; `train` fits them; `export` writes ONNX.
+//! balances datasets; `model` holds the architectures; `train` fits them; `export` writes ONNX;
+//! `transfer` starts a model from an ONNX file (fine-tuning).
 
 pub mod data;
 pub mod export;
 pub mod fsutil;
 pub mod model;
 pub mod train;
+pub mod transfer;

@@ -29,6 +29,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Redraw a run's curves.png from its saved history.
     Curves(train::CurvesArgs),
+    /// List an ONNX model's layers (names and indices for fit --init --cut / --freeze-until).
+    Layers(export::LayersArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -39,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Curves(args) => train::curves(args),
         Command::Export(args) => export::run(args),
+        Command::Layers(args) => export::layers(args),
     }
 }

@@ -18,6 +18,7 @@ use fer_trainer::train::loader::Loader;
 use fer_trainer::train::monitor::Monitored;
 use fer_trainer::train::prepare::{input_spec, load_dataset, prepare};
 use fer_trainer::train::schedule::Schedule;
+use fer_trainer::transfer::{HeadMode, HeadPool};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ScheduleKind {
@@ -149,6 +150,33 @@ pub struct TrainArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Start from a pretrained float ONNX model instead of --model (transfer learning).
+    #[arg(long, value_name = "FILE.onnx", conflicts_with = "model")]
+    init: Option<PathBuf>,
+    /// keep: keep every layer (FC too), replace only the classifier; new: cut at --cut, add a new head.
+    #[arg(long, value_enum)]
+    head: Option<HeadMode>,
+    /// With --head new: the last layer kept (name or index from `fer-train layers FILE.onnx`).
+    #[arg(long, value_name = "LAYER")]
+    cut: Option<String>,
+    /// New head: global average pooling or flatten of the cut layer's feature map.
+    #[arg(long, value_enum)]
+    head_pool: Option<HeadPool>,
+    /// New head: units of a hidden dense layer with ReLU (0: none).
+    #[arg(long)]
+    head_hidden: Option<usize>,
+    /// Dropout before the new classifier [default: 0.5].
+    #[arg(long)]
+    head_dropout: Option<f64>,
+    /// Keep pretrained layers up to this one (name or index) fixed.
+    #[arg(long, value_name = "LAYER")]
+    freeze_until: Option<String>,
+    /// Epoch (1-based) from which the frozen layers train too [default: never].
+    #[arg(long, value_name = "EPOCH")]
+    unfreeze_epoch: Option<usize>,
+    /// Learning-rate factor for the pretrained layers while they train (e.g. 0.1).
+    #[arg(long)]
+    body_lr_mult: Option<f64>,
 }
 
 impl TrainArgs {
@@ -236,8 +264,57 @@ impl TrainArgs {
         if let Some(f) = self.flip {
             a.flip = f;
         }
+        let t = &mut c.transfer;
+        if self.init.is_some() {
+            t.init = self.init.clone();
+        }
+        if let Some(h) = self.head {
+            t.head = h;
+        }
+        if self.cut.is_some() {
+            t.cut = self.cut.clone();
+        }
+        if let Some(p) = self.head_pool {
+            t.head_pool = p;
+        }
+        if let Some(h) = self.head_hidden {
+            t.head_hidden = h;
+        }
+        if let Some(d) = self.head_dropout {
+            t.head_dropout = d;
+        }
+        if self.freeze_until.is_some() {
+            t.freeze_until = self.freeze_until.clone();
+        }
+        if self.unfreeze_epoch.is_some() {
+            t.unfreeze_epoch = self.unfreeze_epoch;
+        }
+        if let Some(m) = self.body_lr_mult {
+            t.body_lr_mult = m;
+        }
+        // A pretrained model fixes the input: take it from the file unless flags say otherwise
+        // (a mismatch is then reported by the run).
+        if let Some(path) = c.transfer.init.clone()
+            && self.image_size.is_none()
+            && self.channels.is_none()
+        {
+            let g = fer_trainer::transfer::read_graph(&path).map_err(anyhow::Error::msg)?;
+            let [ch, h, w] = g.input_shape;
+            if h == w && (ch == 1 || ch == 3) {
+                c.image_size = h as u32;
+                c.channels = ch as u8;
+            }
+        }
         c.validate().map_err(anyhow::Error::msg)?;
         Ok(c)
+    }
+}
+
+/// The model a config trains, for the log.
+fn model_name(cfg: &TrainConfig) -> String {
+    match &cfg.transfer.init {
+        Some(p) => format!("{} (fine-tuned, head {:?})", p.display(), cfg.transfer.head),
+        None => format!("{:?}", cfg.model),
     }
 }
 
@@ -289,8 +366,8 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     };
     let (data, split) = prepare(&cfg).map_err(anyhow::Error::msg)?;
     eprintln!(
-        "{:?} on {} training / {} validation images{} ({})",
-        cfg.model,
+        "{} on {} training / {} validation images{} ({})",
+        model_name(&cfg),
         data.train.len(),
         data.val.len(),
         data.test.as_ref().map(|(_, t)| format!(" / {} test", t.len())).unwrap_or_default(),

@@ -4,6 +4,7 @@ pub mod baseline;
 pub mod blocks;
 pub mod edge;
 pub mod large;
+pub mod sequential;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -20,10 +21,12 @@ pub enum ModelKind {
     Edge,
     /// VGG-style net for GPU hosts.
     Large,
+    /// A chain of layers read from ONNX (`fit --init`), with its own head.
+    Imported,
 }
 
 /// Everything needed to rebuild a model before loading its weights.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     pub kind: ModelKind,
     pub input: ImageSpec,
@@ -31,6 +34,9 @@ pub struct ModelConfig {
     /// How far BatchNorm running statistics move per batch (Keras' 0.99 is 0.01 here).
     #[serde(default = "default_bn_momentum")]
     pub bn_momentum: f64,
+    /// `imported` only: the layer list (from the ONNX file, plus the new head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<sequential::NamedLayer>>,
 }
 
 /// burn's (and PyTorch's) BatchNorm momentum.
@@ -39,8 +45,23 @@ pub fn default_bn_momentum() -> f64 {
 }
 
 impl ModelConfig {
+    /// A built-in architecture.
+    pub fn builtin(kind: ModelKind, input: ImageSpec, classes: usize, bn_momentum: f64) -> ModelConfig {
+        ModelConfig { kind, input, classes, bn_momentum, layers: None }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let ImageSpec { width, height, channels } = self.input;
+        if let Some(layers) = &self.layers {
+            if self.kind != ModelKind::Imported {
+                return Err("only imported models carry a layer list".into());
+            }
+            let input = [channels as usize, height as usize, width as usize];
+            return sequential::check_chain(layers, input, self.classes).map(|_| ());
+        }
+        if self.kind == ModelKind::Imported {
+            return Err("an imported model needs --init FILE.onnx".into());
+        }
         if channels != 1 && channels != 3 {
             return Err(format!("input channels must be 1 or 3, got {channels}"));
         }
@@ -73,6 +94,11 @@ impl ModelConfig {
             ModelKind::Large => {
                 FerModel::Large(large::Large::new(ch, self.classes, self.bn_momentum, device))
             }
+            ModelKind::Imported => FerModel::Imported(sequential::Sequential::new(
+                self.layers.as_deref().unwrap_or_default(),
+                self.bn_momentum,
+                device,
+            )),
         }
     }
 }
@@ -83,6 +109,7 @@ pub enum FerModel {
     Baseline(baseline::Baseline),
     Edge(edge::Edge),
     Large(large::Large),
+    Imported(sequential::Sequential),
 }
 
 impl FerModel {
@@ -92,6 +119,7 @@ impl FerModel {
             FerModel::Baseline(m) => m.forward(x),
             FerModel::Edge(m) => m.forward(x),
             FerModel::Large(m) => m.forward(x),
+            FerModel::Imported(m) => m.forward(x),
         }
     }
 }
@@ -115,7 +143,7 @@ mod tests {
     use super::*;
 
     fn config(kind: ModelKind) -> ModelConfig {
-        ModelConfig { kind, input: ImageSpec::FER48_GRAY, classes: 7, bn_momentum: 0.1 }
+        ModelConfig::builtin(kind, ImageSpec::FER48_GRAY, 7, 0.1)
     }
 
     #[test]
@@ -126,12 +154,8 @@ mod tests {
             let y = m.forward(Tensor::zeros([2, 1, 48, 48], &device));
             assert_eq!(y.dims(), [2, 7], "{kind:?}");
         }
-        let rgb = ModelConfig {
-            kind: ModelKind::Edge,
-            input: ImageSpec { width: 64, height: 64, channels: 3 },
-            classes: 8,
-            bn_momentum: 0.1,
-        };
+        let rgb =
+            ModelConfig::builtin(ModelKind::Edge, ImageSpec { width: 64, height: 64, channels: 3 }, 8, 0.1);
         let y = rgb.init(&device).valid().forward(Tensor::zeros([1, 3, 64, 64], &device));
         assert_eq!(y.dims(), [1, 8]);
     }

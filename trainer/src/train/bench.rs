@@ -57,7 +57,7 @@ pub fn bench(
     device: &Device,
 ) -> BenchResult {
     let classes = 7;
-    let config = ModelConfig { kind, input: spec, classes, bn_momentum: crate::model::default_bn_momentum() };
+    let config = ModelConfig::builtin(kind, spec, classes, crate::model::default_bn_momentum());
     let ad = device.clone().autodiff();
     ad.seed(1);
     let mut model = config.init(&ad);

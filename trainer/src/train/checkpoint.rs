@@ -59,9 +59,9 @@ pub struct ModelCard {
 impl ModelCard {
     pub fn new(model: ModelConfig, epoch: usize, val: SetMetrics) -> ModelCard {
         ModelCard {
-            model,
             labels: ALL_CLASSES[..model.classes].iter().map(|s| s.to_string()).collect(),
             input: model.input,
+            model,
             preprocessing: "pixels / 255 (range 0..1), layout NCHW, grayscale when channels = 1".into(),
             epoch,
             val,

@@ -82,6 +82,8 @@ pub struct TrainConfig {
     pub cache_mb: usize,
     /// `flex` (CPU), `cuda:N`, `wgpu:N`; several for data-parallel training.
     pub devices: Vec<String>,
+    /// Start from a pretrained ONNX model (`--init`) instead of `model`.
+    pub transfer: crate::transfer::TransferConfig,
 }
 
 impl Default for TrainConfig {
@@ -119,6 +121,7 @@ impl Default for TrainConfig {
             max_images: None,
             cache_mb: 1024,
             devices: vec!["flex".to_string()],
+            transfer: Default::default(),
         }
     }
 }
@@ -149,6 +152,7 @@ impl TrainConfig {
         if self.devices.is_empty() {
             return Err("--devices names no device".into());
         }
+        self.transfer.validate()?;
         self.augment.validate()
     }
 }

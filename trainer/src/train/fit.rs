@@ -322,8 +322,18 @@ pub fn run(
     cfg.validate().map_err(TrainError::Invalid)?;
     let started = Instant::now();
     let spec = data.loader.spec;
-    let model_config =
-        ModelConfig { kind: cfg.model, input: spec, classes: data.classes, bn_momentum: cfg.bn_momentum };
+    // A pretrained start (`--init`) brings its own layer list; otherwise a built-in model.
+    let transfer = match &cfg.transfer.init {
+        Some(_) => Some(
+            crate::transfer::prepare(&cfg.transfer, spec, data.classes, cfg.bn_momentum)
+                .map_err(TrainError::Invalid)?,
+        ),
+        None => None,
+    };
+    let model_config = match &transfer {
+        Some(p) => p.config.clone(),
+        None => ModelConfig::builtin(cfg.model, spec, data.classes, cfg.bn_momentum),
+    };
     model_config.validate().map_err(TrainError::Invalid)?;
     if data.train.is_empty() || data.val.is_empty() {
         return Err(TrainError::Invalid(format!(
@@ -392,12 +402,20 @@ pub fn run(
             )));
         }
         ad_device.seed(cfg.seed);
-        let model = model_config.init(&ad_device);
+        let model = match &transfer {
+            Some(p) => {
+                for line in &p.summary {
+                    eprintln!("{line}");
+                }
+                crate::transfer::build(p, &ad_device).map_err(TrainError::Invalid)?
+            }
+            None => model_config.init(&ad_device),
+        };
         let schedule = LrSchedule::new(cfg.lr, cfg.warmup_epochs, cfg.epochs, cfg.schedule.clone())
             .map_err(TrainError::Invalid)?;
         let state = TrainState {
             config: cfg.clone(),
-            model: model_config,
+            model: model_config.clone(),
             epochs_done: 0,
             history: Vec::new(),
             schedule,
@@ -409,6 +427,18 @@ pub fn run(
         };
         (model, state)
     };
+    let groups = crate::transfer::ParamGroups::new(
+        &model,
+        &model_config,
+        &cfg.transfer,
+        transfer.as_ref().and_then(|p| p.freeze_until),
+    );
+    if groups.is_some() && devices.len() > 1 {
+        return Err(TrainError::Invalid(
+            "--freeze-until and --body-lr-mult work on one device for now; drop --devices or those flags"
+                .into(),
+        ));
+    }
     let early = cfg.early_stopping.map(|patience| EarlyStopping { patience });
     let (mut status, mut stop_reason) = match &state.stopped_early {
         Some(reason) => ("early-stopped", reason.clone()),
@@ -454,8 +484,14 @@ pub fn run(
                 );
                 objective_value = s.objective.clone().into_scalar::<f32>();
                 if objective_value.is_finite() {
-                    let grads = GradientsParams::from_grads(s.objective.backward(), &model);
-                    model = optim.step(lr, model, grads);
+                    let grads = s.objective.backward();
+                    model = match &groups {
+                        Some(g) => g.step(&mut optim, model, grads, lr, epoch),
+                        None => {
+                            let grads = GradientsParams::from_grads(grads, &model);
+                            optim.step(lr, model, grads)
+                        }
+                    };
                 }
                 (plain, preds) = (s.plain_loss_sum, s.predictions);
             } else {
@@ -552,7 +588,7 @@ pub fn run(
         let improved = state.monitor.update(epoch, cfg.monitor.read(&metrics));
         eprintln!("{}", epoch_line(&metrics, cfg.epochs, improved));
         if improved {
-            let card = ModelCard::new(model_config, epoch + 1, metrics.val.clone());
+            let card = ModelCard::new(model_config.clone(), epoch + 1, metrics.val.clone());
             let card = serde_json::to_vec_pretty(&card).map_err(io("model card"))?;
             let bytes = save_model(&eval_model)?;
             checkpoint::write_dir(&best_dir, &[(MODEL_FILE, &bytes), (MODEL_JSON, &card)])
@@ -657,7 +693,7 @@ pub fn run(
             h.iter().map(|m| m.train_images_per_second).sum::<f64>() / h.len().max(1) as f64
         },
         seconds: started.elapsed().as_secs_f64(),
-        model: model_config,
+        model: model_config.clone(),
         config: cfg.clone(),
     };
     let json = serde_json::to_vec_pretty(&report).map_err(io("report"))?;

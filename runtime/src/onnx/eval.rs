@@ -1,0 +1,169 @@
+//! Plain f32 execution of a [`FloatGraph`], batch 1: the quantizer's calibration pass and
+//! the float reference for int8 results. Written for clarity, not speed.
+
+use alloc::format;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::OnnxError;
+use super::graph::{Conv, Dense, FloatGraph, Op, Pool};
+
+/// Every value of the graph for one image (`[C, H, W]`, as the model expects it): index 0
+/// is the input, index `i + 1` node `i`'s output.
+pub fn run_all(g: &FloatGraph, input: &[f32]) -> Result<Vec<Vec<f32>>, OnnxError> {
+    let want: usize = g.input_shape.iter().product();
+    if input.len() != want {
+        return Err(OnnxError(format!(
+            "input has {} values, the model takes {:?} = {want}",
+            input.len(),
+            g.input_shape
+        )));
+    }
+    let mut values: Vec<Vec<f32>> = Vec::with_capacity(g.nodes.len() + 1);
+    values.push(input.to_vec());
+    for node in &g.nodes {
+        let x = &values[node.inputs[0]];
+        let in_shape = g.shape(node.inputs[0]);
+        let y = match &node.op {
+            Op::Conv(c) => conv(c, x, &in_shape, &node.shape),
+            Op::BatchNorm(b) => {
+                let plane = x.len() / b.scale.len();
+                x.iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        let c = i / plane;
+                        (v - b.mean[c]) / (b.var[c] + b.epsilon).sqrt() * b.scale[c] + b.bias[c]
+                    })
+                    .collect()
+            }
+            Op::Relu => x.iter().map(|&v| v.max(0.0)).collect(),
+            Op::Clip { min, max } => x.iter().map(|&v| v.clamp(*min, *max)).collect(),
+            Op::PRelu { slope } => {
+                let idx = broadcast_index(&node.shape, &slope.dims);
+                x.iter()
+                    .enumerate()
+                    .map(|(i, &v)| if v >= 0.0 { v } else { v * slope.data[idx(i)] })
+                    .collect()
+            }
+            Op::MaxPool(p) => pool(p, x, &in_shape, &node.shape, true),
+            Op::AvgPool(p) => pool(p, x, &in_shape, &node.shape, false),
+            Op::GlobalAvgPool => {
+                let plane = x.len() / in_shape[0];
+                x.chunks(plane).map(|c| c.iter().sum::<f32>() / plane as f32).collect()
+            }
+            Op::Flatten => x.clone(),
+            Op::Dense(d) => dense(d, x),
+            Op::Add => x.iter().zip(&values[node.inputs[1]]).map(|(a, b)| a + b).collect(),
+            Op::Softmax => {
+                let m = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                let e: Vec<f32> = x.iter().map(|&v| (v - m).exp()).collect();
+                let s: f32 = e.iter().sum();
+                e.iter().map(|v| v / s).collect()
+            }
+        };
+        values.push(y);
+    }
+    Ok(values)
+}
+
+/// The graph's output for one image.
+pub fn run(g: &FloatGraph, input: &[f32]) -> Result<Vec<f32>, OnnxError> {
+    let mut all = run_all(g, input)?;
+    Ok(all.swap_remove(g.output))
+}
+
+/// Maps a flat index of `shape` to the flat index of a broadcast `small` (dims 1 or equal).
+fn broadcast_index(shape: &[usize], small: &[usize]) -> impl Fn(usize) -> usize {
+    let shape = shape.to_vec();
+    let small = small.to_vec();
+    move |mut i| {
+        let mut out = 0;
+        let mut stride = 1;
+        for ax in (0..shape.len()).rev() {
+            let coord = i % shape[ax];
+            i /= shape[ax];
+            if small[ax] != 1 {
+                out += coord * stride;
+            }
+            stride *= small[ax];
+        }
+        out
+    }
+}
+
+fn conv(c: &Conv, x: &[f32], s: &[usize], o: &[usize]) -> Vec<f32> {
+    let (ci, h, w) = (s[0], s[1], s[2]);
+    let (co, oh, ow) = (o[0], o[1], o[2]);
+    let (kh, kw) = (c.weight.dims[2], c.weight.dims[3]);
+    let (cig, cog) = (ci / c.groups, co / c.groups);
+    let mut y = vec![0f32; co * oh * ow];
+    for oc in 0..co {
+        let g = oc / cog;
+        let b = c.bias.as_ref().map_or(0.0, |b| b[oc]);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = b;
+                for icg in 0..cig {
+                    let ic = g * cig + icg;
+                    for ky in 0..kh {
+                        let iy = (oy * c.stride[0] + ky * c.dilation[0]) as isize - c.pads[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * c.stride[1] + kx * c.dilation[1]) as isize - c.pads[1] as isize;
+                            if ix < 0 || ix >= w as isize {
+                                continue;
+                            }
+                            let wv = c.weight.data[((oc * cig + icg) * kh + ky) * kw + kx];
+                            acc += wv * x[(ic * h + iy as usize) * w + ix as usize];
+                        }
+                    }
+                }
+                y[(oc * oh + oy) * ow + ox] = acc;
+            }
+        }
+    }
+    y
+}
+
+fn pool(p: &Pool, x: &[f32], s: &[usize], o: &[usize], max: bool) -> Vec<f32> {
+    let (h, w) = (s[1], s[2]);
+    let (c, oh, ow) = (o[0], o[1], o[2]);
+    let mut y = vec![0f32; c * oh * ow];
+    for ch in 0..c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut best, mut sum, mut count) = (f32::NEG_INFINITY, 0f32, 0usize);
+                for ky in 0..p.kernel[0] {
+                    for kx in 0..p.kernel[1] {
+                        let iy = (oy * p.stride[0] + ky) as isize - p.pads[0] as isize;
+                        let ix = (ox * p.stride[1] + kx) as isize - p.pads[1] as isize;
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                            if p.count_include_pad {
+                                count += 1;
+                            }
+                            continue;
+                        }
+                        let v = x[(ch * h + iy as usize) * w + ix as usize];
+                        best = best.max(v);
+                        sum += v;
+                        count += 1;
+                    }
+                }
+                y[(ch * oh + oy) * ow + ox] = if max { best } else { sum / count.max(1) as f32 };
+            }
+        }
+    }
+    y
+}
+
+fn dense(d: &Dense, x: &[f32]) -> Vec<f32> {
+    let (n, k) = (d.weight.dims[0], d.weight.dims[1]);
+    (0..n)
+        .map(|o| {
+            let row = &d.weight.data[o * k..(o + 1) * k];
+            row.iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + d.bias.as_ref().map_or(0.0, |b| b[o])
+        })
+        .collect()
+}

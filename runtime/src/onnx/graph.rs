@@ -1,0 +1,161 @@
+//! The float graph: ops with their weights, values numbered in execution order.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// A dense f32 tensor (row-major).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub dims: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl Tensor {
+    pub fn new(dims: Vec<usize>, data: Vec<f32>) -> Tensor {
+        debug_assert_eq!(dims.iter().product::<usize>(), data.len());
+        Tensor { dims, data }
+    }
+}
+
+/// 2-D convolution; `weight` is `[out, in / groups, kh, kw]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv {
+    pub weight: Tensor,
+    pub bias: Option<Vec<f32>>,
+    pub stride: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+}
+
+/// Fully connected layer; `weight` is `[out, in]` (ONNX Gemm with transB, PyTorch's layout).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    pub weight: Tensor,
+    pub bias: Option<Vec<f32>>,
+}
+
+/// Inference-mode BatchNormalization over channel axis 1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNorm {
+    pub scale: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
+    pub epsilon: f32,
+}
+
+/// Max or average pooling window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    /// Average pooling only: whether padded cells count in the divisor.
+    pub count_include_pad: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Conv(Conv),
+    BatchNorm(BatchNorm),
+    Relu,
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    /// `slope` has the rank of the activation without its batch axis; each of its dims is 1
+    /// or the activation's (per element `[C, H, W]`, per channel `[C, 1, 1]`, shared `[1, 1, 1]`).
+    PRelu {
+        slope: Tensor,
+    },
+    MaxPool(Pool),
+    AvgPool(Pool),
+    GlobalAvgPool,
+    /// `[C, H, W]` to `[C * H * W]`.
+    Flatten,
+    Dense(Dense),
+    /// Element-wise sum of two values of one shape (residual connections).
+    Add,
+    /// Over the last axis.
+    Softmax,
+}
+
+impl Op {
+    /// The ONNX-style name used in tables and messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Conv(c) if c.groups > 1 && c.groups == c.weight.dims[0] => "DepthwiseConv",
+            Op::Conv(_) => "Conv",
+            Op::BatchNorm(_) => "BatchNormalization",
+            Op::Relu => "Relu",
+            Op::Clip { .. } => "Clip",
+            Op::PRelu { .. } => "PRelu",
+            Op::MaxPool(_) => "MaxPool",
+            Op::AvgPool(_) => "AveragePool",
+            Op::GlobalAvgPool => "GlobalAveragePool",
+            Op::Flatten => "Flatten",
+            Op::Dense(_) => "Dense",
+            Op::Add => "Add",
+            Op::Softmax => "Softmax",
+        }
+    }
+}
+
+/// One op. Its output is value `index + 1` (value 0 is the graph input).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// The ONNX node name, or (when the exporter named it after its weights) the layer's name.
+    pub name: String,
+    pub op: Op,
+    /// Value ids this node reads.
+    pub inputs: Vec<usize>,
+    /// Output shape without the batch axis: `[C, H, W]` or `[K]`.
+    pub shape: Vec<usize>,
+}
+
+/// A float classifier: one image input, one output, nodes in execution order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FloatGraph {
+    pub input_name: String,
+    pub output_name: String,
+    /// `[C, H, W]` (the batch axis may be dynamic; everything here runs batch 1).
+    pub input_shape: [usize; 3],
+    pub nodes: Vec<Node>,
+    /// The output's value id (the last node's in every graph the reader makes).
+    pub output: usize,
+    /// `metadata_props`, e.g. `fer.labels` from `fer-train export`.
+    pub metadata: Vec<(String, String)>,
+}
+
+impl FloatGraph {
+    /// Shape of value `id` without the batch axis.
+    pub fn shape(&self, id: usize) -> Vec<usize> {
+        if id == 0 { self.input_shape.to_vec() } else { self.nodes[id - 1].shape.clone() }
+    }
+
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether every node reads only the one before it (a plain chain of layers).
+    pub fn is_chain(&self) -> bool {
+        self.nodes.iter().enumerate().all(|(i, n)| n.inputs == [i])
+    }
+
+    /// Number of float weights (conv, dense, BN, PReLU).
+    pub fn parameters(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| match &n.op {
+                Op::Conv(c) => c.weight.data.len() + c.bias.as_ref().map_or(0, Vec::len),
+                Op::Dense(d) => d.weight.data.len() + d.bias.as_ref().map_or(0, Vec::len),
+                Op::BatchNorm(b) => 4 * b.scale.len(),
+                Op::PRelu { slope } => slope.data.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+}

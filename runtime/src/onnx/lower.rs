@@ -1,0 +1,1023 @@
+//! ONNX protobuf -> [`FloatGraph`]: constant folding, op lowering with shape checks, then
+//! the rewrites (PReLU pattern, bias adds) and dead-node removal.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use prost::Message;
+
+use super::OnnxError;
+use super::graph::*;
+use super::proto::{AttributeProto, ModelProto, NodeProto, TensorProto, data_type};
+
+type Result<T> = core::result::Result<T, OnnxError>;
+
+fn err<T>(msg: impl Into<String>) -> Result<T> {
+    Err(OnnxError(msg.into()))
+}
+
+/// Parses ONNX bytes and lowers the graph. Errors name the node, input or field at fault.
+pub fn read_onnx(bytes: &[u8]) -> Result<FloatGraph> {
+    let model = ModelProto::decode(bytes).map_err(|e| {
+        OnnxError(format!("not an ONNX model (protobuf: {e}); is the file truncated or of another format?"))
+    })?;
+    Lowering::run(model)
+}
+
+/// A constant known while reading (initializers, Constant nodes, folded shape arithmetic).
+#[derive(Clone, Debug)]
+enum Const {
+    F32(Vec<usize>, Vec<f32>),
+    I64(Vec<usize>, Vec<i64>),
+}
+
+impl Const {
+    fn dims(&self) -> &[usize] {
+        match self {
+            Const::F32(d, _) | Const::I64(d, _) => d,
+        }
+    }
+    fn as_f32(&self) -> Vec<f32> {
+        match self {
+            Const::F32(_, v) => v.clone(),
+            Const::I64(_, v) => v.iter().map(|&x| x as f32).collect(),
+        }
+    }
+    fn as_i64(&self) -> Vec<i64> {
+        match self {
+            Const::F32(_, v) => v.iter().map(|&x| x as i64).collect(),
+            Const::I64(_, v) => v.clone(),
+        }
+    }
+    fn with_dims(self, dims: Vec<usize>) -> Const {
+        match self {
+            Const::F32(_, v) => Const::F32(dims, v),
+            Const::I64(_, v) => Const::I64(dims, v),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Val {
+    Const(Const),
+    /// Value id in the graph being built.
+    Act(usize),
+}
+
+/// Ops that only exist until the rewrites have run.
+#[derive(Clone, Debug)]
+enum RawOp {
+    Op(Op),
+    Neg,
+    MulConst(Const),
+    Sub,
+    BiasAdd(Const),
+}
+
+#[derive(Clone, Debug)]
+struct RawNode {
+    name: String,
+    op_type: String,
+    op: RawOp,
+    inputs: Vec<usize>,
+    shape: Vec<usize>,
+}
+
+struct Lowering {
+    values: BTreeMap<String, Val>,
+    nodes: Vec<RawNode>,
+    input_shape: [usize; 3],
+}
+
+fn tensor_const(t: &TensorProto, what: &str) -> Result<Const> {
+    if !t.external_data.is_empty() {
+        return err(format!("{what}: external data (a side file) is not supported"));
+    }
+    let dims: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| OnnxError(format!("{what}: negative dimension {d}"))))
+        .collect::<Result<_>>()?;
+    let n: usize = dims.iter().product();
+    let raw = &t.raw_data;
+    let c = match t.data_type {
+        data_type::FLOAT => {
+            let v: Vec<f32> = if !raw.is_empty() {
+                raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+            } else {
+                t.float_data.clone()
+            };
+            Const::F32(dims, v)
+        }
+        data_type::DOUBLE => {
+            let v: Vec<f32> = if !raw.is_empty() {
+                raw.chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+                    .collect()
+            } else {
+                t.double_data.iter().map(|&x| x as f32).collect()
+            };
+            Const::F32(dims, v)
+        }
+        data_type::INT64 => {
+            let v: Vec<i64> = if !raw.is_empty() {
+                raw.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect()
+            } else {
+                t.int64_data.clone()
+            };
+            Const::I64(dims, v)
+        }
+        data_type::INT32 => {
+            let v: Vec<i64> = if !raw.is_empty() {
+                raw.chunks_exact(4)
+                    .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")) as i64)
+                    .collect()
+            } else {
+                t.int32_data.iter().map(|&x| x as i64).collect()
+            };
+            Const::I64(dims, v)
+        }
+        other => {
+            return err(format!(
+                "{what}: tensor data type {other} is not supported (float, double, int32, int64 are)"
+            ));
+        }
+    };
+    let len = match &c {
+        Const::F32(_, v) => v.len(),
+        Const::I64(_, v) => v.len(),
+    };
+    if len != n {
+        return err(format!("{what}: {len} values for dims {:?} ({n} expected)", c.dims()));
+    }
+    Ok(c)
+}
+
+/// Reads attributes of one node.
+struct Attrs<'a> {
+    node: &'a NodeProto,
+}
+
+impl<'a> Attrs<'a> {
+    fn get(&self, name: &str) -> Option<&'a AttributeProto> {
+        self.node.attribute.iter().find(|a| a.name == name)
+    }
+    fn int(&self, name: &str, default: i64) -> i64 {
+        self.get(name).map_or(default, |a| a.i)
+    }
+    fn float(&self, name: &str, default: f32) -> f32 {
+        self.get(name).map_or(default, |a| a.f)
+    }
+    fn ints(&self, name: &str) -> Option<Vec<i64>> {
+        self.get(name).map(|a| a.ints.clone())
+    }
+    fn string(&self, name: &str) -> Option<String> {
+        self.get(name).map(|a| String::from_utf8_lossy(&a.s).into_owned())
+    }
+}
+
+fn pair(v: Option<Vec<i64>>, default: usize, what: &str) -> Result<[usize; 2]> {
+    match v {
+        None => Ok([default, default]),
+        Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 1) => Ok([v[0] as usize, v[1] as usize]),
+        Some(v) => err(format!("{what} must be two positive numbers, got {v:?}")),
+    }
+}
+
+/// ONNX pads `[top, left, bottom, right]`, or computed from `auto_pad`.
+fn pads(
+    a: &Attrs,
+    input_hw: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dil: [usize; 2],
+) -> Result<[usize; 4]> {
+    let auto = a.string("auto_pad").unwrap_or_default();
+    match auto.as_str() {
+        "" | "NOTSET" => match a.ints("pads") {
+            None => Ok([0; 4]),
+            Some(p) if p.len() == 4 && p.iter().all(|&x| x >= 0) => {
+                Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
+            }
+            Some(p) => err(format!("pads must be four non-negative numbers, got {p:?}")),
+        },
+        "VALID" => Ok([0; 4]),
+        "SAME_UPPER" | "SAME_LOWER" => {
+            let mut out = [0usize; 4];
+            for i in 0..2 {
+                let o = input_hw[i].div_ceil(stride[i]);
+                let eff = dil[i] * (kernel[i] - 1) + 1;
+                let total = ((o - 1) * stride[i] + eff).saturating_sub(input_hw[i]);
+                let (small, big) = (total / 2, total - total / 2);
+                let (begin, end) = if auto == "SAME_UPPER" { (small, big) } else { (big, small) };
+                out[i] = begin;
+                out[i + 2] = end;
+            }
+            Ok(out)
+        }
+        other => err(format!("auto_pad {other:?} is not supported")),
+    }
+}
+
+fn window_out(input: usize, pad: usize, kernel: usize, stride: usize, dil: usize) -> Option<usize> {
+    let eff = dil * (kernel - 1) + 1;
+    (input + pad).checked_sub(eff).map(|v| v / stride + 1)
+}
+
+impl Lowering {
+    fn run(model: ModelProto) -> Result<FloatGraph> {
+        let graph = model.graph.ok_or_else(|| OnnxError("the ONNX model has no graph".into()))?;
+        let metadata: Vec<(String, String)> =
+            model.metadata_props.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
+        let mut values = BTreeMap::new();
+        for t in &graph.initializer {
+            values.insert(t.name.clone(), Val::Const(tensor_const(t, &format!("initializer `{}`", t.name))?));
+        }
+        // The image input: the one graph input that is not an initializer.
+        let inputs: Vec<_> = graph.input.iter().filter(|i| !values.contains_key(&i.name)).collect();
+        let [input] = inputs.as_slice() else {
+            return err(format!("expected one image input, the graph has {}", inputs.len()));
+        };
+        let dims: Vec<Option<i64>> = input
+            .r#type
+            .as_ref()
+            .and_then(|t| t.tensor_type.as_ref())
+            .and_then(|t| t.shape.as_ref())
+            .map(|s| s.dim.iter().map(|d| d.dim_value.filter(|&v| v > 0)).collect())
+            .unwrap_or_default();
+        let input_shape = match dims.as_slice() {
+            [_, Some(c), Some(h), Some(w)] => [*c as usize, *h as usize, *w as usize],
+            _ => {
+                return err(format!(
+                    "input `{}`: expected a [batch, channels, height, width] image input with fixed channels and size, got {dims:?}",
+                    input.name
+                ));
+            }
+        };
+        values.insert(input.name.clone(), Val::Act(0));
+        let mut l = Lowering { values, nodes: Vec::new(), input_shape };
+        for (i, node) in graph.node.iter().enumerate() {
+            let label = if node.name.is_empty() { format!("#{i}") } else { node.name.clone() };
+            l.node(node, &label)
+                .map_err(|e| OnnxError(format!("node `{label}` ({}): {}", node.op_type, e.0)))?;
+        }
+        let [output] = graph.output.as_slice() else {
+            return err(format!("expected one output, the graph has {}", graph.output.len()));
+        };
+        let out = match l.values.get(&output.name) {
+            Some(Val::Act(id)) => *id,
+            Some(Val::Const(_)) => return err(format!("output `{}` is a constant", output.name)),
+            None => return err(format!("output `{}` is produced by no node", output.name)),
+        };
+        let (nodes, output_id) = l.finish(out)?;
+        Ok(FloatGraph {
+            input_name: input.name.clone(),
+            output_name: output.name.clone(),
+            input_shape,
+            nodes,
+            output: output_id,
+            metadata,
+        })
+    }
+
+    fn shape(&self, id: usize) -> Vec<usize> {
+        if id == 0 { self.input_shape.to_vec() } else { self.nodes[id - 1].shape.clone() }
+    }
+
+    fn input(&self, node: &NodeProto, i: usize) -> Result<Option<&Val>> {
+        match node.input.get(i) {
+            None => Ok(None),
+            Some(name) if name.is_empty() => Ok(None),
+            Some(name) => self
+                .values
+                .get(name)
+                .map(Some)
+                .ok_or_else(|| OnnxError(format!("input `{name}` is produced by no earlier node"))),
+        }
+    }
+
+    fn konst(&self, node: &NodeProto, i: usize, what: &str) -> Result<Const> {
+        match self.input(node, i)? {
+            Some(Val::Const(c)) => Ok(c.clone()),
+            Some(Val::Act(_)) => err(format!("{what} (input {i}) must be a constant (an initializer)")),
+            None => err(format!("{what} (input {i}) is missing")),
+        }
+    }
+
+    fn act(&self, node: &NodeProto, i: usize) -> Result<usize> {
+        match self.input(node, i)? {
+            Some(Val::Act(id)) => Ok(*id),
+            _ => err(format!("input {i} must come from the image, not a constant")),
+        }
+    }
+
+    fn emit(
+        &mut self,
+        node: &NodeProto,
+        label: &str,
+        op: RawOp,
+        inputs: Vec<usize>,
+        shape: Vec<usize>,
+    ) -> Result<()> {
+        // Name layers after their weights where the exporter did (`Baseline.conv.weight` ->
+        // `Baseline.conv`), which is what users recognise.
+        let name = node
+            .input
+            .get(1)
+            .filter(|n| matches!(self.values.get(*n), Some(Val::Const(_))))
+            .and_then(|n| n.strip_suffix(".weight").or_else(|| n.strip_suffix(".gamma")))
+            .map(str::to_string)
+            .unwrap_or_else(|| label.to_string());
+        self.nodes.push(RawNode { name, op_type: node.op_type.clone(), op, inputs, shape });
+        let id = self.nodes.len();
+        let out = node.output.first().ok_or_else(|| OnnxError("node has no output".into()))?;
+        self.values.insert(out.clone(), Val::Act(id));
+        Ok(())
+    }
+
+    fn set_const(&mut self, node: &NodeProto, c: Const) -> Result<()> {
+        let out = node.output.first().ok_or_else(|| OnnxError("node has no output".into()))?;
+        self.values.insert(out.clone(), Val::Const(c));
+        Ok(())
+    }
+
+    fn node(&mut self, node: &NodeProto, label: &str) -> Result<()> {
+        if !node.domain.is_empty() && node.domain != "ai.onnx" {
+            return err(format!("operator domain `{}` is not supported", node.domain));
+        }
+        let a = Attrs { node };
+        let all_const = node
+            .input
+            .iter()
+            .filter(|n| !n.is_empty())
+            .all(|n| matches!(self.values.get(n), Some(Val::Const(_))));
+        match node.op_type.as_str() {
+            "Constant" => {
+                let c = if let Some(t) = a.get("value").and_then(|x| x.t.as_ref()) {
+                    tensor_const(t, "value")?
+                } else if let Some(x) = a.get("value_float") {
+                    Const::F32(vec![], vec![x.f])
+                } else if let Some(x) = a.get("value_floats") {
+                    Const::F32(vec![x.floats.len()], x.floats.clone())
+                } else if let Some(x) = a.get("value_int") {
+                    Const::I64(vec![], vec![x.i])
+                } else if let Some(x) = a.get("value_ints") {
+                    Const::I64(vec![x.ints.len()], x.ints.clone())
+                } else {
+                    return err("Constant without a supported value attribute");
+                };
+                self.set_const(node, c)
+            }
+            "Shape" => {
+                let dims: Vec<i64> = match self.input(node, 0)? {
+                    Some(Val::Act(id)) => {
+                        let id = *id;
+                        core::iter::once(1).chain(self.shape(id).iter().map(|&d| d as i64)).collect()
+                    }
+                    Some(Val::Const(c)) => c.dims().iter().map(|&d| d as i64).collect(),
+                    None => return err("missing input"),
+                };
+                let (start, end) = (a.int("start", 0), a.int("end", dims.len() as i64));
+                let r = dims.len() as i64;
+                let s = (if start < 0 { start + r } else { start }).clamp(0, r) as usize;
+                let e = (if end < 0 { end + r } else { end }).clamp(0, r) as usize;
+                let v = dims[s..e.max(s)].to_vec();
+                self.set_const(node, Const::I64(vec![v.len()], v))
+            }
+            op if all_const => self.fold(node, op, &a),
+            "Conv" => self.conv(node, label, &a),
+            "BatchNormalization" => {
+                let x = self.act(node, 0)?;
+                let shape = self.shape(x);
+                if a.int("training_mode", 0) != 0 {
+                    return err("training_mode=1 is not supported: export in inference mode");
+                }
+                let c = shape[0];
+                let get = |i, what| -> Result<Vec<f32>> {
+                    let k = self.konst(node, i, what)?;
+                    let v = k.as_f32();
+                    if v.len() != c {
+                        return err(format!("{what} has {} values for {c} channels", v.len()));
+                    }
+                    Ok(v)
+                };
+                let bn = BatchNorm {
+                    scale: get(1, "scale")?,
+                    bias: get(2, "B")?,
+                    mean: get(3, "mean")?,
+                    var: get(4, "var")?,
+                    epsilon: a.float("epsilon", 1e-5),
+                };
+                self.emit(node, label, RawOp::Op(Op::BatchNorm(bn)), vec![x], shape)
+            }
+            "Relu" => self.unary(node, label, RawOp::Op(Op::Relu)),
+            "Neg" => self.unary(node, label, RawOp::Neg),
+            "Clip" => {
+                let x = self.act(node, 0)?;
+                let bound = |i: usize, attr: &str, default: f32| -> Result<f32> {
+                    Ok(match self.input(node, i)? {
+                        Some(Val::Const(c)) => c.as_f32().first().copied().unwrap_or(default),
+                        Some(Val::Act(_)) => return err("Clip bounds must be constants"),
+                        None => a.float(attr, default),
+                    })
+                };
+                let (min, max) = (bound(1, "min", f32::NEG_INFINITY)?, bound(2, "max", f32::INFINITY)?);
+                if min > max {
+                    return err(format!("Clip min {min} > max {max}"));
+                }
+                let shape = self.shape(x);
+                self.emit(node, label, RawOp::Op(Op::Clip { min, max }), vec![x], shape)
+            }
+            "PRelu" => {
+                let x = self.act(node, 0)?;
+                let slope = self.konst(node, 1, "slope")?;
+                let shape = self.shape(x);
+                let slope = broadcast_slope(&slope, &shape)?;
+                self.emit(node, label, RawOp::Op(Op::PRelu { slope }), vec![x], shape)
+            }
+            "LeakyRelu" => {
+                let x = self.act(node, 0)?;
+                let shape = self.shape(x);
+                let slope = Tensor::new(vec![1; shape.len()], vec![a.float("alpha", 0.01)]);
+                self.emit(node, label, RawOp::Op(Op::PRelu { slope }), vec![x], shape)
+            }
+            "MaxPool" | "AveragePool" => self.pool(node, label, &a),
+            "GlobalAveragePool" => {
+                let x = self.act(node, 0)?;
+                let s = self.shape(x);
+                if s.len() != 3 {
+                    return err(format!("expects [C, H, W], got {s:?}"));
+                }
+                self.emit(node, label, RawOp::Op(Op::GlobalAvgPool), vec![x], vec![s[0], 1, 1])
+            }
+            "Flatten" => {
+                let x = self.act(node, 0)?;
+                if a.int("axis", 1) != 1 {
+                    return err("only axis=1 (keep the batch axis) is supported");
+                }
+                let n = self.shape(x).iter().product();
+                self.emit(node, label, RawOp::Op(Op::Flatten), vec![x], vec![n])
+            }
+            "Reshape" => {
+                let x = self.act(node, 0)?;
+                let target = self.konst(node, 1, "shape")?.as_i64();
+                let mut full = vec![1usize];
+                full.extend(self.shape(x));
+                let out = reshape_dims(&full, &target, a.int("allowzero", 0) != 0)?;
+                let flat = [1usize, full[1..].iter().product()];
+                if out == full {
+                    self.alias(node, x)
+                } else if out == flat {
+                    self.emit(node, label, RawOp::Op(Op::Flatten), vec![x], vec![flat[1]])
+                } else {
+                    err(format!(
+                        "reshaping {full:?} to {out:?} is not supported (only flattening to [batch, features])"
+                    ))
+                }
+            }
+            "Squeeze" | "Unsqueeze" => {
+                // Accept the no-op forms around dense layers ([1, K, 1, 1] <-> [1, K]).
+                let x = self.act(node, 0)?;
+                let s = self.shape(x);
+                if node.op_type == "Squeeze" && s.len() == 3 && s[1] == 1 && s[2] == 1 {
+                    self.emit(node, label, RawOp::Op(Op::Flatten), vec![x], vec![s[0]])
+                } else {
+                    err(format!("{} of an activation {s:?} is not supported", node.op_type))
+                }
+            }
+            "Dropout" | "Identity" => {
+                let x = self.act(node, 0)?;
+                self.alias(node, x)
+            }
+            "MatMul" => {
+                let x = self.act(node, 0)?;
+                let w = self.konst(node, 1, "weight")?;
+                let s = self.shape(x);
+                let (&[k, n], &[k_in]) = (w.dims(), s.as_slice()) else {
+                    return err(format!("expects [batch, K] x [K, N], got {s:?} x {:?}", w.dims()));
+                };
+                if k != k_in {
+                    return err(format!("weight is [{k}, {n}] but the input has {k_in} features"));
+                }
+                let weight = transpose2(&w.as_f32(), k, n);
+                let dense = Dense { weight: Tensor::new(vec![n, k], weight), bias: None };
+                self.emit(node, label, RawOp::Op(Op::Dense(dense)), vec![x], vec![n])
+            }
+            "Gemm" => {
+                let x = self.act(node, 0)?;
+                if a.int("transA", 0) != 0 {
+                    return err("transA=1 is not supported");
+                }
+                let w = self.konst(node, 1, "B (weight)")?;
+                let &[r, c] = w.dims() else { return err(format!("weight must be 2-D, got {:?}", w.dims())) };
+                let (alpha, beta) = (a.float("alpha", 1.0), a.float("beta", 1.0));
+                let trans_b = a.int("transB", 0) != 0;
+                let (n, k) = if trans_b { (r, c) } else { (c, r) };
+                let s = self.shape(x);
+                if s != [k] {
+                    return err(format!("weight expects {k} input features, the input is {s:?}"));
+                }
+                let mut weight = if trans_b { w.as_f32() } else { transpose2(&w.as_f32(), k, n) };
+                weight.iter_mut().for_each(|v| *v *= alpha);
+                let bias = match self.input(node, 2)? {
+                    None => None,
+                    Some(Val::Const(b)) => {
+                        let b = b.as_f32();
+                        let b: Vec<f32> = if b.len() == 1 { vec![b[0]; n] } else { b };
+                        if b.len() != n {
+                            return err(format!("bias C has {} values for {n} outputs", b.len()));
+                        }
+                        Some(b.iter().map(|v| v * beta).collect())
+                    }
+                    Some(Val::Act(_)) => return err("bias C must be a constant"),
+                };
+                let dense = Dense { weight: Tensor::new(vec![n, k], weight), bias };
+                self.emit(node, label, RawOp::Op(Op::Dense(dense)), vec![x], vec![n])
+            }
+            "Add" | "Sub" | "Mul" => self.binary(node, label),
+            "Softmax" => {
+                let x = self.act(node, 0)?;
+                let s = self.shape(x);
+                let axis = a.int("axis", -1);
+                if !(axis == -1 || axis as usize == s.len()) {
+                    return err(format!(
+                        "softmax over axis {axis} of [batch, {s:?}] is not supported (last axis only)"
+                    ));
+                }
+                self.emit(node, label, RawOp::Op(Op::Softmax), vec![x], s)
+            }
+            other => err(format!(
+                "operator {other} is not supported (supported: Conv, BatchNormalization, Relu, PRelu, LeakyRelu, Clip, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, Softmax, Dropout, Identity, and constant shape arithmetic)"
+            )),
+        }
+    }
+
+    fn alias(&mut self, node: &NodeProto, x: usize) -> Result<()> {
+        let out = node.output.first().ok_or_else(|| OnnxError("node has no output".into()))?;
+        self.values.insert(out.clone(), Val::Act(x));
+        Ok(())
+    }
+
+    fn unary(&mut self, node: &NodeProto, label: &str, op: RawOp) -> Result<()> {
+        let x = self.act(node, 0)?;
+        let shape = self.shape(x);
+        self.emit(node, label, op, vec![x], shape)
+    }
+
+    fn binary(&mut self, node: &NodeProto, label: &str) -> Result<()> {
+        let (l, r) = (self.input(node, 0)?.cloned(), self.input(node, 1)?.cloned());
+        match (node.op_type.as_str(), l, r) {
+            ("Add", Some(Val::Act(x)), Some(Val::Act(y))) => {
+                let (sx, sy) = (self.shape(x), self.shape(y));
+                if sx != sy {
+                    return err(format!("adding {sx:?} and {sy:?}: shapes must match"));
+                }
+                self.emit(node, label, RawOp::Op(Op::Add), vec![x, y], sx)
+            }
+            ("Add", Some(Val::Act(x)), Some(Val::Const(c)))
+            | ("Add", Some(Val::Const(c)), Some(Val::Act(x))) => {
+                let s = self.shape(x);
+                self.emit(node, label, RawOp::BiasAdd(c), vec![x], s)
+            }
+            ("Mul", Some(Val::Act(x)), Some(Val::Const(c)))
+            | ("Mul", Some(Val::Const(c)), Some(Val::Act(x))) => {
+                let s = self.shape(x);
+                self.emit(node, label, RawOp::MulConst(c), vec![x], s)
+            }
+            ("Sub", Some(Val::Act(x)), Some(Val::Act(y))) => {
+                let s = self.shape(x);
+                if s != self.shape(y) {
+                    return err("subtracting values of different shapes");
+                }
+                self.emit(node, label, RawOp::Sub, vec![x, y], s)
+            }
+            (op, _, _) => err(format!("{op} of these inputs is not supported")),
+        }
+    }
+
+    fn conv(&mut self, node: &NodeProto, label: &str, a: &Attrs) -> Result<()> {
+        let x = self.act(node, 0)?;
+        let w = self.konst(node, 1, "weight")?;
+        let s = self.shape(x);
+        let &[o, ig, kh, kw] = w.dims() else {
+            return err(format!("only 2-D convolutions are supported; weight dims {:?}", w.dims()));
+        };
+        let &[c, h, wd] = s.as_slice() else { return err(format!("expects [C, H, W], got {s:?}")) };
+        let groups = a.int("group", 1);
+        if groups < 1 || c % groups as usize != 0 || o % groups as usize != 0 || c / groups as usize != ig {
+            return err(format!("weight {:?} with group={groups} does not fit {c} input channels", w.dims()));
+        }
+        if let Some(k) = a.ints("kernel_shape")
+            && k != [kh as i64, kw as i64]
+        {
+            return err(format!("kernel_shape {k:?} disagrees with the weight {:?}", w.dims()));
+        }
+        let stride = pair(a.ints("strides"), 1, "strides")?;
+        let dilation = pair(a.ints("dilations"), 1, "dilations")?;
+        let pads = pads(a, [h, wd], [kh, kw], stride, dilation)?;
+        let oh = window_out(h, pads[0] + pads[2], kh, stride[0], dilation[0]);
+        let ow = window_out(wd, pads[1] + pads[3], kw, stride[1], dilation[1]);
+        let (Some(oh), Some(ow)) = (oh, ow) else {
+            return err(format!("a {kh}x{kw} kernel does not fit the {h}x{wd} input"));
+        };
+        let bias = match self.input(node, 2)? {
+            None => None,
+            Some(Val::Const(b)) if b.as_f32().len() == o => Some(b.as_f32()),
+            Some(_) => return err(format!("bias must be a constant of {o} values")),
+        };
+        let conv = Conv {
+            weight: Tensor::new(vec![o, ig, kh, kw], w.as_f32()),
+            bias,
+            stride,
+            pads,
+            dilation,
+            groups: groups as usize,
+        };
+        self.emit(node, label, RawOp::Op(Op::Conv(conv)), vec![x], vec![o, oh, ow])
+    }
+
+    fn pool(&mut self, node: &NodeProto, label: &str, a: &Attrs) -> Result<()> {
+        let x = self.act(node, 0)?;
+        let s = self.shape(x);
+        let &[c, h, w] = s.as_slice() else { return err(format!("expects [C, H, W], got {s:?}")) };
+        let kernel = pair(a.ints("kernel_shape"), 0, "kernel_shape")?;
+        if kernel[0] == 0 {
+            return err("kernel_shape is missing");
+        }
+        let stride = pair(a.ints("strides"), 1, "strides")?;
+        if pair(a.ints("dilations"), 1, "dilations")? != [1, 1] {
+            return err("dilated pooling is not supported");
+        }
+        if a.int("ceil_mode", 0) != 0 {
+            return err("ceil_mode=1 is not supported");
+        }
+        let pads = pads(a, [h, w], kernel, stride, [1, 1])?;
+        let (Some(oh), Some(ow)) = (
+            window_out(h, pads[0] + pads[2], kernel[0], stride[0], 1),
+            window_out(w, pads[1] + pads[3], kernel[1], stride[1], 1),
+        ) else {
+            return err(format!("a {kernel:?} window does not fit the {h}x{w} input"));
+        };
+        let pool = Pool { kernel, stride, pads, count_include_pad: a.int("count_include_pad", 0) != 0 };
+        let op = if node.op_type == "MaxPool" { Op::MaxPool(pool) } else { Op::AvgPool(pool) };
+        if node.output.len() > 1 && node.output[1..].iter().any(|o| !o.is_empty()) {
+            return err("MaxPool's Indices output is not supported");
+        }
+        self.emit(node, label, RawOp::Op(op), vec![x], vec![c, oh, ow])
+    }
+
+    /// Evaluates a node whose inputs are all constants.
+    fn fold(&mut self, node: &NodeProto, op: &str, a: &Attrs) -> Result<()> {
+        let ins: Vec<Const> = node
+            .input
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.is_empty())
+            .map(|(i, _)| self.konst(node, i, "input"))
+            .collect::<Result<_>>()?;
+        let first = ins.first().cloned().ok_or_else(|| OnnxError("no inputs".into()))?;
+        let c = match op {
+            "Identity" | "Dropout" => first,
+            "Cast" => match a.int("to", 1) as i32 {
+                data_type::FLOAT | data_type::DOUBLE => Const::F32(first.dims().to_vec(), first.as_f32()),
+                data_type::INT64 | data_type::INT32 => Const::I64(first.dims().to_vec(), first.as_i64()),
+                t => return err(format!("Cast to type {t} is not supported")),
+            },
+            "Reshape" => {
+                let target = ins.get(1).ok_or_else(|| OnnxError("shape missing".into()))?.as_i64();
+                let dims = reshape_dims(first.dims(), &target, a.int("allowzero", 0) != 0)?;
+                first.with_dims(dims)
+            }
+            "Unsqueeze" | "Squeeze" => {
+                let axes = match ins.get(1) {
+                    Some(x) => x.as_i64(),
+                    None => a.ints("axes").unwrap_or_default(),
+                };
+                let mut dims = first.dims().to_vec();
+                if op == "Unsqueeze" {
+                    let r = (dims.len() + axes.len()) as i64;
+                    let mut ax: Vec<usize> =
+                        axes.iter().map(|&x| (if x < 0 { x + r } else { x }) as usize).collect();
+                    ax.sort();
+                    for x in ax {
+                        if x > dims.len() {
+                            return err(format!("Unsqueeze axis {x} out of range"));
+                        }
+                        dims.insert(x, 1);
+                    }
+                } else if axes.is_empty() {
+                    dims.retain(|&d| d != 1);
+                } else {
+                    let r = dims.len() as i64;
+                    let mut ax: Vec<usize> =
+                        axes.iter().map(|&x| (if x < 0 { x + r } else { x }) as usize).collect();
+                    ax.sort();
+                    for x in ax.into_iter().rev() {
+                        if dims.get(x) != Some(&1) {
+                            return err(format!("Squeeze axis {x} is not of size 1"));
+                        }
+                        dims.remove(x);
+                    }
+                }
+                first.with_dims(dims)
+            }
+            "Gather" => {
+                let idx = ins.get(1).ok_or_else(|| OnnxError("indices missing".into()))?;
+                if a.int("axis", 0) != 0 || first.dims().len() != 1 {
+                    return err("only Gather on axis 0 of a 1-D constant is supported");
+                }
+                let n = first.dims()[0] as i64;
+                let pick = |v: i64| -> Result<usize> {
+                    let i = if v < 0 { v + n } else { v };
+                    if (0..n).contains(&i) {
+                        Ok(i as usize)
+                    } else {
+                        err(format!("Gather index {v} out of range"))
+                    }
+                };
+                let ix: Vec<usize> = idx.as_i64().into_iter().map(pick).collect::<Result<_>>()?;
+                let dims = idx.dims().to_vec();
+                match first {
+                    Const::I64(_, v) => Const::I64(dims, ix.iter().map(|&i| v[i]).collect()),
+                    Const::F32(_, v) => Const::F32(dims, ix.iter().map(|&i| v[i]).collect()),
+                }
+            }
+            "Concat" => {
+                let all_1d = ins.iter().all(|c| c.dims().len() <= 1);
+                if !all_1d {
+                    return err("only Concat of 1-D constants is supported");
+                }
+                if ins.iter().any(|c| matches!(c, Const::F32(..))) {
+                    let v: Vec<f32> = ins.iter().flat_map(Const::as_f32).collect();
+                    Const::F32(vec![v.len()], v)
+                } else {
+                    let v: Vec<i64> = ins.iter().flat_map(Const::as_i64).collect();
+                    Const::I64(vec![v.len()], v)
+                }
+            }
+            "Transpose" => {
+                let dims = first.dims().to_vec();
+                let perm: Vec<usize> = match a.ints("perm") {
+                    Some(p) => p.iter().map(|&x| x as usize).collect(),
+                    None => (0..dims.len()).rev().collect(),
+                };
+                let mut sorted = perm.clone();
+                sorted.sort();
+                if sorted != (0..dims.len()).collect::<Vec<_>>() {
+                    return err(format!("bad perm {perm:?}"));
+                }
+                let v = first.as_f32();
+                let out_dims: Vec<usize> = perm.iter().map(|&p| dims[p]).collect();
+                let strides = strides_of(&dims);
+                let n = v.len();
+                let mut out = vec![0f32; n];
+                let mut idx = vec![0usize; dims.len()];
+                for o in out.iter_mut() {
+                    let src: usize = idx.iter().zip(&perm).map(|(&i, &p)| i * strides[p]).sum();
+                    *o = v[src];
+                    for ax in (0..idx.len()).rev() {
+                        idx[ax] += 1;
+                        if idx[ax] < out_dims[ax] {
+                            break;
+                        }
+                        idx[ax] = 0;
+                    }
+                }
+                Const::F32(out_dims, out)
+            }
+            "Neg" => Const::F32(first.dims().to_vec(), first.as_f32().iter().map(|v| -v).collect()),
+            "Add" | "Sub" | "Mul" | "Div" => {
+                let b = ins.get(1).ok_or_else(|| OnnxError("second input missing".into()))?;
+                let (x, y) = (first.as_f32(), b.as_f32());
+                let (dims, xs, ys) = if x.len() == y.len() {
+                    (first.dims().to_vec(), x, y)
+                } else if y.len() == 1 {
+                    let n = x.len();
+                    (first.dims().to_vec(), x, vec![y[0]; n])
+                } else if x.len() == 1 {
+                    let n = y.len();
+                    (b.dims().to_vec(), vec![x[0]; n], y)
+                } else {
+                    return err("broadcasting between constants of different sizes is not supported");
+                };
+                let f = |p: f32, q: f32| match op {
+                    "Add" => p + q,
+                    "Sub" => p - q,
+                    "Mul" => p * q,
+                    _ => p / q,
+                };
+                let v: Vec<f32> = xs.iter().zip(&ys).map(|(&p, &q)| f(p, q)).collect();
+                if matches!((&first, b), (Const::I64(..), Const::I64(..))) {
+                    Const::I64(dims, v.iter().map(|&z| z as i64).collect())
+                } else {
+                    Const::F32(dims, v)
+                }
+            }
+            other => return err(format!("folding constant {other} is not supported")),
+        };
+        self.set_const(node, c)
+    }
+
+    /// Rewrites, dead-node removal and renumbering.
+    fn finish(self, output: usize) -> Result<(Vec<Node>, usize)> {
+        let mut nodes = self.nodes;
+        let n = nodes.len();
+        // Value -> the value it now stands for (after a node was replaced by its input).
+        let mut replace: Vec<usize> = (0..=n).collect();
+        let producer = |nodes: &[RawNode], v: usize| -> Option<usize> {
+            (v > 0).then(|| v - 1).filter(|&i| i < nodes.len())
+        };
+        // relu(x) - slope * relu(-x)  ->  PRelu(x, slope)
+        for i in 0..n {
+            let RawOp::Sub = nodes[i].op else { continue };
+            let [pos, neg_scaled] = [nodes[i].inputs[0], nodes[i].inputs[1]];
+            let m = (|| {
+                let r1 = producer(&nodes, pos)?;
+                let (RawOp::Op(Op::Relu), &[x]) = (&nodes[r1].op, nodes[r1].inputs.as_slice()) else {
+                    return None;
+                };
+                let mul = producer(&nodes, neg_scaled)?;
+                let (RawOp::MulConst(slope), &[b]) = (&nodes[mul].op, nodes[mul].inputs.as_slice()) else {
+                    return None;
+                };
+                let r2 = producer(&nodes, b)?;
+                let (RawOp::Op(Op::Relu), &[nv]) = (&nodes[r2].op, nodes[r2].inputs.as_slice()) else {
+                    return None;
+                };
+                let ng = producer(&nodes, nv)?;
+                let (RawOp::Neg, &[x2]) = (&nodes[ng].op, nodes[ng].inputs.as_slice()) else { return None };
+                (x == x2).then(|| (x, slope.clone()))
+            })();
+            if let Some((x, slope)) = m {
+                let shape = nodes[i].shape.clone();
+                let slope = broadcast_slope(&slope, &shape)
+                    .map_err(|e| OnnxError(format!("node `{}` (PReLU pattern): {}", nodes[i].name, e.0)))?;
+                nodes[i].op = RawOp::Op(Op::PRelu { slope });
+                nodes[i].inputs = vec![x];
+                nodes[i].op_type = "PRelu".into();
+            }
+        }
+        // Bias adds into the conv or dense layer they follow, when nothing else reads it.
+        let uses = |nodes: &[RawNode], v: usize| nodes.iter().filter(|m| m.inputs.contains(&v)).count();
+        for i in 0..n {
+            let RawOp::BiasAdd(c) = nodes[i].op.clone() else { continue };
+            let x = nodes[i].inputs[0];
+            let name = nodes[i].name.clone();
+            let fail = |why: &str| OnnxError(format!("node `{name}` (Add of a constant): {why}"));
+            let p = producer(&nodes, x)
+                .ok_or_else(|| fail("adding a constant to the image input is not supported"))?;
+            if uses(&nodes, x) != 1 {
+                return Err(fail("the layer before it is also read elsewhere"));
+            }
+            let channels = nodes[p].shape[0];
+            let per_channel = {
+                let d: Vec<usize> = c.dims().iter().copied().skip_while(|&d| d == 1).collect();
+                let rank = nodes[p].shape.len();
+                let mut full = vec![1usize; rank.saturating_sub(d.len())];
+                full.extend(&d);
+                full.len() == rank && full[0] == channels && full[1..].iter().all(|&d| d == 1)
+            };
+            if !per_channel {
+                return Err(fail(&format!("a constant of dims {:?} is not a per-channel bias", c.dims())));
+            }
+            let b = c.as_f32();
+            match &mut nodes[p].op {
+                RawOp::Op(Op::Dense(d)) => add_bias(&mut d.bias, &b),
+                RawOp::Op(Op::Conv(cv)) => add_bias(&mut cv.bias, &b),
+                _ => return Err(fail("only a bias after Conv, Gemm or MatMul is supported")),
+            }
+            replace[i + 1] = x;
+            nodes[i].inputs.clear();
+        }
+        // Resolve replacements, then keep what the output needs.
+        let resolve = |replace: &[usize], mut v: usize| {
+            while replace[v] != v {
+                v = replace[v];
+            }
+            v
+        };
+        for nd in nodes.iter_mut() {
+            for v in nd.inputs.iter_mut() {
+                *v = resolve(&replace, *v);
+            }
+        }
+        let output = resolve(&replace, output);
+        let mut live = vec![false; n + 1];
+        live[output] = true;
+        for i in (0..n).rev() {
+            if live[i + 1] {
+                for &v in &nodes[i].inputs {
+                    live[v] = true;
+                }
+            }
+        }
+        let mut new_id = vec![usize::MAX; n + 1];
+        new_id[0] = 0;
+        let mut out = Vec::new();
+        for (i, nd) in nodes.into_iter().enumerate() {
+            if !live[i + 1] {
+                continue;
+            }
+            let op = match nd.op {
+                RawOp::Op(op) => op,
+                _ => {
+                    return err(format!(
+                        "node `{}` ({}): not part of a pattern this reader knows (PReLU as relu(x) - a*relu(-x), bias Add)",
+                        nd.name, nd.op_type
+                    ));
+                }
+            };
+            let inputs = nd.inputs.iter().map(|&v| new_id[v]).collect();
+            out.push(Node { name: nd.name, op, inputs, shape: nd.shape });
+            new_id[i + 1] = out.len();
+        }
+        if out.is_empty() {
+            return err("the graph computes nothing from its input");
+        }
+        Ok((out, new_id[output]))
+    }
+}
+
+fn add_bias(bias: &mut Option<Vec<f32>>, b: &[f32]) {
+    match bias {
+        Some(v) => v.iter_mut().zip(b).for_each(|(x, y)| *x += y),
+        None => *bias = Some(b.to_vec()),
+    }
+}
+
+fn strides_of(dims: &[usize]) -> Vec<usize> {
+    let mut s = vec![1usize; dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * dims[i + 1];
+    }
+    s
+}
+
+fn transpose2(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out
+}
+
+/// ONNX Reshape's target: `0` copies a dim (unless `allowzero`), one `-1` is inferred.
+fn reshape_dims(from: &[usize], target: &[i64], allowzero: bool) -> Result<Vec<usize>> {
+    let total: usize = from.iter().product();
+    let mut out = Vec::with_capacity(target.len());
+    let mut infer = None;
+    for (i, &t) in target.iter().enumerate() {
+        match t {
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            0 if !allowzero => out.push(
+                *from.get(i).ok_or_else(|| OnnxError(format!("Reshape: 0 at {i} has no dim to copy")))?,
+            ),
+            t if t >= 0 => out.push(t as usize),
+            t => return err(format!("Reshape: bad target dim {t}")),
+        }
+    }
+    let known: usize = out.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || !total.is_multiple_of(known) {
+            return err(format!("Reshape: cannot infer -1 reshaping {from:?} to {target:?}"));
+        }
+        out[i] = total / known;
+    }
+    if out.iter().product::<usize>() != total {
+        return err(format!("Reshape: {from:?} has {total} values, target {target:?} does not"));
+    }
+    Ok(out)
+}
+
+/// Slope of a PReLU as the activation's shape without batch, each dim 1 or the activation's.
+fn broadcast_slope(slope: &Const, act: &[usize]) -> Result<Tensor> {
+    let mut d: Vec<usize> = slope.dims().to_vec();
+    // Right-align against [batch, act...]; a leading batch axis must be 1.
+    let rank = act.len() + 1;
+    if d.len() > rank {
+        return err(format!("slope dims {d:?} do not broadcast to [batch, {act:?}]"));
+    }
+    while d.len() < rank {
+        d.insert(0, 1);
+    }
+    if d[0] != 1 {
+        return err(format!("slope dims {:?} vary over the batch", slope.dims()));
+    }
+    d.remove(0);
+    // ONNX PRelu also takes [C] for [C, H, W]... only as unidirectional broadcasting, which
+    // right-aligns; PyTorch exports per-channel slopes as [C, 1, 1].
+    for (s, a) in d.iter().zip(act) {
+        if *s != 1 && s != a {
+            return err(format!("slope dims {:?} do not broadcast to [batch, {act:?}]", slope.dims()));
+        }
+    }
+    Ok(Tensor::new(d, slope.as_f32()))
+}

@@ -1,0 +1,261 @@
+//! The reader on small hand-built graphs: exporters' spellings, folding, and errors.
+
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use prost::Message;
+
+use super::proto::*;
+use super::{Op, eval, read_onnx};
+
+fn attr_i(name: &str, i: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::INT, i, ..Default::default() }
+}
+fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::INTS, ints: v.to_vec(), ..Default::default() }
+}
+fn attr_s(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::STRING,
+        s: s.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+fn node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: name.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        attribute,
+        ..Default::default()
+    }
+}
+fn f32s(name: &str, dims: &[i64], v: Vec<f32>) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: data_type::FLOAT,
+        float_data: v,
+        ..Default::default()
+    }
+}
+fn i64s(name: &str, v: &[i64]) -> TensorProto {
+    let raw = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    TensorProto {
+        name: name.into(),
+        dims: vec![v.len() as i64],
+        data_type: data_type::INT64,
+        raw_data: raw,
+        ..Default::default()
+    }
+}
+fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| match d {
+            Some(v) => Dimension { dim_value: Some(*v), dim_param: None },
+            None => Dimension { dim_value: None, dim_param: Some("batch".into()) },
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: data_type::FLOAT,
+                shape: Some(TensorShapeProto { dim }),
+            }),
+        }),
+    }
+}
+fn model(nodes: Vec<NodeProto>, init: Vec<TensorProto>, input: [i64; 3], output: &str) -> Vec<u8> {
+    let g = GraphProto {
+        node: nodes,
+        name: "t".into(),
+        initializer: init,
+        input: vec![value("x", &[None, Some(input[0]), Some(input[1]), Some(input[2])])],
+        output: vec![value(output, &[None])],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 18 }],
+        graph: Some(g),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn ramp(n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|i| ((i * 7 % 11) as f32 - 5.0) * scale).collect()
+}
+
+/// Conv 2 -> 3 channels, stride 2, SAME_UPPER; bias as a separate Add; PReLU as
+/// relu(x) - a * relu(-x) with a reshaped slope; global pooling; flatten through shape
+/// arithmetic; MatMul + Add.
+fn exporter_style() -> Vec<u8> {
+    let nodes = vec![
+        node(
+            "Conv",
+            "conv",
+            &["x", "w"],
+            &["c"],
+            vec![attr_ints("strides", &[2, 2]), attr_s("auto_pad", "SAME_UPPER")],
+        ),
+        node("Add", "bias", &["c", "b"], &["cb"], vec![]),
+        node("Reshape", "slope_shape", &["alpha", "alpha_shape"], &["a"], vec![]),
+        node("Relu", "pos", &["cb"], &["p"], vec![]),
+        node("Neg", "neg", &["cb"], &["n"], vec![]),
+        node("Relu", "negrelu", &["n"], &["nr"], vec![]),
+        node("Mul", "scale", &["a", "nr"], &["m"], vec![]),
+        node("Sub", "prelu", &["p", "m"], &["pr"], vec![]),
+        node("GlobalAveragePool", "gap", &["pr"], &["g"], vec![]),
+        node("Shape", "shape", &["x"], &["s"], vec![]),
+        node("Gather", "batch", &["s", "zero"], &["bdim"], vec![attr_i("axis", 0)]),
+        node("Concat", "target", &["bdim", "minus1"], &["t"], vec![attr_i("axis", 0)]),
+        node("Reshape", "flatten", &["g", "t"], &["f"], vec![]),
+        node("MatMul", "fc", &["f", "fw"], &["y0"], vec![]),
+        node("Add", "fc_bias", &["y0", "fb"], &["y"], vec![]),
+    ];
+    let init = vec![
+        f32s("w", &[3, 2, 3, 3], ramp(54, 0.1)),
+        f32s("b", &[1, 3, 1, 1], vec![0.5, -0.25, 0.0]),
+        f32s("alpha", &[3], vec![0.1, 0.2, 0.3]),
+        i64s("alpha_shape", &[3, 1, 1]),
+        i64s("zero", &[0]),
+        i64s("minus1", &[-1]),
+        f32s("fw", &[3, 4], ramp(12, 0.3)),
+        f32s("fb", &[4], vec![1.0, 2.0, 3.0, 4.0]),
+    ];
+    model(nodes, init, [2, 5, 5], "y")
+}
+
+/// The same network written plainly: Conv with bias and pads, PRelu, Flatten, Gemm.
+fn plain_style() -> Vec<u8> {
+    let fw = ramp(12, 0.3);
+    let mut fwt = vec![0f32; 12];
+    for k in 0..3 {
+        for n in 0..4 {
+            fwt[n * 3 + k] = fw[k * 4 + n];
+        }
+    }
+    let nodes = vec![
+        node(
+            "Conv",
+            "conv",
+            &["x", "w", "b"],
+            &["c"],
+            vec![attr_ints("strides", &[2, 2]), attr_ints("pads", &[1, 1, 1, 1])],
+        ),
+        node("PRelu", "prelu", &["c", "alpha"], &["pr"], vec![]),
+        node("GlobalAveragePool", "gap", &["pr"], &["g"], vec![]),
+        node("Flatten", "flatten", &["g"], &["f"], vec![attr_i("axis", 1)]),
+        node("Gemm", "fc", &["f", "fw", "fb"], &["y"], vec![attr_i("transB", 1)]),
+    ];
+    let init = vec![
+        f32s("w", &[3, 2, 3, 3], ramp(54, 0.1)),
+        f32s("b", &[3], vec![0.5, -0.25, 0.0]),
+        f32s("alpha", &[3, 1, 1], vec![0.1, 0.2, 0.3]),
+        f32s("fw", &[4, 3], fwt),
+        f32s("fb", &[4], vec![1.0, 2.0, 3.0, 4.0]),
+    ];
+    model(nodes, init, [2, 5, 5], "y")
+}
+
+#[test]
+fn exporter_spellings_fold_into_plain_ops() {
+    let g = read_onnx(&exporter_style()).unwrap();
+    let kinds: Vec<&str> = g.nodes.iter().map(|n| n.op.kind()).collect();
+    assert_eq!(kinds, ["Conv", "PRelu", "GlobalAveragePool", "Flatten", "Dense"]);
+    assert!(g.is_chain());
+    let Op::Conv(c) = &g.nodes[0].op else { unreachable!() };
+    assert_eq!(c.pads, [1, 1, 1, 1], "SAME_UPPER, 3x3 stride 2 on 5x5");
+    assert_eq!(c.bias.as_deref(), Some(&[0.5, -0.25, 0.0][..]), "bias Add folded into the conv");
+    assert_eq!(g.nodes[0].shape, [3, 3, 3]);
+    let Op::PRelu { slope } = &g.nodes[1].op else { unreachable!() };
+    assert_eq!(slope.dims, [3, 1, 1]);
+    let Op::Dense(d) = &g.nodes[4].op else { unreachable!() };
+    assert_eq!(d.bias.as_deref(), Some(&[1.0, 2.0, 3.0, 4.0][..]));
+    assert_eq!(g.output, 5);
+
+    let plain = read_onnx(&plain_style()).unwrap();
+    let x = ramp(50, 0.05);
+    let (a, b) = (eval::run(&g, &x).unwrap(), eval::run(&plain, &x).unwrap());
+    assert_eq!(a.len(), 4);
+    for (p, q) in a.iter().zip(&b) {
+        assert!((p - q).abs() < 1e-6, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn conv_and_pool_evaluate_by_hand() {
+    let nodes = vec![
+        node("Conv", "conv", &["x", "w"], &["c"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+        node(
+            "MaxPool",
+            "pool",
+            &["c"],
+            &["p"],
+            vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[1, 1])],
+        ),
+        node("AveragePool", "avg", &["c"], &["a"], vec![attr_ints("kernel_shape", &[3, 3])]),
+    ];
+    let init = vec![f32s("w", &[1, 1, 3, 3], vec![1.0; 9])];
+    let g = read_onnx(&model(nodes.clone(), init.clone(), [1, 3, 3], "p")).unwrap();
+    let all = eval::run_all(&g, &[1.0; 9]).unwrap();
+    // A 3x3 box sum of ones with zero padding: corners 4, edges 6, centre 9.
+    assert_eq!(all[1], [4.0, 6.0, 4.0, 6.0, 9.0, 6.0, 4.0, 6.0, 4.0]);
+    assert_eq!(all[2], [9.0, 9.0, 9.0, 9.0]);
+    let g = read_onnx(&model(nodes, init, [1, 3, 3], "a")).unwrap();
+    assert_eq!(eval::run(&g, &[1.0; 9]).unwrap(), [(4.0 * 4.0 + 6.0 * 4.0 + 9.0) / 9.0]);
+}
+
+#[test]
+fn bad_models_are_named_errors() {
+    let e = read_onnx(&exporter_style()[..200]).unwrap_err().0;
+    assert!(e.contains("not an ONNX model"), "{e}");
+    let e = read_onnx(b"definitely not protobuf").unwrap_err().0;
+    assert!(e.contains("not an ONNX model"), "{e}");
+
+    let unsupported = model(vec![node("Upsample", "up", &["x"], &["y"], vec![])], vec![], [1, 4, 4], "y");
+    let e = read_onnx(&unsupported).unwrap_err().0;
+    assert!(e.starts_with("node `up` (Upsample): operator Upsample is not supported"), "{e}");
+
+    let missing = model(vec![node("Relu", "r", &["nothing"], &["y"], vec![])], vec![], [1, 4, 4], "y");
+    let e = read_onnx(&missing).unwrap_err().0;
+    assert!(e.contains("node `r` (Relu): input `nothing` is produced by no earlier node"), "{e}");
+
+    let big_kernel = model(
+        vec![node("Conv", "c", &["x", "w"], &["y"], vec![])],
+        vec![f32s("w", &[1, 1, 5, 5], vec![0.0; 25])],
+        [1, 3, 3],
+        "y",
+    );
+    let e = read_onnx(&big_kernel).unwrap_err().0;
+    assert!(e.contains("node `c` (Conv): a 5x5 kernel does not fit the 3x3 input"), "{e}");
+
+    let short = model(
+        vec![node("Conv", "c", &["x", "w"], &["y"], vec![])],
+        vec![f32s("w", &[1, 1, 3, 3], vec![0.0; 8])],
+        [1, 3, 3],
+        "y",
+    );
+    let e = read_onnx(&short).unwrap_err().0;
+    assert!(e.contains("initializer `w`: 8 values for dims [1, 1, 3, 3]"), "{e}");
+
+    let lone_neg = model(vec![node("Neg", "n", &["x"], &["y"], vec![])], vec![], [1, 2, 2], "y");
+    let e = read_onnx(&lone_neg).unwrap_err().0;
+    assert!(e.contains("node `n` (Neg): not part of a pattern"), "{e}");
+
+    let g = read_onnx(&exporter_style()).unwrap();
+    let e = eval::run(&g, &[0.0; 3]).unwrap_err().0;
+    assert!(e.contains("input has 3 values"), "{e}");
+}
