@@ -8,6 +8,17 @@
 
 extern crate alloc;
 
+#[cfg(target_endian = "big")]
+compile_error!("the .fer format is read in place and is little-endian");
+
+pub mod engine;
+pub mod format;
+pub mod kernels;
 pub mod labels;
 #[cfg(feature = "std")]
 pub mod onnx;
+#[cfg(feature = "std")]
+pub mod preprocess;
+#[cfg(feature = "std")]
+pub mod quant;
+pub mod requant;

@@ -1,0 +1,191 @@
+//! `fer quantize`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use fer_runtime::engine::Engine;
+use fer_runtime::format::{AlignedBytes, Model};
+use fer_runtime::onnx::eval;
+use fer_runtime::preprocess::{image_files, labeled_images, load_image, spread};
+use fer_runtime::quant::{self, Method, run_fer};
+use serde::Serialize;
+
+use super::write_atomic;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Calibration {
+    /// Each tensor's full observed range.
+    Minmax,
+    /// Each tensor's range clipped to --percentile of its values.
+    Percentile,
+}
+
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// The float ONNX classifier.
+    model: PathBuf,
+    /// Calibration images (any folder tree of jpg/png; class folders are fine).
+    #[arg(long)]
+    calib: PathBuf,
+    /// The int8 model to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// The QDQ ONNX twin [default: <out name>.qdq.onnx beside --out].
+    #[arg(long)]
+    qdq_out: Option<PathBuf>,
+    /// Calibration images used, spread over the folder.
+    #[arg(long, default_value_t = 200)]
+    calib_images: usize,
+    #[arg(long, value_enum, default_value_t = Calibration::Minmax)]
+    method: Calibration,
+    #[arg(long, default_value_t = 99.99)]
+    percentile: f64,
+    /// Class folders to score the float and int8 models on (accuracy drop).
+    #[arg(long)]
+    eval: Option<PathBuf>,
+    /// At most this many evaluation images (spread over the classes); 0: all.
+    #[arg(long, default_value_t = 0)]
+    eval_images: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct EvalReport {
+    images: usize,
+    float_accuracy: f64,
+    int8_accuracy: f64,
+    accuracy_drop_points: f64,
+    float_balanced_accuracy: f64,
+    int8_balanced_accuracy: f64,
+    top1_agreement: f64,
+    float_vs_int8_max_abs_diff: f32,
+}
+
+#[derive(Debug, Serialize)]
+struct Output {
+    path: String,
+    qdq_path: String,
+    #[serde(flatten)]
+    report: quant::Report,
+    eval: Option<EvalReport>,
+}
+
+fn sibling(out: &Path, suffix: &str) -> PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    out.with_file_name(format!("{stem}{suffix}"))
+}
+
+fn balanced(correct: &[usize], total: &[usize]) -> f64 {
+    let present: Vec<f64> =
+        correct.iter().zip(total).filter(|(_, t)| **t > 0).map(|(c, t)| *c as f64 / *t as f64).collect();
+    present.iter().sum::<f64>() / present.len().max(1) as f64
+}
+
+pub fn run(a: QuantizeArgs) -> Result<(), String> {
+    let onnx = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let shape =
+        fer_runtime::onnx::read_onnx(&onnx).map_err(|e| format!("{}: {e}", a.model.display()))?.input_shape;
+    let files = spread(&image_files(&a.calib)?, a.calib_images);
+    if files.is_empty() {
+        return Err(format!("{}: no jpg/png images to calibrate with", a.calib.display()));
+    }
+    let images: Vec<Vec<f32>> = files.iter().map(|f| load_image(f, shape)).collect::<Result<_, _>>()?;
+    let method = match a.method {
+        Calibration::Minmax => Method::MinMax,
+        Calibration::Percentile => Method::Percentile(a.percentile),
+    };
+    let q = quant::quantize(&onnx, &images, method).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let qdq_path = a.qdq_out.clone().unwrap_or_else(|| sibling(&a.out, ".qdq.onnx"));
+    write_atomic(&a.out, &q.fer)?;
+    write_atomic(&qdq_path, &q.qdq)?;
+    // The float twin beside the .fer, for `fer bench` peers.
+    let float_twin = sibling(&a.out, ".onnx");
+    if !float_twin.exists() {
+        write_atomic(&float_twin, &onnx)?;
+    }
+
+    let eval = match &a.eval {
+        None => None,
+        Some(dir) => {
+            let mut items = labeled_images(dir)?;
+            if a.eval_images > 0 && items.len() > a.eval_images {
+                items = (0..a.eval_images).map(|i| items[i * items.len() / a.eval_images].clone()).collect();
+            }
+            let buf = AlignedBytes::new(&q.fer);
+            let engine = Engine::with_best_kernels(Model::new(buf.as_slice()).map_err(|e| e.to_string())?);
+            let mut arena = vec![0u8; engine.arena_size()];
+            let classes = engine.output().len();
+            let (mut fc, mut ic, mut tot) =
+                (vec![0usize; classes], vec![0usize; classes], vec![0usize; classes]);
+            let (mut agree, mut max_diff) = (0usize, 0f32);
+            let argmax = |v: &[f32]| {
+                v.iter()
+                    .enumerate()
+                    .fold((0, f32::NEG_INFINITY), |m, (i, &x)| if x > m.1 { (i, x) } else { m })
+                    .0
+            };
+            for (path, label) in &items {
+                if *label >= classes {
+                    continue;
+                }
+                let img = load_image(path, shape)?;
+                let f = eval::run(&q.graph, &img).map_err(|e| e.to_string())?;
+                let i = run_fer(&engine, &mut arena, &img)?;
+                let (d, same) = quant::compare(&f, &i);
+                max_diff = max_diff.max(d);
+                agree += same as usize;
+                tot[*label] += 1;
+                fc[*label] += (argmax(&f) == *label) as usize;
+                ic[*label] += (argmax(&i) == *label) as usize;
+            }
+            let n: usize = tot.iter().sum();
+            let acc = |c: &[usize]| c.iter().sum::<usize>() as f64 / n.max(1) as f64;
+            Some(EvalReport {
+                images: n,
+                float_accuracy: acc(&fc),
+                int8_accuracy: acc(&ic),
+                accuracy_drop_points: 100.0 * (acc(&fc) - acc(&ic)),
+                float_balanced_accuracy: balanced(&fc, &tot),
+                int8_balanced_accuracy: balanced(&ic, &tot),
+                top1_agreement: agree as f64 / n.max(1) as f64,
+                float_vs_int8_max_abs_diff: max_diff,
+            })
+        }
+    };
+    let out = Output {
+        path: a.out.display().to_string(),
+        qdq_path: qdq_path.display().to_string(),
+        report: q.report,
+        eval,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    let r = &out.report;
+    println!(
+        "wrote {} ({} bytes: {} layers, {} weight bytes, arena {} bytes) and {}",
+        out.path, r.file_bytes, r.layers, r.weights_bytes, r.arena_bytes, out.qdq_path
+    );
+    println!(
+        "calibration ({} images, {}): max |float - int8| {:.4}, same top-1 on {:.1}%",
+        r.calibration_images,
+        r.method,
+        r.float_vs_int8_max_abs_diff,
+        100.0 * r.top1_agreement
+    );
+    if let Some(e) = &out.eval {
+        println!(
+            "eval ({} images): float {:.2}% -> int8 {:.2}% (drop {:.2} points); balanced {:.2}% -> {:.2}%; same top-1 {:.1}%",
+            e.images,
+            100.0 * e.float_accuracy,
+            100.0 * e.int8_accuracy,
+            e.accuracy_drop_points,
+            100.0 * e.float_balanced_accuracy,
+            100.0 * e.int8_balanced_accuracy,
+            100.0 * e.top1_agreement
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,360 @@
+//! Runs a validated `.fer` model: batch 1, no allocation, all activations in one
+//! caller-provided arena (a static buffer on a microcontroller).
+
+use core::fmt;
+
+use crate::format::{Model, Op, OpCode, Value};
+use crate::kernels::{Depthwise, Kernels, Requant};
+use crate::requant::{clamp_i8, div_round, rshift_round};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineError {
+    ArenaTooSmall { need: usize, got: usize },
+    InputSize { need: usize, got: usize },
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::ArenaTooSmall { need, got } => {
+                write!(f, "the arena holds {got} bytes; the model needs {need}")
+            }
+            EngineError::InputSize { need, got } => {
+                write!(f, "the input has {got} values; the model takes {need}")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for EngineError {}
+
+/// A model and the kernels that run it.
+#[derive(Clone, Copy)]
+pub struct Engine<'m> {
+    pub model: Model<'m>,
+    pub kernels: &'static dyn Kernels,
+}
+
+fn round_f32(v: f32) -> i32 {
+    // `f32::round` is not in core; casts saturate (and send NaN to 0).
+    if v >= 0.0 { (v + 0.5) as i32 } else { (v - 0.5) as i32 }
+}
+
+/// Read views of up to two values and a write view of a third, all in one arena.
+///
+/// # Safety
+/// The write range must not overlap either read range, and all must be in bounds (the
+/// loader checks both for every op; `run` checks the arena's length).
+unsafe fn views<'a>(
+    base: *mut u8,
+    reads: [(usize, usize); 2],
+    write: (usize, usize),
+) -> ([&'a [i8]; 2], &'a mut [i8]) {
+    // SAFETY: in bounds and non-overlapping with the write view (caller's contract); the
+    // bytes are plain integers.
+    unsafe {
+        let r = |(o, l): (usize, usize)| core::slice::from_raw_parts(base.add(o) as *const i8, l);
+        ([r(reads[0]), r(reads[1])], core::slice::from_raw_parts_mut(base.add(write.0) as *mut i8, write.1))
+    }
+}
+
+impl<'m> Engine<'m> {
+    pub fn new(model: Model<'m>, kernels: &'static dyn Kernels) -> Engine<'m> {
+        Engine { model, kernels }
+    }
+
+    /// With the fastest kernels this CPU has.
+    pub fn with_best_kernels(model: Model<'m>) -> Engine<'m> {
+        Engine::new(model, crate::kernels::best())
+    }
+
+    pub fn arena_size(&self) -> usize {
+        self.model.header.arena_size
+    }
+
+    pub fn input(&self) -> Value {
+        self.model.value(self.model.header.input)
+    }
+
+    pub fn output(&self) -> Value {
+        self.model.value(self.model.header.output)
+    }
+
+    /// Quantizes an image given as the float model takes it (`[C, H, W]`, f32) into the arena.
+    pub fn set_input(&self, arena: &mut [u8], image: &[f32]) -> Result<(), EngineError> {
+        let v = self.input();
+        if image.len() != v.len() {
+            return Err(EngineError::InputSize { need: v.len(), got: image.len() });
+        }
+        if arena.len() < self.arena_size() {
+            return Err(EngineError::ArenaTooSmall { need: self.arena_size(), got: arena.len() });
+        }
+        let [c, h, w] = v.shape;
+        let inv = 1.0 / v.scale;
+        for ch in 0..c {
+            for p in 0..h * w {
+                let q = round_f32(image[ch * h * w + p] * inv) + v.zero_point as i32;
+                arena[v.offset + p * c + ch] = clamp_i8(q, -128, 127) as u8;
+            }
+        }
+        Ok(())
+    }
+
+    /// The output's int8 values (after `run`).
+    pub fn output_i8<'a>(&self, arena: &'a [u8]) -> &'a [i8] {
+        let v = self.output();
+        let b = &arena[v.offset..v.offset + v.len()];
+        // SAFETY: same size and validity for u8 and i8.
+        unsafe { core::slice::from_raw_parts(b.as_ptr() as *const i8, b.len()) }
+    }
+
+    /// The output dequantized into `out` (logits, or scores in the float model's units).
+    pub fn output_f32(&self, arena: &[u8], out: &mut [f32]) {
+        let v = self.output();
+        for (o, &q) in out.iter_mut().zip(self.output_i8(arena)) {
+            *o = (q as i32 - v.zero_point as i32) as f32 * v.scale;
+        }
+    }
+
+    /// Runs every op on the input already in the arena.
+    pub fn run(&self, arena: &mut [u8]) -> Result<(), EngineError> {
+        if arena.len() < self.arena_size() {
+            return Err(EngineError::ArenaTooSmall { need: self.arena_size(), got: arena.len() });
+        }
+        for i in 0..self.model.header.n_ops {
+            // Validated at load: every op parses.
+            if let Some(op) = self.model.op(i as u16) {
+                self.op(&op, arena);
+            }
+        }
+        Ok(())
+    }
+
+    fn op(&self, op: &Op, arena: &mut [u8]) {
+        let m = &self.model;
+        let x = m.value(op.inputs[0]);
+        let y = m.value(op.output);
+        let second = if op.code == OpCode::Add { m.value(op.inputs[1]) } else { x };
+        // SAFETY: the loader checked that outputs do not overlap inputs and all lie in the
+        // arena, whose length `run` checked.
+        let base = arena.as_mut_ptr();
+        let ([xs, bs], ys) =
+            unsafe { views(base, [(x.offset, x.len()), (second.offset, second.len())], (y.offset, y.len())) };
+        match op.code {
+            // SAFETY (scratch): see `arena_scratch`.
+            OpCode::Conv => self.conv(op, &x, &y, unsafe { arena_scratch(base, m) }, xs, ys),
+            OpCode::Dense => self.dense(op, &x, &y, unsafe { arena_scratch(base, m) }, xs, ys),
+            OpCode::DepthwiseConv => {
+                let [c, h, w] = x.shape;
+                let p = Depthwise {
+                    h,
+                    w,
+                    c,
+                    oh: y.shape[1],
+                    ow: y.shape[2],
+                    kernel: op.kernel,
+                    stride: op.stride,
+                    pad: [op.pads[0], op.pads[1]],
+                    dilation: op.dilation,
+                    x_zero: x.zero_point,
+                };
+                let rq = self.requant(op, &y, c);
+                self.kernels.depthwise(&p, xs, m.i8s(op.weights.0, op.weights.1), &rq, ys);
+            }
+            OpCode::MaxPool | OpCode::AvgPool => pool(op, &x, &y, xs, ys),
+            OpCode::GlobalAvgPool => {
+                let [c, h, w] = x.shape;
+                let z = x.zero_point as i32;
+                for ch in 0..c {
+                    let mut sum = 0i32;
+                    for p in 0..h * w {
+                        sum += xs[p * c + ch] as i32 - z;
+                    }
+                    ys[ch] = clamp_i8(div_round(sum, (h * w) as i32) + z, -128, 127);
+                }
+            }
+            OpCode::Flatten => {
+                let [c, h, w] = x.shape;
+                for ch in 0..c {
+                    for p in 0..h * w {
+                        ys[ch * h * w + p] = xs[p * c + ch];
+                    }
+                }
+            }
+            OpCode::Add => {
+                let mult = m.i32s(op.mult, 2);
+                let s = m.u8s(op.shift, 1)[0];
+                let (za, zb, zy) = (x.zero_point as i64, second.zero_point as i64, y.zero_point as i32);
+                for ((o, &a), &b) in ys.iter_mut().zip(xs).zip(bs) {
+                    let v = (a as i64 - za) * mult[0] as i64 + (b as i64 - zb) * mult[1] as i64;
+                    *o = clamp_i8(zy + rshift_round(v, s) as i32, op.act_min, op.act_max);
+                }
+            }
+            OpCode::PRelu => {
+                let n = op.k_pad;
+                let mult = m.i32s(op.mult, n + 1);
+                let shift = m.u8s(op.shift, n + 1);
+                let c = x.shape[0];
+                let (zx, zy) = (x.zero_point as i64, y.zero_point as i32);
+                for (i, (o, &v)) in ys.iter_mut().zip(xs).enumerate() {
+                    let d = v as i64 - zx;
+                    let j = if d >= 0 {
+                        n
+                    } else if n == 1 {
+                        0
+                    } else if n == c {
+                        i % c
+                    } else {
+                        i
+                    };
+                    *o = clamp_i8(
+                        zy + rshift_round(d * mult[j] as i64, shift[j]) as i32,
+                        op.act_min,
+                        op.act_max,
+                    );
+                }
+            }
+        }
+    }
+
+    fn requant<'a>(&self, op: &Op, y: &Value, n: usize) -> Requant<'a>
+    where
+        'm: 'a,
+    {
+        let m = &self.model;
+        let wsum = if op.code == OpCode::DepthwiseConv { m.i32s(op.bias, n) } else { m.i32s(op.wsum, n) };
+        Requant {
+            bias: m.i32s(op.bias, n),
+            mult: m.i32s(op.mult, n),
+            shift: m.u8s(op.shift, n),
+            wsum,
+            zero_point: y.zero_point as i32,
+            min: op.act_min,
+            max: op.act_max,
+        }
+    }
+
+    fn conv(&self, op: &Op, x: &Value, y: &Value, scratch: &mut [i8], xs: &[i8], ys: &mut [i8]) {
+        let m = &self.model;
+        let [c, h, w] = x.shape;
+        let [co, oh, ow] = y.shape;
+        let g = op.groups;
+        let (cig, cog) = (c / g, co / g);
+        let [kh, kw] = op.kernel;
+        let (k_pad, n_pad) = (op.k_pad, op.n_pad);
+        let rq_all = self.requant(op, y, co);
+        let weights = m.i8s(op.weights.0, op.weights.1);
+        let pointwise =
+            kh == 1 && kw == 1 && op.stride == [1, 1] && op.pads == [0; 4] && g == 1 && cig == k_pad;
+        for gi in 0..g {
+            let rq = Requant {
+                bias: &rq_all.bias[gi * cog..],
+                mult: &rq_all.mult[gi * cog..],
+                shift: &rq_all.shift[gi * cog..],
+                wsum: &rq_all.wsum[gi * cog..],
+                ..rq_all
+            };
+            let b = &weights[gi * k_pad * n_pad..(gi + 1) * k_pad * n_pad];
+            if pointwise {
+                self.kernels.gemm(oh * ow, cog, k_pad, xs, b, n_pad, &rq, ys, co);
+                continue;
+            }
+            let tile = m.header.tile_m;
+            let mut p0 = 0;
+            while p0 < oh * ow {
+                let rows = tile.min(oh * ow - p0);
+                for r in 0..rows {
+                    let (oy, ox) = ((p0 + r) / ow, (p0 + r) % ow);
+                    let row = &mut scratch[r * k_pad..(r + 1) * k_pad];
+                    let mut k = 0;
+                    for ky in 0..kh {
+                        let iy = (oy * op.stride[0] + ky * op.dilation[0]) as isize - op.pads[0] as isize;
+                        for kx in 0..kw {
+                            let ix = (ox * op.stride[1] + kx * op.dilation[1]) as isize - op.pads[1] as isize;
+                            let dst = &mut row[k..k + cig];
+                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                dst.fill(x.zero_point);
+                            } else {
+                                let src = (iy as usize * w + ix as usize) * c + gi * cig;
+                                dst.copy_from_slice(&xs[src..src + cig]);
+                            }
+                            k += cig;
+                        }
+                    }
+                    row[k..].fill(0);
+                }
+                self.kernels.gemm(
+                    rows,
+                    cog,
+                    k_pad,
+                    &scratch[..rows * k_pad],
+                    b,
+                    n_pad,
+                    &rq,
+                    &mut ys[p0 * co + gi * cog..],
+                    co,
+                );
+                p0 += rows;
+            }
+        }
+    }
+
+    fn dense(&self, op: &Op, x: &Value, y: &Value, scratch: &mut [i8], xs: &[i8], ys: &mut [i8]) {
+        let m = &self.model;
+        let (k, n) = (x.len(), y.len());
+        let rq = self.requant(op, y, n);
+        let b = m.i8s(op.weights.0, op.weights.1);
+        if k == op.k_pad {
+            self.kernels.gemm(1, n, op.k_pad, xs, b, op.n_pad, &rq, ys, n);
+        } else {
+            let a = &mut scratch[..op.k_pad];
+            a[..k].copy_from_slice(xs);
+            a[k..].fill(0);
+            self.kernels.gemm(1, n, op.k_pad, a, b, op.n_pad, &rq, ys, n);
+        }
+    }
+}
+
+/// The scratch region of the arena.
+///
+/// # Safety
+/// `base` is an arena of at least `arena_size` bytes (so the region is in bounds: checked
+/// at load), and the region is disjoint from the current op's views (checked at load for
+/// every op that uses scratch). Use it only within that op.
+unsafe fn arena_scratch<'a>(base: *mut u8, m: &Model) -> &'a mut [i8] {
+    let (o, l) = (m.header.scratch_off, m.header.scratch_len);
+    // SAFETY: the caller's contract; u8 and i8 share layout.
+    unsafe { core::slice::from_raw_parts_mut(base.add(o) as *mut i8, l) }
+}
+
+fn pool(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
+    let [c, h, w] = x.shape;
+    let [_, oh, ow] = y.shape;
+    let z = x.zero_point as i32;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for ch in 0..c {
+                let (mut best, mut sum, mut count) = (i32::MIN, 0i32, 0i32);
+                for ky in 0..op.kernel[0] {
+                    let iy = (oy * op.stride[0] + ky) as isize - op.pads[0] as isize;
+                    for kx in 0..op.kernel[1] {
+                        let ix = (ox * op.stride[1] + kx) as isize - op.pads[1] as isize;
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                            if op.count_include_pad {
+                                count += 1;
+                            }
+                            continue;
+                        }
+                        let v = xs[(iy as usize * w + ix as usize) * c + ch] as i32;
+                        best = best.max(v);
+                        sum += v - z;
+                        count += 1;
+                    }
+                }
+                let v = if op.code == OpCode::MaxPool { best } else { div_round(sum, count.max(1)) + z };
+                ys[(oy * ow + ox) * c + ch] = clamp_i8(v, op.act_min, op.act_max);
+            }
+        }
+    }
+}

@@ -1,0 +1,594 @@
+//! The `.fer` int8 model file: read and validated without allocation, used in place
+//! (from flash through `include_bytes!`, or from a file read into aligned memory).
+//!
+//! Layout, all little-endian, every section 16-byte aligned:
+//!
+//! ```text
+//! header   64 bytes   magic "FER8", version, sizes, CRC-32 of everything after byte 16
+//! values   32 bytes each: shape [C, H, W] (vectors [K, 1, 1]), arena offset, scale, zero point
+//! ops      64 bytes each: op code, value ids, window, fused clamp, offsets into data
+//! data     weights (int8, packed for the kernels), biases / multipliers (i32), shifts (u8), labels
+//! ```
+//!
+//! Activations are int8, stored channels-last (`[H, W, C]`) in one arena whose size the
+//! header gives. Conv and dense weights are packed as `[K/4][N_pad][4]` per group (`K` the
+//! patch length `kh * kw * c_in` rounded up to 4, `N_pad` the output channels rounded up
+//! to 16), so SIMD kernels read 4 consecutive patch bytes for 16 output channels at once.
+//! [`Model::new`] checks every offset, size and shape, so running a model that loaded
+//! cannot index out of bounds.
+
+use core::fmt;
+
+pub const MAGIC: [u8; 4] = *b"FER8";
+pub const VERSION: u16 = 1;
+pub const HEADER_LEN: usize = 64;
+pub const VALUE_LEN: usize = 32;
+pub const OP_LEN: usize = 64;
+/// Sections and the model buffer itself are aligned to this.
+pub const ALIGN: usize = 16;
+/// Output channels are padded to a multiple of this in packed weights.
+pub const N_BLOCK: usize = 16;
+/// Marks an absent value id.
+pub const NONE: u16 = u16::MAX;
+
+/// Header flag: the float model ended in a softmax (apply one to the dequantized output).
+pub const FLAG_SOFTMAX: u16 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum OpCode {
+    /// Convolution via packed GEMM (any group count; depthwise has its own code).
+    Conv = 1,
+    /// One filter per channel (`groups == C_in == C_out`).
+    DepthwiseConv = 2,
+    Dense = 3,
+    MaxPool = 4,
+    AvgPool = 5,
+    GlobalAvgPool = 6,
+    Add = 7,
+    PRelu = 8,
+    /// `[H, W, C]` (our layout) to the float model's `[C * H * W]` order.
+    Flatten = 9,
+}
+
+impl OpCode {
+    fn from_u8(v: u8) -> Option<OpCode> {
+        Some(match v {
+            1 => OpCode::Conv,
+            2 => OpCode::DepthwiseConv,
+            3 => OpCode::Dense,
+            4 => OpCode::MaxPool,
+            5 => OpCode::AvgPool,
+            6 => OpCode::GlobalAvgPool,
+            7 => OpCode::Add,
+            8 => OpCode::PRelu,
+            9 => OpCode::Flatten,
+            _ => return None,
+        })
+    }
+}
+
+/// Why bytes are not a usable model. Never a panic: every check returns one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatError {
+    TooShort { len: usize },
+    BadMagic,
+    UnsupportedVersion(u16),
+    Misaligned,
+    SizeMismatch { header: u32, actual: usize },
+    Checksum { stored: u32, computed: u32 },
+    BadSection(&'static str),
+    BadValue { index: u16, what: &'static str },
+    BadOp { index: u16, what: &'static str },
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormatError::TooShort { len } => {
+                write!(f, "{len} bytes is too short for a .fer model (truncated?)")
+            }
+            FormatError::BadMagic => f.write_str("not a .fer model (bad magic)"),
+            FormatError::UnsupportedVersion(v) => {
+                write!(f, ".fer version {v} is not supported (this runtime reads {VERSION})")
+            }
+            FormatError::Misaligned => write!(f, "model bytes must start at a {ALIGN}-byte aligned address"),
+            FormatError::SizeMismatch { header, actual } => {
+                write!(f, "header says {header} bytes, the buffer holds {actual} (truncated or padded file)")
+            }
+            FormatError::Checksum { stored, computed } => {
+                write!(
+                    f,
+                    "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupt"
+                )
+            }
+            FormatError::BadSection(s) => write!(f, "section {s} lies outside the file or is misaligned"),
+            FormatError::BadValue { index, what } => write!(f, "value {index}: {what}"),
+            FormatError::BadOp { index, what } => write!(f, "op {index}: {what}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for FormatError {}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+fn i32_at(b: &[u8], o: usize) -> i32 {
+    u32_at(b, o) as i32
+}
+
+/// An activation tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Value {
+    /// `[C, H, W]`; vectors are `[K, 1, 1]`.
+    pub shape: [usize; 3],
+    /// Byte offset in the arena (data is `[H, W, C]`).
+    pub offset: usize,
+    pub scale: f32,
+    pub zero_point: i8,
+}
+
+impl Value {
+    pub fn len(&self) -> usize {
+        self.shape[0] * self.shape[1] * self.shape[2]
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One op as stored (offsets into the data section already checked).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Op {
+    pub code: OpCode,
+    /// Average pooling: padded cells count in the divisor.
+    pub count_include_pad: bool,
+    pub act_min: i8,
+    pub act_max: i8,
+    pub inputs: [u16; 2],
+    pub output: u16,
+    pub groups: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+    pub dilation: [usize; 2],
+    /// Byte ranges in the data section.
+    pub weights: (usize, usize),
+    pub bias: usize,
+    pub mult: usize,
+    pub shift: usize,
+    pub wsum: usize,
+    /// Conv/dense: padded patch length and output channels per group. PReLU: slope count.
+    pub k_pad: usize,
+    pub n_pad: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Header {
+    pub n_values: usize,
+    pub n_ops: usize,
+    values_off: usize,
+    ops_off: usize,
+    data_off: usize,
+    data_len: usize,
+    pub arena_size: usize,
+    pub scratch_off: usize,
+    pub scratch_len: usize,
+    pub input: u16,
+    pub output: u16,
+    labels_off: usize,
+    labels_len: usize,
+    pub flags: u16,
+    /// Pixels per im2col tile (the scratch holds `tile_m * K_pad` bytes).
+    pub tile_m: usize,
+}
+
+/// A validated model, borrowing its bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Model<'a> {
+    bytes: &'a [u8],
+    pub header: Header,
+}
+
+fn section(bytes: &[u8], off: usize, len: usize, name: &'static str) -> Result<(), FormatError> {
+    let end = off.checked_add(len).ok_or(FormatError::BadSection(name))?;
+    if end > bytes.len() || off % ALIGN != 0 || off < HEADER_LEN {
+        return Err(FormatError::BadSection(name));
+    }
+    Ok(())
+}
+
+/// CRC-32 (IEEE) of the bytes the checksum covers.
+pub fn checksum(bytes: &[u8]) -> u32 {
+    crc32fast::hash(&bytes[16..])
+}
+
+impl<'a> Model<'a> {
+    /// Checks everything: header, checksum, tables, every offset and every op's shapes.
+    pub fn new(bytes: &'a [u8]) -> Result<Model<'a>, FormatError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(FormatError::TooShort { len: bytes.len() });
+        }
+        if bytes[..4] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let version = u16_at(bytes, 4);
+        if version != VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
+        }
+        if bytes.as_ptr() as usize % ALIGN != 0 {
+            return Err(FormatError::Misaligned);
+        }
+        let file_size = u32_at(bytes, 8);
+        if file_size as usize != bytes.len() {
+            return Err(FormatError::SizeMismatch { header: file_size, actual: bytes.len() });
+        }
+        let stored = u32_at(bytes, 12);
+        let computed = checksum(bytes);
+        if stored != computed {
+            return Err(FormatError::Checksum { stored, computed });
+        }
+        Model::new_unchecked_crc(bytes)
+    }
+
+    /// [`Model::new`] without the checksum (for fuzzing the structural checks, which a
+    /// checksum would otherwise shield; also what a loader after a verified copy needs).
+    pub fn new_unchecked_crc(bytes: &'a [u8]) -> Result<Model<'a>, FormatError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(FormatError::TooShort { len: bytes.len() });
+        }
+        if bytes[..4] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        if bytes.as_ptr() as usize % ALIGN != 0 {
+            return Err(FormatError::Misaligned);
+        }
+        let h = Header {
+            n_values: u16_at(bytes, 16) as usize,
+            n_ops: u16_at(bytes, 18) as usize,
+            values_off: u32_at(bytes, 20) as usize,
+            ops_off: u32_at(bytes, 24) as usize,
+            data_off: u32_at(bytes, 28) as usize,
+            data_len: u32_at(bytes, 32) as usize,
+            arena_size: u32_at(bytes, 36) as usize,
+            scratch_off: u32_at(bytes, 40) as usize,
+            scratch_len: u32_at(bytes, 44) as usize,
+            input: u16_at(bytes, 48),
+            output: u16_at(bytes, 50),
+            labels_off: u32_at(bytes, 52) as usize,
+            labels_len: u16_at(bytes, 56) as usize,
+            flags: u16_at(bytes, 58),
+            tile_m: u16_at(bytes, 60) as usize,
+        };
+        section(bytes, h.values_off, h.n_values * VALUE_LEN, "values")?;
+        section(bytes, h.ops_off, h.n_ops * OP_LEN, "ops")?;
+        section(bytes, h.data_off, h.data_len, "data")?;
+        if h.scratch_off.checked_add(h.scratch_len).is_none_or(|e| e > h.arena_size) {
+            return Err(FormatError::BadSection("scratch"));
+        }
+        if h.labels_off.checked_add(h.labels_len).is_none_or(|e| e > h.data_len)
+            || core::str::from_utf8(&bytes[h.data_off + h.labels_off..][..h.labels_len]).is_err()
+        {
+            return Err(FormatError::BadSection("labels"));
+        }
+        if h.n_ops == 0 || h.tile_m == 0 {
+            return Err(FormatError::BadSection("ops"));
+        }
+        let m = Model { bytes, header: h };
+        for i in 0..h.n_values {
+            m.check_value(i as u16)?;
+        }
+        if h.input as usize >= h.n_values || h.output as usize >= h.n_values {
+            return Err(FormatError::BadSection("input/output value ids"));
+        }
+        for i in 0..h.n_ops {
+            m.check_op(i as u16)?;
+        }
+        Ok(m)
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The data section.
+    pub fn data(&self) -> &'a [u8] {
+        &self.bytes[self.header.data_off..self.header.data_off + self.header.data_len]
+    }
+
+    /// Class names (JSON list as written by the quantizer).
+    pub fn labels_json(&self) -> &'a str {
+        let d = self.data();
+        core::str::from_utf8(&d[self.header.labels_off..self.header.labels_off + self.header.labels_len])
+            .unwrap_or("")
+    }
+
+    pub fn value(&self, id: u16) -> Value {
+        let o = self.header.values_off + id as usize * VALUE_LEN;
+        let b = self.bytes;
+        Value {
+            shape: [u16_at(b, o + 4) as usize, u16_at(b, o + 6) as usize, u16_at(b, o + 8) as usize],
+            offset: u32_at(b, o + 12) as usize,
+            scale: f32::from_bits(u32_at(b, o + 20)),
+            zero_point: i32_at(b, o + 24) as i8,
+        }
+    }
+
+    fn check_value(&self, id: u16) -> Result<(), FormatError> {
+        let v = self.value(id);
+        let bad = |what| Err(FormatError::BadValue { index: id, what });
+        let o = self.header.values_off + id as usize * VALUE_LEN;
+        let zp = i32_at(self.bytes, o + 24);
+        let stored_len = u32_at(self.bytes, o + 16) as usize;
+        if v.shape.contains(&0) {
+            return bad("a dimension is zero");
+        }
+        if v.len() != stored_len {
+            return bad("size disagrees with the shape");
+        }
+        if v.offset.checked_add(v.len()).is_none_or(|e| e > self.header.arena_size) {
+            return bad("lies outside the arena");
+        }
+        if !(v.scale.is_finite() && v.scale > 0.0) {
+            return bad("scale must be finite and positive");
+        }
+        if !(-128..=127).contains(&zp) {
+            return bad("zero point outside int8");
+        }
+        Ok(())
+    }
+
+    fn raw_op(&self, i: u16) -> &'a [u8] {
+        let o = self.header.ops_off + i as usize * OP_LEN;
+        &self.bytes[o..o + OP_LEN]
+    }
+
+    /// Op `i`, as validated by [`Model::new`] (`None` only for an unknown code, which
+    /// validation rejects).
+    pub fn op(&self, i: u16) -> Option<Op> {
+        let b = self.raw_op(i);
+        Some(Op {
+            code: OpCode::from_u8(b[0])?,
+            count_include_pad: b[3] & 1 != 0,
+            act_min: b[1] as i8,
+            act_max: b[2] as i8,
+            inputs: [u16_at(b, 4), u16_at(b, 6)],
+            output: u16_at(b, 8),
+            groups: u16_at(b, 10) as usize,
+            kernel: [b[12] as usize, b[13] as usize],
+            stride: [b[14] as usize, b[15] as usize],
+            pads: [b[16] as usize, b[17] as usize, b[18] as usize, b[19] as usize],
+            dilation: [b[20] as usize, b[21] as usize],
+            weights: (u32_at(b, 24) as usize, u32_at(b, 28) as usize),
+            bias: u32_at(b, 32) as usize,
+            mult: u32_at(b, 36) as usize,
+            shift: u32_at(b, 40) as usize,
+            wsum: u32_at(b, 44) as usize,
+            k_pad: u32_at(b, 48) as usize,
+            n_pad: u32_at(b, 52) as usize,
+        })
+    }
+
+    /// `len` bytes of data at `off`, or an error naming op `i`.
+    fn range(
+        &self,
+        i: u16,
+        off: usize,
+        len: usize,
+        align: usize,
+        what: &'static str,
+    ) -> Result<(), FormatError> {
+        let end = off.checked_add(len);
+        if end.is_none_or(|e| e > self.header.data_len) || (self.header.data_off + off) % align != 0 {
+            return Err(FormatError::BadOp { index: i, what });
+        }
+        Ok(())
+    }
+
+    fn check_op(&self, i: u16) -> Result<(), FormatError> {
+        let bad = |what| Err(FormatError::BadOp { index: i, what });
+        let Some(op) = self.op(i) else { return bad("unknown op code") };
+        let n = self.header.n_values;
+        let valid = |id: u16| (id as usize) < n;
+        if !valid(op.inputs[0]) || !valid(op.output) {
+            return bad("value id out of range");
+        }
+        if op.act_min > op.act_max {
+            return bad("clamp min above max");
+        }
+        let x = self.value(op.inputs[0]);
+        let y = self.value(op.output);
+        // An op must not write over what it reads.
+        let overlap = |a: &Value, b: &Value| a.offset < b.offset + b.len() && b.offset < a.offset + a.len();
+        if overlap(&x, &y) {
+            return bad("output overlaps its input in the arena");
+        }
+        let [c, h, w] = x.shape;
+        let window = |k: usize, s: usize, d: usize, inp: usize, pad: usize| -> Option<usize> {
+            if k == 0 || s == 0 || d == 0 {
+                return None;
+            }
+            (inp + pad).checked_sub(d * (k - 1) + 1).map(|v| v / s + 1)
+        };
+        let out_hw = || -> Option<[usize; 2]> {
+            Some([
+                window(op.kernel[0], op.stride[0], op.dilation[0], h, op.pads[0] + op.pads[2])?,
+                window(op.kernel[1], op.stride[1], op.dilation[1], w, op.pads[1] + op.pads[3])?,
+            ])
+        };
+        // A padding as large as the kernel gives windows of padding only (nothing to pool).
+        let eff = |a: usize| op.kernel[a].max(1) * op.dilation[a].max(1);
+        let windowed =
+            matches!(op.code, OpCode::Conv | OpCode::DepthwiseConv | OpCode::MaxPool | OpCode::AvgPool);
+        if windowed && (op.pads[0].max(op.pads[2]) >= eff(0) || op.pads[1].max(op.pads[3]) >= eff(1)) {
+            return bad("padding at least as large as the kernel");
+        }
+        match op.code {
+            OpCode::Conv | OpCode::Dense => {
+                let (g, cout) = (op.groups, y.shape[0]);
+                if g == 0 || c % g != 0 || cout % g != 0 {
+                    return bad("groups do not divide the channels");
+                }
+                let (kh, kw) = if op.code == OpCode::Dense { (1, 1) } else { (op.kernel[0], op.kernel[1]) };
+                let k = kh * kw * (c / g);
+                if op.k_pad != k.next_multiple_of(4) || op.n_pad != (cout / g).next_multiple_of(N_BLOCK) {
+                    return bad("packed weight sizes disagree with the shapes");
+                }
+                if op.code == OpCode::Dense {
+                    if h != 1 || w != 1 || y.shape[1] != 1 || y.shape[2] != 1 || g != 1 {
+                        return bad("dense layers take and give vectors");
+                    }
+                } else if out_hw() != Some([y.shape[1], y.shape[2]]) {
+                    return bad("output shape disagrees with the window");
+                }
+                let wlen = g * op.k_pad * op.n_pad;
+                if op.weights.1 != wlen {
+                    return bad("weights size");
+                }
+                self.range(i, op.weights.0, wlen, 4, "weights outside data")?;
+                self.range(i, op.bias, 4 * cout, 4, "bias outside data")?;
+                self.range(i, op.mult, 4 * cout, 4, "multipliers outside data")?;
+                self.range(i, op.wsum, 4 * cout, 4, "weight sums outside data")?;
+                self.range(i, op.shift, cout, 1, "shifts outside data")?;
+                self.check_shifts(i, op.shift, cout)?;
+                // Convs gather patches into the scratch; dense layers whose length is not a
+                // multiple of 4 copy their input there.
+                let scratch = match op.code {
+                    OpCode::Conv => self.header.tile_m * op.k_pad,
+                    _ if k % 4 != 0 => op.k_pad,
+                    _ => 0,
+                };
+                if scratch > self.header.scratch_len {
+                    return bad("scratch too small for this layer");
+                }
+                let s = self.header.scratch_off..self.header.scratch_off + self.header.scratch_len;
+                let hits = |v: &Value| v.offset < s.end && s.start < v.offset + v.len();
+                if scratch > 0 && (hits(&x) || hits(&y)) {
+                    return bad("scratch overlaps the layer's input or output");
+                }
+            }
+            OpCode::DepthwiseConv => {
+                if op.groups != c || y.shape[0] != c || out_hw() != Some([y.shape[1], y.shape[2]]) {
+                    return bad("depthwise shapes");
+                }
+                let wlen = op.kernel[0] * op.kernel[1] * c;
+                if op.weights.1 != wlen {
+                    return bad("weights size");
+                }
+                self.range(i, op.weights.0, wlen, 1, "weights outside data")?;
+                self.range(i, op.bias, 4 * c, 4, "bias outside data")?;
+                self.range(i, op.mult, 4 * c, 4, "multipliers outside data")?;
+                self.range(i, op.shift, c, 1, "shifts outside data")?;
+                self.check_shifts(i, op.shift, c)?;
+            }
+            OpCode::MaxPool | OpCode::AvgPool => {
+                if y.shape[0] != c || out_hw() != Some([y.shape[1], y.shape[2]]) {
+                    return bad("pooling shapes");
+                }
+                if op.dilation != [1, 1] {
+                    return bad("pooling is not dilated");
+                }
+                if x.scale != y.scale || x.zero_point != y.zero_point {
+                    return bad("pooling keeps its input's quantization");
+                }
+            }
+            OpCode::GlobalAvgPool => {
+                if y.shape != [c, 1, 1] || x.scale != y.scale || x.zero_point != y.zero_point {
+                    return bad("global pooling shapes or quantization");
+                }
+            }
+            OpCode::Flatten => {
+                if y.shape != [x.len(), 1, 1] || x.scale != y.scale || x.zero_point != y.zero_point {
+                    return bad("flatten shapes or quantization");
+                }
+            }
+            OpCode::Add => {
+                if !valid(op.inputs[1]) {
+                    return bad("value id out of range");
+                }
+                let b = self.value(op.inputs[1]);
+                if b.shape != x.shape || y.shape != x.shape {
+                    return bad("add needs equal shapes");
+                }
+                if overlap(&b, &y) {
+                    return bad("output overlaps its input in the arena");
+                }
+                self.range(i, op.mult, 8, 4, "multipliers outside data")?;
+                self.range(i, op.shift, 1, 1, "shift outside data")?;
+                self.check_shifts(i, op.shift, 1)?;
+            }
+            OpCode::PRelu => {
+                if y.shape != x.shape {
+                    return bad("prelu keeps its shape");
+                }
+                // Slopes: one, one per channel, or one per element; plus the positive side.
+                let n = op.k_pad;
+                if !(n == 1 || n == c || n == x.len()) {
+                    return bad("slope count");
+                }
+                self.range(i, op.mult, 4 * (n + 1), 4, "multipliers outside data")?;
+                self.range(i, op.shift, n + 1, 1, "shifts outside data")?;
+                self.check_shifts(i, op.shift, n + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_shifts(&self, i: u16, off: usize, n: usize) -> Result<(), FormatError> {
+        let d = self.data();
+        if d[off..off + n].iter().any(|&s| !(1..=62).contains(&s)) {
+            return Err(FormatError::BadOp { index: i, what: "shift outside 1..=62" });
+        }
+        Ok(())
+    }
+
+    /// `n` little-endian i32 at data offset `off` (4-aligned: checked at load).
+    pub fn i32s(&self, off: usize, n: usize) -> &'a [i32] {
+        let b = &self.data()[off..off + 4 * n];
+        // SAFETY: the model buffer is 16-aligned and `off` 4-aligned (both checked in
+        // `new`), the range is in bounds, and every bit pattern is a valid i32. Targets
+        // are little-endian (see lib.rs).
+        unsafe { core::slice::from_raw_parts(b.as_ptr() as *const i32, n) }
+    }
+
+    /// `n` i8 at data offset `off`.
+    pub fn i8s(&self, off: usize, n: usize) -> &'a [i8] {
+        let b = &self.data()[off..off + n];
+        // SAFETY: u8 and i8 have the same size, alignment and validity.
+        unsafe { core::slice::from_raw_parts(b.as_ptr() as *const i8, n) }
+    }
+
+    pub fn u8s(&self, off: usize, n: usize) -> &'a [u8] {
+        &self.data()[off..off + n]
+    }
+}
+
+/// Model bytes copied into 16-byte aligned memory (what [`Model::new`] needs when the
+/// bytes come from a file rather than an aligned static).
+#[cfg(feature = "std")]
+pub struct AlignedBytes {
+    words: std::vec::Vec<u128>,
+    len: usize,
+}
+
+#[cfg(feature = "std")]
+impl AlignedBytes {
+    pub fn new(bytes: &[u8]) -> AlignedBytes {
+        let mut words = std::vec![0u128; bytes.len().div_ceil(16)];
+        // SAFETY: the words own at least `bytes.len()` bytes; u8 has no alignment needs.
+        let dst = unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u8, bytes.len()) };
+        dst.copy_from_slice(bytes);
+        AlignedBytes { words, len: bytes.len() }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the words hold `len` initialised bytes.
+        unsafe { core::slice::from_raw_parts(self.words.as_ptr() as *const u8, self.len) }
+    }
+}

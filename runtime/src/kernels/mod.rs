@@ -1,0 +1,107 @@
+//! int8 kernels, laid out as tract-linalg's: `reference` is the portable truth; each
+//! architecture module implements the same [`Kernels`] contract faster, and one
+//! conformance suite (`tests`) checks every implementation against the reference,
+//! bit for bit, on random and edge-case shapes. [`best`] picks one at run time.
+
+pub mod reference;
+#[cfg(test)]
+mod tests;
+
+/// Per-output-channel requantization of a GEMM or depthwise result.
+#[derive(Clone, Copy, Debug)]
+pub struct Requant<'a> {
+    /// Bias with the input zero point folded in: `b_q - z_x * sum(w)`.
+    pub bias: &'a [i32],
+    pub mult: &'a [i32],
+    pub shift: &'a [u8],
+    /// `sum(w)` per output channel (kernels that offset inputs to u8 correct with it).
+    pub wsum: &'a [i32],
+    pub zero_point: i32,
+    /// Fused activation clamp (ReLU is `min = zero_point`).
+    pub min: i8,
+    pub max: i8,
+}
+
+/// A depthwise convolution over a whole `[H, W, C]` map.
+#[derive(Clone, Copy, Debug)]
+pub struct Depthwise {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// top, left (bottom and right follow from the output size)
+    pub pad: [usize; 2],
+    pub dilation: [usize; 2],
+    /// The input zero point, read where the window leaves the map.
+    pub x_zero: i8,
+}
+
+/// The operations every implementation provides.
+pub trait Kernels: Sync {
+    fn name(&self) -> &'static str;
+
+    /// `out[i * ldo + j] = clamp(zp + requant(bias[j] + sum_k a[i * k_pad + k] * B[k][j]))`
+    /// for `i < m`, `j < n`, where `B` is packed `[k_pad / 4][n_pad][4]` (see `format`).
+    /// `k_pad` is a multiple of 4, `n <= n_pad`, `n_pad` a multiple of 16. Accumulation
+    /// wraps in i32 like the SIMD versions.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        m: usize,
+        n: usize,
+        k_pad: usize,
+        a: &[i8],
+        b: &[i8],
+        n_pad: usize,
+        rq: &Requant,
+        out: &mut [i8],
+        ldo: usize,
+    );
+
+    /// Depthwise convolution; weights `[kh * kw][C]`.
+    fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]);
+}
+
+/// Checks the slice sizes a [`Kernels::gemm`] call needs (so implementations can index
+/// without further checks). Panics only on an engine bug, never on model bytes: the
+/// loader has checked shapes already.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_sizes_ok(
+    m: usize,
+    n: usize,
+    k_pad: usize,
+    a: &[i8],
+    b: &[i8],
+    n_pad: usize,
+    rq: &Requant,
+    out: &[i8],
+    ldo: usize,
+) -> bool {
+    k_pad % 4 == 0
+        && n <= n_pad
+        && n_pad % 16 == 0
+        && a.len() >= m * k_pad
+        && b.len() >= k_pad * n_pad
+        && rq.bias.len() >= n
+        && rq.mult.len() >= n
+        && rq.shift.len() >= n
+        && rq.wsum.len() >= n
+        && ldo >= n
+        && (m == 0 || out.len() >= (m - 1) * ldo + n)
+}
+
+/// The fastest implementation this CPU runs.
+pub fn best() -> &'static dyn Kernels {
+    &reference::Reference
+}
+
+/// Every implementation this CPU can run, reference first (for tests and benches).
+#[cfg(feature = "std")]
+pub fn available() -> std::vec::Vec<&'static dyn Kernels> {
+    #[allow(unused_mut)]
+    let mut v: std::vec::Vec<&'static dyn Kernels> = std::vec![&reference::Reference];
+    v
+}

@@ -1,0 +1,81 @@
+//! Images to model input, as the trainer feeds them: decoded, converted to gray or RGB,
+//! resized to the model's size (bilinear, aspect not kept), scaled to [0, 1], `[C, H, W]`.
+
+use std::path::{Path, PathBuf};
+use std::string::String;
+use std::vec::Vec;
+
+use image::imageops::FilterType;
+
+/// `[C, H, W]` floats in [0, 1] for a model taking `shape`.
+pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>, String> {
+    let img = image::open(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
+    let [c, h, w] = shape;
+    let img = if img.width() as usize != w || img.height() as usize != h {
+        img.resize_exact(w as u32, h as u32, FilterType::Triangle)
+    } else {
+        img
+    };
+    Ok(match c {
+        1 => img.into_luma8().into_raw().iter().map(|&p| p as f32 / 255.0).collect(),
+        3 => {
+            let rgb = img.into_rgb8().into_raw();
+            let mut out = vec![0f32; 3 * h * w];
+            for (i, px) in rgb.chunks(3).enumerate() {
+                for ch in 0..3 {
+                    out[ch * h * w + i] = px[ch] as f32 / 255.0;
+                }
+            }
+            out
+        }
+        _ => return Err(std::format!("models with {c} input channels are not supported (1 or 3)")),
+    })
+}
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+}
+
+/// Every jpg/png under `dir`, sorted (so runs are repeatable).
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    if !dir.is_dir() {
+        return Err(std::format!("{}: not a folder of images", dir.display()));
+    }
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.into_path())
+        .filter(|p| p.is_file() && is_image(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// `n` files spread evenly over the sorted list (every class folder gets its share).
+pub fn spread(files: &[PathBuf], n: usize) -> Vec<PathBuf> {
+    if files.len() <= n {
+        return files.to_vec();
+    }
+    (0..n).map(|i| files[i * files.len() / n].clone()).collect()
+}
+
+/// Images of a class-folder tree with their label index (folders named after classes).
+pub fn labeled_images(dir: &Path) -> Result<Vec<(PathBuf, usize)>, String> {
+    let mut out = Vec::new();
+    for f in image_files(dir)? {
+        let class = f
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(crate::labels::class_index);
+        if let Some(c) = class {
+            out.push((f, c));
+        }
+    }
+    if out.is_empty() {
+        return Err(std::format!("{}: no images in class folders (angry/, happy/, ...)", dir.display()));
+    }
+    Ok(out)
+}

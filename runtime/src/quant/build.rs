@@ -1,0 +1,279 @@
+//! Float plan + ranges -> integer layers: per-tensor asymmetric int8 activations,
+//! per-output-channel symmetric int8 weights, int32 biases, integer multipliers.
+
+use std::string::String;
+use std::vec::Vec;
+
+use super::calibrate::Ranges;
+use super::fuse::{Plan, QOp};
+use crate::format::OpCode;
+use crate::onnx::{OnnxError, Pool};
+use crate::requant::multiplier;
+
+/// An activation tensor's quantization.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QValue {
+    /// `[C, H, W]` (vectors `[K, 1, 1]`).
+    pub shape: [usize; 3],
+    pub scale: f32,
+    pub zero_point: i8,
+}
+
+impl QValue {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn quantize(&self, v: f32) -> i8 {
+        ((v / self.scale).round() as i32 + self.zero_point as i32).clamp(-128, 127) as i8
+    }
+}
+
+/// One int8 layer, weights in the float model's layout (`[O, I/g, kh, kw]`, `[out, in]`);
+/// the writer packs them for the kernels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QLayer {
+    pub name: String,
+    pub code: OpCode,
+    pub inputs: Vec<usize>,
+    pub output: usize,
+    pub act_min: i8,
+    pub act_max: i8,
+    pub groups: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub pads: [usize; 4],
+    pub dilation: [usize; 2],
+    pub count_include_pad: bool,
+    pub weights: Vec<i8>,
+    pub weight_dims: Vec<usize>,
+    pub weight_scales: Vec<f32>,
+    /// Quantized bias (scale `s_x * s_w`), zero point not folded in.
+    pub bias: Vec<i32>,
+    pub mult: Vec<i32>,
+    pub shift: Vec<u8>,
+    /// PReLU: float slopes and their dims (for the ONNX twin).
+    pub slope: Vec<f32>,
+    pub slope_dims: Vec<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QModel {
+    pub values: Vec<QValue>,
+    pub layers: Vec<QLayer>,
+    pub output: usize,
+    pub softmax: bool,
+    pub labels: Vec<String>,
+}
+
+/// Scale and zero point covering `[lo, hi]` (widened to include 0, as int8 must represent
+/// zero exactly for padding and ReLU).
+pub fn activation_params(lo: f32, hi: f32) -> (f32, i8) {
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let span = (hi - lo).max(1e-6);
+    let scale = span / 255.0;
+    let zp = (-128.0 - lo / scale).round().clamp(-128.0, 127.0) as i8;
+    (scale, zp)
+}
+
+/// `f` as a signed multiplier and shift (`0` for a zero factor).
+fn signed_multiplier(f: f64, what: &str) -> Result<(i32, u8), OnnxError> {
+    if f == 0.0 {
+        return Ok((0, 1));
+    }
+    let (m, s) = multiplier(f.abs())
+        .ok_or_else(|| OnnxError(format!("{what}: requantization factor {f:e} out of range")))?;
+    Ok((if f < 0.0 { -m } else { m }, s))
+}
+
+fn shape3(s: &[usize]) -> [usize; 3] {
+    match *s {
+        [c, h, w] => [c, h, w],
+        [k] => [k, 1, 1],
+        _ => [s.iter().product(), 1, 1],
+    }
+}
+
+pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel, OnnxError> {
+    let mut values: Vec<QValue> = Vec::with_capacity(plan.nodes.len() + 1);
+    // The input: images scaled to [0, 1] quantize exactly with scale 1/255, zero point -128.
+    let (lo0, hi0) = (ranges.lo[0], ranges.hi[0]);
+    let (s0, z0) = if lo0 >= 0.0 && hi0 <= 1.0 { (1.0 / 255.0, -128) } else { activation_params(lo0, hi0) };
+    values.push(QValue { shape: plan.input_shape, scale: s0, zero_point: z0 });
+    let mut layers = Vec::with_capacity(plan.nodes.len());
+    for (i, n) in plan.nodes.iter().enumerate() {
+        let v = i + 1;
+        let x = values[n.inputs[0]];
+        let shape = shape3(&n.shape);
+        let same_as_input =
+            matches!(n.op, QOp::MaxPool(_) | QOp::AvgPool(_) | QOp::GlobalAvgPool | QOp::Flatten);
+        let (mut lo, mut hi) = (ranges.lo[v], ranges.hi[v]);
+        if let Some((a, b)) = n.clamp {
+            lo = lo.max(a);
+            hi = hi.min(b);
+        }
+        let y = if same_as_input {
+            QValue { shape, ..x }
+        } else {
+            let (scale, zero_point) = activation_params(lo, hi);
+            QValue { shape, scale, zero_point }
+        };
+        values.push(y);
+        let (act_min, act_max) = match n.clamp {
+            Some((a, b)) => (y.quantize(a.max(-1e30)), y.quantize(b.min(1e30))),
+            None => (-128, 127),
+        };
+        let what = format!("node `{}`", n.name);
+        let mut l = QLayer {
+            name: n.name.clone(),
+            code: OpCode::Flatten,
+            inputs: n.inputs.clone(),
+            output: v,
+            act_min,
+            act_max,
+            groups: 1,
+            kernel: [1, 1],
+            stride: [1, 1],
+            pads: [0; 4],
+            dilation: [1, 1],
+            count_include_pad: false,
+            weights: Vec::new(),
+            weight_dims: Vec::new(),
+            weight_scales: Vec::new(),
+            bias: Vec::new(),
+            mult: Vec::new(),
+            shift: Vec::new(),
+            slope: Vec::new(),
+            slope_dims: Vec::new(),
+        };
+        let window = |l: &mut QLayer, p: &Pool| {
+            l.kernel = p.kernel;
+            l.stride = p.stride;
+            l.pads = p.pads;
+            l.count_include_pad = p.count_include_pad;
+        };
+        match &n.op {
+            QOp::Conv { weight, bias, stride, pads, dilation, groups } => {
+                let d = &weight.dims;
+                let (o, ig) = (d[0], d[1]);
+                l.code = if *groups > 1 && *groups == o && ig == 1 && *groups == x.shape[0] {
+                    OpCode::DepthwiseConv
+                } else {
+                    OpCode::Conv
+                };
+                l.groups = *groups;
+                l.kernel = [d[2], d[3]];
+                (l.stride, l.pads, l.dilation) = (*stride, *pads, *dilation);
+                quantize_weights(&mut l, &weight.data, d, bias, x.scale, y.scale, &what)?;
+            }
+            QOp::Dense { weight, bias } => {
+                l.code = OpCode::Dense;
+                quantize_weights(&mut l, &weight.data, &weight.dims, bias, x.scale, y.scale, &what)?;
+            }
+            QOp::MaxPool(p) => {
+                l.code = OpCode::MaxPool;
+                window(&mut l, p);
+            }
+            QOp::AvgPool(p) => {
+                l.code = OpCode::AvgPool;
+                window(&mut l, p);
+            }
+            QOp::GlobalAvgPool => l.code = OpCode::GlobalAvgPool,
+            QOp::Flatten => l.code = OpCode::Flatten,
+            QOp::Add => {
+                l.code = OpCode::Add;
+                let b = values[n.inputs[1]];
+                let (fa, fb) = (x.scale as f64 / y.scale as f64, b.scale as f64 / y.scale as f64);
+                // One shift for both: the larger factor sets it.
+                let (_, s) = multiplier(fa.max(fb))
+                    .ok_or_else(|| OnnxError(format!("{what}: add scales out of range")))?;
+                let scale = (2f64).powi(s as i32);
+                l.mult = vec![(fa * scale).round() as i32, (fb * scale).round() as i32];
+                l.shift = vec![s];
+            }
+            QOp::PRelu { slope } => {
+                l.code = OpCode::PRelu;
+                l.slope = slope.data.clone();
+                l.slope_dims = slope.dims.clone();
+                // Slopes the engine indexes: one, one per channel, or one per element (HWC order).
+                let [c, h, w] = shape;
+                let per_channel =
+                    slope.dims.len() == 3 && slope.dims[1] == 1 && slope.dims[2] == 1 && slope.dims[0] == c;
+                let per_vector = n.shape.len() == 1 && slope.data.len() == c;
+                let slopes: Vec<f32> = if slope.data.len() == 1 || per_channel || per_vector {
+                    slope.data.clone()
+                } else {
+                    // Broadcast to [C, H, W], then reorder to [H, W, C].
+                    let sd = if slope.dims.len() == 3 { slope.dims.clone() } else { vec![1, 1, 1] };
+                    let at = |ch: usize, yy: usize, xx: usize| {
+                        let (a, b2, c2) = (
+                            if sd[0] == 1 { 0 } else { ch },
+                            if sd[1] == 1 { 0 } else { yy },
+                            if sd[2] == 1 { 0 } else { xx },
+                        );
+                        slope.data[(a * sd[1] + b2) * sd[2] + c2]
+                    };
+                    let mut out = Vec::with_capacity(c * h * w);
+                    for yy in 0..h {
+                        for xx in 0..w {
+                            for ch in 0..c {
+                                out.push(at(ch, yy, xx));
+                            }
+                        }
+                    }
+                    out
+                };
+                let f = x.scale as f64 / y.scale as f64;
+                for &a in &slopes {
+                    let (m, s) = signed_multiplier(a as f64 * f, &what)?;
+                    l.mult.push(m);
+                    l.shift.push(s);
+                }
+                let (m, s) = signed_multiplier(f, &what)?;
+                l.mult.push(m);
+                l.shift.push(s);
+            }
+        }
+        layers.push(l);
+    }
+    Ok(QModel { values, layers, output: plan.output, softmax: plan.softmax, labels })
+}
+
+/// Per-output-channel symmetric weights, int32 bias, requantization multipliers.
+fn quantize_weights(
+    l: &mut QLayer,
+    w: &[f32],
+    dims: &[usize],
+    bias: &[f32],
+    sx: f32,
+    sy: f32,
+    what: &str,
+) -> Result<(), OnnxError> {
+    let o = dims[0];
+    let per = w.len() / o;
+    l.weight_dims = dims.to_vec();
+    for ch in 0..o {
+        let row = &w[ch * per..(ch + 1) * per];
+        let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+        if !max.is_finite() {
+            return Err(OnnxError(format!("{what}: non-finite weights in output channel {ch}")));
+        }
+        let sw = if max > 0.0 { max / 127.0 } else { 1.0 };
+        l.weight_scales.push(sw);
+        l.weights.extend(row.iter().map(|v| (v / sw).round().clamp(-127.0, 127.0) as i8));
+        let sb = sx as f64 * sw as f64;
+        let b = (bias[ch] as f64 / sb).round();
+        if !(i32::MIN as f64..=i32::MAX as f64).contains(&b) {
+            return Err(OnnxError(format!("{what}: bias of channel {ch} overflows int32")));
+        }
+        l.bias.push(b as i32);
+        let (m, s) = multiplier(sb / sy as f64).ok_or_else(|| {
+            OnnxError(format!("{what}: requantization factor of channel {ch} out of range"))
+        })?;
+        l.mult.push(m);
+        l.shift.push(s);
+    }
+    Ok(())
+}

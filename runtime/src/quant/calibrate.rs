@@ -1,0 +1,90 @@
+//! Activation ranges from calibration images: min/max, or a percentile that ignores the
+//! rare extremes (a wider range costs every other value resolution).
+
+use std::vec::Vec;
+
+use super::fuse::Plan;
+use crate::onnx::{FloatGraph, OnnxError, eval};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    MinMax,
+    /// Keep this percentile of each tensor's values (e.g. 99.99), clipping the rest.
+    Percentile(f64),
+}
+
+/// Float range `[lo, hi]` of every plan value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranges {
+    pub lo: Vec<f32>,
+    pub hi: Vec<f32>,
+}
+
+const BINS: usize = 2048;
+
+/// The float value behind each plan value.
+fn sources(plan: &Plan) -> Vec<usize> {
+    std::iter::once(0).chain(plan.nodes.iter().map(|n| n.float_value)).collect()
+}
+
+pub fn calibrate(
+    g: &FloatGraph,
+    plan: &Plan,
+    images: &[Vec<f32>],
+    method: Method,
+) -> Result<Ranges, OnnxError> {
+    if images.is_empty() {
+        return Err(OnnxError("no calibration images".into()));
+    }
+    let src = sources(plan);
+    let mut lo = vec![f32::INFINITY; src.len()];
+    let mut hi = vec![f32::NEG_INFINITY; src.len()];
+    let mut all = Vec::with_capacity(images.len());
+    for img in images {
+        let values = eval::run_all(g, img)?;
+        for (p, &f) in src.iter().enumerate() {
+            for &v in &values[f] {
+                if !v.is_finite() {
+                    return Err(OnnxError(format!("calibration produced a non-finite value in tensor {p}")));
+                }
+                lo[p] = lo[p].min(v);
+                hi[p] = hi[p].max(v);
+            }
+        }
+        if matches!(method, Method::Percentile(_)) {
+            all.push(values);
+        }
+    }
+    if let Method::Percentile(pct) = method {
+        let keep = (pct / 100.0).clamp(0.5, 1.0);
+        for (p, &f) in src.iter().enumerate() {
+            let (a, b) = (lo[p], hi[p]);
+            if b <= a {
+                continue;
+            }
+            let mut hist = vec![0u64; BINS];
+            let width = (b - a) / BINS as f32;
+            let mut n = 0u64;
+            for values in &all {
+                for &v in &values[f] {
+                    hist[(((v - a) / width) as usize).min(BINS - 1)] += 1;
+                    n += 1;
+                }
+            }
+            let cut = ((1.0 - keep) * n as f64 / 2.0) as u64;
+            let (mut acc, mut i_lo) = (0u64, 0usize);
+            while i_lo < BINS - 1 && acc + hist[i_lo] <= cut {
+                acc += hist[i_lo];
+                i_lo += 1;
+            }
+            let (mut acc, mut i_hi) = (0u64, BINS - 1);
+            while i_hi > i_lo && acc + hist[i_hi] <= cut {
+                acc += hist[i_hi];
+                i_hi -= 1;
+            }
+            lo[p] = a + i_lo as f32 * width;
+            hi[p] = a + (i_hi + 1) as f32 * width;
+        }
+    }
+    Ok(Ranges { lo, hi })
+}

@@ -1,0 +1,145 @@
+//! `fer quantize`: a float ONNX classifier and calibration images in, an int8 `.fer`
+//! model and its QDQ ONNX twin out, with the int8-vs-float difference measured.
+//!
+//! Stages, one module each: `fuse` (BatchNorm folding, activation fusion), `calibrate`
+//! (activation ranges), `build` (integer parameters), `write` (the `.fer` file), `qdq`
+//! (the ONNX twin ONNX Runtime checks it with).
+
+pub mod build;
+pub mod calibrate;
+pub mod fuse;
+pub mod qdq;
+pub mod write;
+
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use serde::Serialize;
+
+pub use calibrate::Method;
+
+use crate::engine::Engine;
+use crate::format::{AlignedBytes, Model};
+use crate::onnx::{FloatGraph, OnnxError, eval, read_onnx};
+
+/// One layer of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerReport {
+    pub name: String,
+    pub op: String,
+    pub output: [usize; 3],
+    pub scale: f32,
+    pub zero_point: i8,
+}
+
+/// What `fer quantize --json` prints (DESIGN.md keys first).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub layers: usize,
+    pub weights_bytes: usize,
+    /// Largest |float - int8| over every output value of the calibration images.
+    pub float_vs_int8_max_abs_diff: f32,
+    /// Share of calibration images where int8 and float pick the same class.
+    pub top1_agreement: f64,
+    pub calibration_images: usize,
+    pub method: String,
+    pub file_bytes: usize,
+    pub arena_bytes: usize,
+    pub per_layer: Vec<LayerReport>,
+}
+
+pub struct Quantized {
+    pub graph: FloatGraph,
+    pub model: build::QModel,
+    pub fer: Vec<u8>,
+    pub qdq: Vec<u8>,
+    pub report: Report,
+}
+
+/// Class names: the model's `fer.labels` metadata, else the FER2013 order when it fits.
+fn labels(g: &FloatGraph, classes: usize) -> Vec<String> {
+    if let Some(list) = g.metadata("fer.labels").and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+        && list.len() == classes
+    {
+        return list;
+    }
+    (0..classes)
+        .map(|i| {
+            crate::labels::ALL_CLASSES.get(i).map_or_else(|| std::format!("class{i}"), |s| s.to_string())
+        })
+        .collect()
+}
+
+/// Largest |a - b| and whether the arg-max agrees.
+pub fn compare(a: &[f32], b: &[f32]) -> (f32, bool) {
+    let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    let argmax = |v: &[f32]| {
+        v.iter().enumerate().fold((0, f32::NEG_INFINITY), |m, (i, &x)| if x > m.1 { (i, x) } else { m }).0
+    };
+    (diff, argmax(a) == argmax(b))
+}
+
+/// Runs a `.fer` model on one `[C, H, W]` float image; returns dequantized outputs.
+pub fn run_fer(engine: &Engine, arena: &mut [u8], image: &[f32]) -> Result<Vec<f32>, String> {
+    engine.set_input(arena, image).map_err(|e| e.to_string())?;
+    engine.run(arena).map_err(|e| e.to_string())?;
+    let mut out = vec![0f32; engine.output().len()];
+    engine.output_f32(arena, &mut out);
+    Ok(out)
+}
+
+/// Quantizes `onnx` with `images` (each `[C, H, W]` as the model takes it).
+pub fn quantize(onnx: &[u8], images: &[Vec<f32>], method: Method) -> Result<Quantized, OnnxError> {
+    let graph = read_onnx(onnx)?;
+    let plan = fuse::plan(&graph)?;
+    let ranges = calibrate::calibrate(&graph, &plan, images, method)?;
+    let classes = graph.shape(graph.output).iter().product();
+    let model = build::build(&plan, &ranges, labels(&graph, classes))?;
+    let fer = write::write(&model)?;
+    let qdq = qdq::qdq_onnx(&model, &graph.metadata);
+
+    // Measure what quantization cost on the calibration images.
+    let buf = AlignedBytes::new(&fer);
+    let m = Model::new(buf.as_slice())
+        .map_err(|e| OnnxError(std::format!("the written model does not load: {e}")))?;
+    let engine = Engine::with_best_kernels(m);
+    let mut arena = vec![0u8; engine.arena_size()];
+    let (mut max_diff, mut agree) = (0f32, 0usize);
+    for img in images {
+        let float = eval::run(&graph, img)?;
+        let int8 = run_fer(&engine, &mut arena, img).map_err(OnnxError)?;
+        let (d, same) = compare(&float, &int8);
+        max_diff = max_diff.max(d);
+        agree += same as usize;
+    }
+    let weights_bytes = model.layers.iter().map(|l| l.weights.len()).sum();
+    let per_layer = model
+        .layers
+        .iter()
+        .map(|l| {
+            let v = &model.values[l.output];
+            LayerReport {
+                name: l.name.clone(),
+                op: std::format!("{:?}", l.code),
+                output: v.shape,
+                scale: v.scale,
+                zero_point: v.zero_point,
+            }
+        })
+        .collect();
+    let report = Report {
+        layers: model.layers.len(),
+        weights_bytes,
+        float_vs_int8_max_abs_diff: max_diff,
+        top1_agreement: agree as f64 / images.len() as f64,
+        calibration_images: images.len(),
+        method: match method {
+            Method::MinMax => "minmax".into(),
+            Method::Percentile(p) => std::format!("percentile {p}"),
+        },
+        file_bytes: fer.len(),
+        arena_bytes: engine.arena_size(),
+        per_layer,
+    };
+    Ok(Quantized { graph, model, fer, qdq, report })
+}

@@ -1,0 +1,202 @@
+//! The QDQ ONNX twin of a quantized model: the same integer weights, biases, scales and
+//! zero points, written as QuantizeLinear/DequantizeLinear around float ops, so ONNX
+//! Runtime (which runs such graphs in int8) can check the engine layer by layer.
+
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use prost::Message;
+
+use super::build::{QLayer, QModel, QValue};
+use crate::format::OpCode;
+use crate::onnx::proto::*;
+
+struct G {
+    nodes: Vec<NodeProto>,
+    init: Vec<TensorProto>,
+}
+
+fn ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::INTS, ints: v.to_vec(), ..Default::default() }
+}
+fn int(name: &str, v: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::INT, i: v, ..Default::default() }
+}
+
+impl G {
+    fn node(&mut self, op: &str, name: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) {
+        self.nodes.push(NodeProto {
+            op_type: op.into(),
+            name: name.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.into()],
+            attribute,
+            ..Default::default()
+        });
+    }
+    fn f32s(&mut self, name: &str, dims: &[usize], v: &[f32]) {
+        self.init.push(TensorProto {
+            name: name.into(),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: data_type::FLOAT,
+            raw_data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+    }
+    fn i8s(&mut self, name: &str, dims: &[usize], v: &[i8]) {
+        self.init.push(TensorProto {
+            name: name.into(),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: data_type::INT8,
+            raw_data: v.iter().map(|&x| x as u8).collect(),
+            ..Default::default()
+        });
+    }
+    fn i32s(&mut self, name: &str, dims: &[usize], v: &[i32]) {
+        self.init.push(TensorProto {
+            name: name.into(),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: data_type::INT32,
+            raw_data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+    }
+    /// `float -> Q -> DQ` with `v`'s scale and zero point; returns the dequantized name.
+    fn qdq(&mut self, float: &str, id: usize, v: &QValue) -> String {
+        let (s, z) = (format!("v{id}.scale"), format!("v{id}.zero"));
+        self.f32s(&s, &[], &[v.scale]);
+        self.i8s(&z, &[], &[v.zero_point]);
+        let q = format!("v{id}.q");
+        let dq = format!("v{id}");
+        self.node("QuantizeLinear", &format!("quantize{id}"), &[float, &s, &z], &q, vec![]);
+        self.node("DequantizeLinear", &format!("dequantize{id}"), &[&q, &s, &z], &dq, vec![]);
+        dq
+    }
+    /// Per-channel int8 weights and int32 bias, dequantized.
+    fn weights(&mut self, l: &QLayer, sx: f32) -> (String, String) {
+        let o = l.weight_scales.len();
+        let n = &l.name;
+        self.i8s(&format!("{n}.w.q"), &l.weight_dims, &l.weights);
+        self.f32s(&format!("{n}.w.scale"), &[o], &l.weight_scales);
+        self.i8s(&format!("{n}.w.zero"), &[o], &vec![0; o]);
+        let w = format!("{n}.w");
+        self.node(
+            "DequantizeLinear",
+            &format!("{n}.w.dq"),
+            &[&format!("{n}.w.q"), &format!("{n}.w.scale"), &format!("{n}.w.zero")],
+            &w,
+            vec![int("axis", 0)],
+        );
+        let bs: Vec<f32> = l.weight_scales.iter().map(|&sw| (sx as f64 * sw as f64) as f32).collect();
+        self.i32s(&format!("{n}.b.q"), &[o], &l.bias);
+        self.f32s(&format!("{n}.b.scale"), &[o], &bs);
+        self.i32s(&format!("{n}.b.zero"), &[o], &vec![0; o]);
+        let b = format!("{n}.b");
+        self.node(
+            "DequantizeLinear",
+            &format!("{n}.b.dq"),
+            &[&format!("{n}.b.q"), &format!("{n}.b.scale"), &format!("{n}.b.zero")],
+            &b,
+            vec![int("axis", 0)],
+        );
+        (w, b)
+    }
+}
+
+fn value_info(name: &str, dims: &[Option<usize>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| match d {
+            Some(v) => Dimension { dim_value: Some(*v as i64), dim_param: None },
+            None => Dimension { dim_value: None, dim_param: Some("batch".into()) },
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: data_type::FLOAT,
+                shape: Some(TensorShapeProto { dim }),
+            }),
+        }),
+    }
+}
+
+/// The QDQ ONNX bytes of `m` (input `input` `[batch, C, H, W]`, output `logits`).
+pub fn qdq_onnx(m: &QModel, metadata: &[(String, String)]) -> Vec<u8> {
+    let mut g = G { nodes: Vec::new(), init: Vec::new() };
+    let mut names: Vec<String> = vec![String::new(); m.values.len()];
+    names[0] = g.qdq("input", 0, &m.values[0]);
+    for l in &m.layers {
+        let x = names[l.inputs[0]].clone();
+        let sx = m.values[l.inputs[0]].scale;
+        let y = &m.values[l.output];
+        let n = l.name.clone();
+        let out = format!("{n}.out");
+        let window = |l: &QLayer| {
+            vec![
+                ints("kernel_shape", &[l.kernel[0] as i64, l.kernel[1] as i64]),
+                ints("strides", &[l.stride[0] as i64, l.stride[1] as i64]),
+                ints("pads", &l.pads.map(|p| p as i64)),
+            ]
+        };
+        match l.code {
+            OpCode::Conv | OpCode::DepthwiseConv => {
+                let (w, b) = g.weights(l, sx);
+                let mut attrs = window(l);
+                attrs.push(ints("dilations", &[l.dilation[0] as i64, l.dilation[1] as i64]));
+                attrs.push(int("group", l.groups as i64));
+                g.node("Conv", &n, &[&x, &w, &b], &out, attrs);
+            }
+            OpCode::Dense => {
+                let (w, b) = g.weights(l, sx);
+                g.node("Gemm", &n, &[&x, &w, &b], &out, vec![int("transB", 1)]);
+            }
+            OpCode::MaxPool => g.node("MaxPool", &n, &[&x], &out, window(l)),
+            OpCode::AvgPool => {
+                let mut a = window(l);
+                a.push(int("count_include_pad", l.count_include_pad as i64));
+                g.node("AveragePool", &n, &[&x], &out, a)
+            }
+            OpCode::GlobalAvgPool => g.node("GlobalAveragePool", &n, &[&x], &out, vec![]),
+            OpCode::Flatten => g.node("Flatten", &n, &[&x], &out, vec![int("axis", 1)]),
+            OpCode::Add => {
+                let b = names[l.inputs[1]].clone();
+                g.node("Add", &n, &[&x, &b], &out, vec![]);
+            }
+            OpCode::PRelu => {
+                let slope = format!("{n}.slope");
+                g.f32s(&slope, &l.slope_dims, &l.slope);
+                g.node("PRelu", &n, &[&x, &slope], &out, vec![]);
+            }
+        }
+        names[l.output] = g.qdq(&out, l.output, y);
+    }
+    // The graph output: the last dequantized value, named `logits`.
+    let last = names[m.output].clone();
+    g.node("Identity", "output", &[&last], "logits", vec![]);
+    let [c, h, w] = m.values[0].shape;
+    let out_len = m.values[m.output].len();
+    let graph = GraphProto {
+        node: g.nodes,
+        name: "fer-qdq".into(),
+        initializer: g.init,
+        input: vec![value_info("input", &[None, Some(c), Some(h), Some(w)])],
+        output: vec![value_info("logits", &[None, Some(out_len)])],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
+        producer_name: "fer-edge quantizer".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
+        metadata_props: metadata
+            .iter()
+            .map(|(k, v)| StringStringEntryProto { key: k.clone(), value: v.clone() })
+            .collect(),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

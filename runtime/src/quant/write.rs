@@ -1,0 +1,251 @@
+//! [`QModel`] -> `.fer` bytes: weights packed for the kernels, activations placed in one
+//! arena by liveness, every section aligned.
+
+use std::vec::Vec;
+
+use super::build::{QLayer, QModel};
+use crate::format::{self, ALIGN, HEADER_LEN, MAGIC, N_BLOCK, NONE, OP_LEN, OpCode, VALUE_LEN, VERSION};
+use crate::onnx::OnnxError;
+
+/// Pixels per im2col tile.
+pub const TILE_M: usize = 16;
+
+fn align(v: usize) -> usize {
+    v.next_multiple_of(ALIGN)
+}
+
+/// Conv or dense weights `[O, I/g, kh, kw]` -> per group `[K_pad/4][N_pad][4]` with the
+/// patch order `(ky, kx, ci)` the engine gathers.
+pub fn pack_gemm(l: &QLayer) -> (Vec<i8>, usize, usize) {
+    let d = &l.weight_dims;
+    let (o, ig) = (d[0], d[1]);
+    let (kh, kw) = if d.len() == 4 { (d[2], d[3]) } else { (1, 1) };
+    let g = l.groups;
+    let og = o / g;
+    let k = kh * kw * ig;
+    let (k_pad, n_pad) = (k.next_multiple_of(4), og.next_multiple_of(N_BLOCK));
+    let mut out = vec![0i8; g * k_pad * n_pad];
+    for gi in 0..g {
+        let block = &mut out[gi * k_pad * n_pad..(gi + 1) * k_pad * n_pad];
+        for j in 0..og {
+            let oc = gi * og + j;
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    for ci in 0..ig {
+                        let kk = (ky * kw + kx) * ig + ci;
+                        let src = ((oc * ig + ci) * kh + ky) * kw + kx;
+                        block[((kk / 4) * n_pad + j) * 4 + kk % 4] = l.weights[src];
+                    }
+                }
+            }
+        }
+    }
+    (out, k_pad, n_pad)
+}
+
+/// Depthwise weights `[C, 1, kh, kw]` -> `[kh * kw][C]`.
+pub fn pack_depthwise(l: &QLayer) -> Vec<i8> {
+    let d = &l.weight_dims;
+    let (c, taps) = (d[0], d[2] * d[3]);
+    let mut out = vec![0i8; taps * c];
+    for ch in 0..c {
+        for t in 0..taps {
+            out[t * c + ch] = l.weights[ch * taps + t];
+        }
+    }
+    out
+}
+
+struct Data(Vec<u8>);
+
+impl Data {
+    fn put(&mut self, bytes: &[u8]) -> usize {
+        let at = align(self.0.len());
+        self.0.resize(at, 0);
+        self.0.extend_from_slice(bytes);
+        at
+    }
+    fn i32s(&mut self, v: &[i32]) -> usize {
+        self.put(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+    }
+    fn i8s(&mut self, v: &[i8]) -> usize {
+        self.put(&v.iter().map(|&x| x as u8).collect::<Vec<u8>>())
+    }
+}
+
+/// Arena offsets by first fit over live ranges; returns (offsets, activations end).
+fn place(m: &QModel) -> (Vec<usize>, usize) {
+    let n = m.values.len();
+    // Value v is live from the op that writes it (input: before op 0) to its last reader.
+    let mut first = vec![0usize; n];
+    let mut last = vec![0usize; n];
+    for (i, l) in m.layers.iter().enumerate() {
+        first[l.output] = i + 1;
+        last[l.output] = last[l.output].max(i + 1);
+        for &v in &l.inputs {
+            last[v] = last[v].max(i + 1);
+        }
+    }
+    last[m.output] = usize::MAX;
+    let mut offsets = vec![0usize; n];
+    let mut placed: Vec<(usize, usize, usize, usize)> = Vec::new(); // (start, end, first, last)
+    let mut end = 0;
+    for v in 0..n {
+        let len = m.values[v].len();
+        let mut at = 0;
+        loop {
+            // Lifetimes overlap when one is written while the other is still to be read;
+            // an op's inputs and output always overlap (last[input] == first[output]).
+            let clash =
+                placed.iter().find(|&&(s, e, f, l)| at < e && s < at + len && first[v] <= l && f <= last[v]);
+            match clash {
+                Some(&(_, e, _, _)) => at = align(e),
+                None => break,
+            }
+        }
+        placed.push((at, at + len, first[v], last[v]));
+        offsets[v] = at;
+        end = end.max(at + len);
+    }
+    (offsets, align(end))
+}
+
+fn put_u16(b: &mut [u8], o: usize, v: u16) {
+    b[o..o + 2].copy_from_slice(&v.to_le_bytes());
+}
+fn put_u32(b: &mut [u8], o: usize, v: u32) {
+    b[o..o + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn u16_field(v: usize, what: &str) -> Result<u16, OnnxError> {
+    u16::try_from(v).map_err(|_| OnnxError(format!("{what} ({v}) does not fit the .fer format")))
+}
+
+/// Serializes `m`.
+pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
+    let (offsets, act_end) = place(m);
+    let mut data = Data(Vec::new());
+    let labels = serde_json::to_string(&m.labels).map_err(|e| OnnxError(e.to_string()))?;
+    let labels_off = data.put(labels.as_bytes());
+    let mut ops = vec![0u8; m.layers.len() * OP_LEN];
+    let mut scratch = 0usize;
+    for (i, l) in m.layers.iter().enumerate() {
+        let o = &mut ops[i * OP_LEN..(i + 1) * OP_LEN];
+        o[0] = l.code as u8;
+        o[1] = l.act_min as u8;
+        o[2] = l.act_max as u8;
+        o[3] = l.count_include_pad as u8;
+        put_u16(o, 4, u16_field(l.inputs[0], "value id")?);
+        put_u16(o, 6, if l.inputs.len() > 1 { u16_field(l.inputs[1], "value id")? } else { NONE });
+        put_u16(o, 8, u16_field(l.output, "value id")?);
+        put_u16(o, 10, u16_field(l.groups, "groups")?);
+        let small = |v: usize, what: &str| {
+            u8::try_from(v).map_err(|_| OnnxError(format!("node `{}`: {what} {v} too large", l.name)))
+        };
+        o[12] = small(l.kernel[0], "kernel")?;
+        o[13] = small(l.kernel[1], "kernel")?;
+        o[14] = small(l.stride[0], "stride")?;
+        o[15] = small(l.stride[1], "stride")?;
+        for (k, p) in l.pads.iter().enumerate() {
+            o[16 + k] = small(*p, "padding")?;
+        }
+        o[20] = small(l.dilation[0], "dilation")?;
+        o[21] = small(l.dilation[1], "dilation")?;
+        let x = &m.values[l.inputs[0]];
+        let zx = x.zero_point as i32;
+        match l.code {
+            OpCode::Conv | OpCode::Dense => {
+                let (packed, k_pad, n_pad) = pack_gemm(l);
+                let per = l.weights.len() / l.bias.len();
+                let wsum: Vec<i32> =
+                    l.weights.chunks(per).map(|c| c.iter().map(|&v| v as i32).sum()).collect();
+                let bias: Vec<i32> =
+                    l.bias.iter().zip(&wsum).map(|(&b, &s)| b.wrapping_sub(zx * s)).collect();
+                let w = data.i8s(&packed);
+                put_u32(o, 24, w as u32);
+                put_u32(o, 28, packed.len() as u32);
+                put_u32(o, 32, data.i32s(&bias) as u32);
+                put_u32(o, 36, data.i32s(&l.mult) as u32);
+                put_u32(o, 40, data.put(&l.shift) as u32);
+                put_u32(o, 44, data.i32s(&wsum) as u32);
+                put_u32(o, 48, k_pad as u32);
+                put_u32(o, 52, n_pad as u32);
+                let k = per;
+                scratch = scratch.max(match l.code {
+                    OpCode::Conv => TILE_M * k_pad,
+                    _ if k % 4 != 0 => k_pad,
+                    _ => 0,
+                });
+            }
+            OpCode::DepthwiseConv => {
+                let packed = pack_depthwise(l);
+                let per = l.weights.len() / l.bias.len();
+                let bias: Vec<i32> = l
+                    .weights
+                    .chunks(per)
+                    .zip(&l.bias)
+                    .map(|(c, &b)| b.wrapping_sub(zx * c.iter().map(|&v| v as i32).sum::<i32>()))
+                    .collect();
+                put_u32(o, 24, data.i8s(&packed) as u32);
+                put_u32(o, 28, packed.len() as u32);
+                put_u32(o, 32, data.i32s(&bias) as u32);
+                put_u32(o, 36, data.i32s(&l.mult) as u32);
+                put_u32(o, 40, data.put(&l.shift) as u32);
+            }
+            OpCode::Add => {
+                put_u32(o, 36, data.i32s(&l.mult) as u32);
+                put_u32(o, 40, data.put(&l.shift) as u32);
+            }
+            OpCode::PRelu => {
+                put_u32(o, 36, data.i32s(&l.mult) as u32);
+                put_u32(o, 40, data.put(&l.shift) as u32);
+                put_u32(o, 48, (l.mult.len() - 1) as u32);
+            }
+            _ => {}
+        }
+    }
+    let scratch_off = act_end;
+    let arena = align(scratch_off + scratch);
+    let mut values = vec![0u8; m.values.len() * VALUE_LEN];
+    for (i, v) in m.values.iter().enumerate() {
+        let b = &mut values[i * VALUE_LEN..(i + 1) * VALUE_LEN];
+        b[0] = 3;
+        for (k, d) in v.shape.iter().enumerate() {
+            put_u16(b, 4 + 2 * k, u16_field(*d, "dimension")?);
+        }
+        put_u32(b, 12, offsets[i] as u32);
+        put_u32(b, 16, v.len() as u32);
+        put_u32(b, 20, v.scale.to_bits());
+        put_u32(b, 24, v.zero_point as i32 as u32);
+    }
+    let values_off = align(HEADER_LEN);
+    let ops_off = align(values_off + values.len());
+    let data_off = align(ops_off + ops.len());
+    let total = align(data_off + data.0.len());
+    let mut out = vec![0u8; total];
+    out[..4].copy_from_slice(&MAGIC);
+    put_u16(&mut out, 4, VERSION);
+    put_u16(&mut out, 6, HEADER_LEN as u16);
+    put_u32(&mut out, 8, total as u32);
+    put_u16(&mut out, 16, u16_field(m.values.len(), "value count")?);
+    put_u16(&mut out, 18, u16_field(m.layers.len(), "op count")?);
+    put_u32(&mut out, 20, values_off as u32);
+    put_u32(&mut out, 24, ops_off as u32);
+    put_u32(&mut out, 28, data_off as u32);
+    put_u32(&mut out, 32, data.0.len() as u32);
+    put_u32(&mut out, 36, arena as u32);
+    put_u32(&mut out, 40, scratch_off as u32);
+    put_u32(&mut out, 44, scratch as u32);
+    put_u16(&mut out, 48, 0);
+    put_u16(&mut out, 50, u16_field(m.output, "value id")?);
+    put_u32(&mut out, 52, labels_off as u32);
+    put_u16(&mut out, 56, u16_field(labels.len(), "labels length")?);
+    put_u16(&mut out, 58, if m.softmax { format::FLAG_SOFTMAX } else { 0 });
+    put_u16(&mut out, 60, TILE_M as u16);
+    out[values_off..values_off + values.len()].copy_from_slice(&values);
+    out[ops_off..ops_off + ops.len()].copy_from_slice(&ops);
+    out[data_off..data_off + data.0.len()].copy_from_slice(&data.0);
+    let crc = format::checksum(&out);
+    put_u32(&mut out, 12, crc);
+    Ok(out)
+}
