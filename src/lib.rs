@@ -90,3 +90,56 @@ pub fn onnxruntime_library() -> Option<PathBuf> {
         None => missing_tool(&format!("no libonnxruntime.so in {}", capi.display())),
     }
 }
+
+/// Models and images the end-to-end tests build for themselves.
+pub mod testing {
+    use burn::prelude::*;
+    use fer_trainer::data::ImageSpec;
+    use fer_trainer::model::{FerModel, ModelConfig, ModelKind};
+    use fer_trainer::train::checkpoint::ModelCard;
+    use fer_trainer::train::metrics::SetMetrics;
+
+    /// A model whose BatchNorm running statistics are not the identity: a few training-mode
+    /// passes over random batches move them.
+    pub fn model(kind: ModelKind, device: &Device) -> (FerModel, ModelCard) {
+        let config = ModelConfig::builtin(kind, ImageSpec::FER48_GRAY, 7, 0.5);
+        let ad = device.clone().autodiff();
+        ad.seed(11);
+        let m = config.init(&ad);
+        for _ in 0..3 {
+            let x = Tensor::<4>::random([4, 1, 48, 48], burn::tensor::Distribution::Uniform(0.0, 1.0), &ad);
+            let _ = m.forward(x);
+        }
+        (m.valid(), ModelCard::new(config, 1, SetMetrics::default()))
+    }
+
+    /// `n` 48x48 gray images in [0, 1] with face-like structure (smooth blobs and edges at
+    /// seeded positions), so activations spread as they do on real faces.
+    pub fn images(n: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f32 / (1u64 << 53) as f32
+        };
+        (0..n)
+            .map(|_| {
+                let blobs: Vec<[f32; 4]> = (0..6)
+                    .map(|_| [next() * 48.0, next() * 48.0, 3.0 + next() * 10.0, next() * 2.0 - 1.0])
+                    .collect();
+                let base = next() * 0.5 + 0.25;
+                (0..48 * 48)
+                    .map(|i| {
+                        let (y, x) = ((i / 48) as f32, (i % 48) as f32);
+                        let v = blobs.iter().fold(base, |acc, [by, bx, r, a]| {
+                            let d2 = (y - by).powi(2) + (x - bx).powi(2);
+                            acc + a * 0.3 * (-d2 / (r * r)).exp()
+                        });
+                        (v + 0.05 * (next() - 0.5)).clamp(0.0, 1.0)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}

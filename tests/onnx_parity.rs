@@ -11,19 +11,7 @@ use ort::session::Session;
 use ort::value::Tensor as OrtTensor;
 use protobuf::Message;
 
-/// A model whose BatchNorm running statistics are not the identity: a few training-mode
-/// passes over random batches move them.
-fn model(kind: ModelKind, device: &Device) -> (FerModel, ModelCard) {
-    let config = ModelConfig::builtin(kind, ImageSpec::FER48_GRAY, 7, 0.5);
-    let ad = device.clone().autodiff();
-    ad.seed(11);
-    let m = config.init(&ad);
-    for _ in 0..3 {
-        let x = Tensor::<4>::random([4, 1, 48, 48], burn::tensor::Distribution::Uniform(0.0, 1.0), &ad);
-        let _ = m.forward(x);
-    }
-    (m.valid(), ModelCard::new(config, 1, SetMetrics::default()))
-}
+use fer_edge::testing::model;
 
 /// One parity case: the exported bytes, a seeded random batch of 3, and burn's logits for it.
 fn case(kind: ModelKind, device: &Device) -> (Vec<u8>, Vec<f32>, Vec<f32>) {

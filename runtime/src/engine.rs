@@ -117,6 +117,40 @@ impl<'m> Engine<'m> {
         }
     }
 
+    /// Writes value `id` from `[C, H, W]`-ordered int8 data (tests feed ONNX Runtime's
+    /// intermediate results this way to check one op at a time).
+    pub fn write_value_chw(&self, arena: &mut [u8], id: u16, chw: &[i8]) {
+        let v = self.model.value(id);
+        let [c, h, w] = v.shape;
+        for ch in 0..c {
+            for p in 0..h * w {
+                arena[v.offset + p * c + ch] = chw[ch * h * w + p] as u8;
+            }
+        }
+    }
+
+    /// Reads value `id` into `[C, H, W]` order.
+    pub fn read_value_chw(&self, arena: &[u8], id: u16, chw: &mut [i8]) {
+        let v = self.model.value(id);
+        let [c, h, w] = v.shape;
+        for ch in 0..c {
+            for p in 0..h * w {
+                chw[ch * h * w + p] = arena[v.offset + p * c + ch] as i8;
+            }
+        }
+    }
+
+    /// Runs op `i` alone (its inputs must be in the arena).
+    pub fn run_op(&self, i: u16, arena: &mut [u8]) -> Result<(), EngineError> {
+        if arena.len() < self.arena_size() {
+            return Err(EngineError::ArenaTooSmall { need: self.arena_size(), got: arena.len() });
+        }
+        if let Some(op) = self.model.op(i) {
+            self.op(&op, arena);
+        }
+        Ok(())
+    }
+
     /// Runs every op on the input already in the arena.
     pub fn run(&self, arena: &mut [u8]) -> Result<(), EngineError> {
         if arena.len() < self.arena_size() {

@@ -125,6 +125,12 @@ fn value_info(name: &str, dims: &[Option<usize>]) -> ValueInfoProto {
 
 /// The QDQ ONNX bytes of `m` (input `input` `[batch, C, H, W]`, output `logits`).
 pub fn qdq_onnx(m: &QModel, metadata: &[(String, String)]) -> Vec<u8> {
+    qdq_onnx_with(m, metadata, false)
+}
+
+/// With `expose`, every quantized tensor is also a graph output (`v<id>.q`, int8), for
+/// checking the engine one op at a time.
+pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) -> Vec<u8> {
     let mut g = G { nodes: Vec::new(), init: Vec::new() };
     let mut names: Vec<String> = vec![String::new(); m.values.len()];
     names[0] = g.qdq("input", 0, &m.values[0]);
@@ -183,7 +189,20 @@ pub fn qdq_onnx(m: &QModel, metadata: &[(String, String)]) -> Vec<u8> {
         name: "fer-qdq".into(),
         initializer: g.init,
         input: vec![value_info("input", &[None, Some(c), Some(h), Some(w)])],
-        output: vec![value_info("logits", &[None, Some(out_len)])],
+        output: {
+            let mut o = vec![value_info("logits", &[None, Some(out_len)])];
+            if expose {
+                for id in 0..m.values.len() {
+                    let mut v = value_info(&format!("v{id}.q"), &[]);
+                    if let Some(t) = v.r#type.as_mut().and_then(|t| t.tensor_type.as_mut()) {
+                        t.elem_type = data_type::INT8;
+                        t.shape = None;
+                    }
+                    o.push(v);
+                }
+            }
+            o
+        },
         ..Default::default()
     };
     ModelProto {

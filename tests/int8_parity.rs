@@ -1,0 +1,90 @@
+//! The int8 engine against ONNX Runtime on the QDQ twin `fer quantize` writes, for every
+//! model kind the trainer exports and every kernel set this CPU runs:
+//!
+//! - op by op: each op, fed ONNX Runtime's int8 inputs, gives ONNX Runtime's int8 output
+//!   within 1 LSB (ORT requantizes in f32, we in exact integers: they differ on near-ties);
+//! - whole model: the final int8 outputs, with how far those 1-LSB differences carry.
+
+use burn::prelude::*;
+use fer_edge::fer_runtime::engine::Engine;
+use fer_edge::fer_runtime::format::{AlignedBytes, Model};
+use fer_edge::fer_runtime::kernels;
+use fer_edge::fer_runtime::quant::{self, Method, qdq};
+use fer_edge::fer_trainer::export::to_onnx;
+use fer_edge::fer_trainer::model::ModelKind;
+use fer_edge::testing::{images, model};
+use ort::session::Session;
+use ort::value::Tensor as OrtTensor;
+
+#[test]
+fn engine_equals_onnx_runtime_on_the_qdq_twin() {
+    let Some(lib) = fer_edge::onnxruntime_library() else { return };
+    let env =
+        ort::init_from(&lib).unwrap_or_else(|e| panic!("loading {}: {e}", lib.display())).build().unwrap();
+    let device = Device::flex();
+    let calib = images(24, 1);
+    let test = images(6, 2);
+    for kind in [ModelKind::Edge, ModelKind::Baseline, ModelKind::Large] {
+        let (m, card) = model(kind, &device);
+        let q = quant::quantize(&to_onnx(&m, &card).unwrap(), &calib, Method::MinMax).unwrap();
+        let twin = qdq::qdq_onnx_with(&q.model, &[], true);
+        let buf = AlignedBytes::new(&q.fer);
+        let mut session = Session::builder(&env).unwrap().commit_from_memory(&twin).unwrap();
+        let n_values = q.model.values.len();
+        // ORT's int8 tensors per test image, and its final logits.
+        let runs: Vec<(Vec<Vec<i8>>, Vec<f32>)> = test
+            .iter()
+            .map(|img| {
+                let outputs = session
+                    .run(ort::inputs!["input" => OrtTensor::from_array(([1usize, 1, 48, 48], img.clone())).unwrap()])
+                    .unwrap();
+                let values =
+                    (0..n_values).map(|id| outputs[format!("v{id}.q").as_str()].try_extract_tensor::<i8>().unwrap().1.to_vec()).collect();
+                (values, outputs["logits"].try_extract_tensor::<f32>().unwrap().1.to_vec())
+            })
+            .collect();
+        for k in kernels::available() {
+            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+            let mut arena = vec![0u8; engine.arena_size()];
+            // Op by op.
+            let (mut worst_op, mut ties, mut total) = (0i32, 0usize, 0usize);
+            for (values, _) in &runs {
+                for (i, l) in q.model.layers.iter().enumerate() {
+                    for &v in &l.inputs {
+                        engine.write_value_chw(&mut arena, v as u16, &values[v]);
+                    }
+                    engine.run_op(i as u16, &mut arena).unwrap();
+                    let mut ours = vec![0i8; values[l.output].len()];
+                    engine.read_value_chw(&arena, l.output as u16, &mut ours);
+                    for (&a, &b) in ours.iter().zip(&values[l.output]) {
+                        let d = (a as i32 - b as i32).abs();
+                        assert!(
+                            d <= 1,
+                            "{kind:?}, {} kernels, op {i} `{}` ({:?}): {d} LSB from ONNX Runtime",
+                            k.name(),
+                            l.name,
+                            l.code
+                        );
+                        worst_op = worst_op.max(d);
+                        ties += d as usize;
+                        total += 1;
+                    }
+                }
+            }
+            // The whole model.
+            let mut worst = 0i32;
+            let out = q.model.values[q.model.output];
+            for (img, (_, logits)) in test.iter().zip(&runs) {
+                let y = quant::run_fer(&engine, &mut arena, img).unwrap();
+                for (a, b) in y.iter().zip(logits) {
+                    worst = worst.max(((a - b) / out.scale).abs().round() as i32);
+                }
+            }
+            eprintln!(
+                "{kind:?} ({}): op by op max {worst_op} LSB ({ties} of {total} values off by one); whole model max {worst} LSB",
+                k.name()
+            );
+            assert!(worst <= 3, "{kind:?}: the whole model drifts {worst} LSB from ONNX Runtime");
+        }
+    }
+}
