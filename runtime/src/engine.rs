@@ -200,12 +200,16 @@ impl<'m> Engine<'m> {
             OpCode::GlobalAvgPool => {
                 let [c, h, w] = x.shape;
                 let z = x.zero_point as i32;
-                for ch in 0..c {
-                    let mut sum = 0i32;
+                for c0 in (0..c).step_by(POOL_CHUNK) {
+                    let n = POOL_CHUNK.min(c - c0);
+                    let mut acc = [0i32; POOL_CHUNK];
                     for p in 0..h * w {
-                        sum += xs[p * c + ch] as i32 - z;
+                        let src = &xs[p * c + c0..p * c + c0 + n];
+                        acc.iter_mut().zip(src).for_each(|(a, &v)| *a += v as i32 - z);
                     }
-                    ys[ch] = clamp_i8(div_round(sum, (h * w) as i32) + z, -128, 127);
+                    for (d, &a) in ys[c0..c0 + n].iter_mut().zip(acc.iter()) {
+                        *d = clamp_i8(div_round(a, (h * w) as i32) + z, -128, 127);
+                    }
                 }
             }
             OpCode::Flatten => {
@@ -271,7 +275,7 @@ impl<'m> Engine<'m> {
 
     fn conv(&self, op: &Op, x: &Value, y: &Value, scratch: &mut [i8], xs: &[i8], ys: &mut [i8]) {
         let m = &self.model;
-        let [c, h, w] = x.shape;
+        let c = x.shape[0];
         let [co, oh, ow] = y.shape;
         let g = op.groups;
         let (cig, cog) = (c / g, co / g);
@@ -301,22 +305,7 @@ impl<'m> Engine<'m> {
                 for r in 0..rows {
                     let (oy, ox) = ((p0 + r) / ow, (p0 + r) % ow);
                     let row = &mut scratch[r * k_pad..(r + 1) * k_pad];
-                    let mut k = 0;
-                    for ky in 0..kh {
-                        let iy = (oy * op.stride[0] + ky * op.dilation[0]) as isize - op.pads[0] as isize;
-                        for kx in 0..kw {
-                            let ix = (ox * op.stride[1] + kx * op.dilation[1]) as isize - op.pads[1] as isize;
-                            let dst = &mut row[k..k + cig];
-                            if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                dst.fill(x.zero_point);
-                            } else {
-                                let src = (iy as usize * w + ix as usize) * c + gi * cig;
-                                dst.copy_from_slice(&xs[src..src + cig]);
-                            }
-                            k += cig;
-                        }
-                    }
-                    row[k..].fill(0);
+                    gather_patch(op, x, gi * cig, cig, oy, ox, xs, row);
                 }
                 self.kernels.gemm(
                     rows,
@@ -362,32 +351,130 @@ unsafe fn arena_scratch<'a>(base: *mut u8, m: &Model) -> &'a mut [i8] {
     unsafe { core::slice::from_raw_parts_mut(base.add(o) as *mut i8, l) }
 }
 
+/// One im2col row: the `(ky, kx, ci)` patch of output pixel `(oy, ox)` over channels
+/// `c0..c0 + cig`, the input zero point where the window leaves the map, zeros after `K`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gather_patch(op: &Op, x: &Value, c0: usize, cig: usize, oy: usize, ox: usize, xs: &[i8], row: &mut [i8]) {
+    let [c, h, w] = x.shape;
+    let [kh, kw] = op.kernel;
+    let ix0 = (ox * op.stride[1]) as isize - op.pads[1] as isize;
+    // With one group and no dilation, a window row is one run of kw * c bytes.
+    let runs = cig == c && op.dilation[1] == 1 && ix0 >= 0 && ix0 as usize + kw <= w;
+    let mut k = 0;
+    for ky in 0..kh {
+        let iy = (oy * op.stride[0] + ky * op.dilation[0]) as isize - op.pads[0] as isize;
+        let span = kw * cig;
+        if iy < 0 || iy >= h as isize {
+            fill_small(&mut row[k..k + span], x.zero_point);
+        } else if runs {
+            let src = (iy as usize * w + ix0 as usize) * c;
+            copy_small(&mut row[k..k + span], &xs[src..src + span]);
+        } else {
+            for kx in 0..kw {
+                let ix = ix0 + (kx * op.dilation[1]) as isize;
+                let dst = &mut row[k + kx * cig..k + (kx + 1) * cig];
+                if ix < 0 || ix >= w as isize {
+                    fill_small(dst, x.zero_point);
+                } else {
+                    let src = (iy as usize * w + ix as usize) * c + c0;
+                    copy_small(dst, &xs[src..src + cig]);
+                }
+            }
+        }
+        k += span;
+    }
+    fill_small(&mut row[k..], 0);
+}
+
+/// `copy_from_slice` without a `memcpy` call for the few-byte runs of thin layers.
+#[inline(always)]
+fn copy_small(dst: &mut [i8], src: &[i8]) {
+    if dst.len() <= 16 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
+#[inline(always)]
+fn fill_small(dst: &mut [i8], v: i8) {
+    if dst.len() <= 16 {
+        for d in dst.iter_mut() {
+            *d = v;
+        }
+    } else {
+        dst.fill(v);
+    }
+}
+
+/// Channels handled per pass by the pooling loops (their i32 sums live on the stack).
+const POOL_CHUNK: usize = 64;
+
+/// Max and average pooling, a channel vector at a time (channels are contiguous).
 fn pool(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
     let [c, h, w] = x.shape;
     let [_, oh, ow] = y.shape;
     let z = x.zero_point as i32;
+    let max = op.code == OpCode::MaxPool;
     for oy in 0..oh {
         for ox in 0..ow {
-            for ch in 0..c {
-                let (mut best, mut sum, mut count) = (i32::MIN, 0i32, 0i32);
+            let out = &mut ys[(oy * ow + ox) * c..(oy * ow + ox + 1) * c];
+            if max {
+                // In int8 directly: max commutes with the (shared) quantization.
+                out.fill(i8::MIN);
+                for ky in 0..op.kernel[0] {
+                    let iy = (oy * op.stride[0] + ky) as isize - op.pads[0] as isize;
+                    for kx in 0..op.kernel[1] {
+                        let ix = (ox * op.stride[1] + kx) as isize - op.pads[1] as isize;
+                        if iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize {
+                            let at = (iy as usize * w + ix as usize) * c;
+                            out.iter_mut().zip(&xs[at..at + c]).for_each(|(o, &v)| *o = (*o).max(v));
+                        }
+                    }
+                }
+                out.iter_mut().for_each(|o| *o = (*o).clamp(op.act_min, op.act_max));
+                continue;
+            }
+            for c0 in (0..c).step_by(POOL_CHUNK) {
+                let n = POOL_CHUNK.min(c - c0);
+                let mut acc = [0i32; POOL_CHUNK];
+                let acc = &mut acc[..n];
+                if max {
+                    acc.fill(i32::MIN);
+                }
+                let mut count = 0i32;
                 for ky in 0..op.kernel[0] {
                     let iy = (oy * op.stride[0] + ky) as isize - op.pads[0] as isize;
                     for kx in 0..op.kernel[1] {
                         let ix = (ox * op.stride[1] + kx) as isize - op.pads[1] as isize;
                         if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                            if op.count_include_pad {
-                                count += 1;
-                            }
+                            count += op.count_include_pad as i32;
                             continue;
                         }
-                        let v = xs[(iy as usize * w + ix as usize) * c + ch] as i32;
-                        best = best.max(v);
-                        sum += v - z;
                         count += 1;
+                        let at = (iy as usize * w + ix as usize) * c + c0;
+                        let src = &xs[at..at + n];
+                        if max {
+                            acc.iter_mut().zip(src).for_each(|(a, &v)| *a = (*a).max(v as i32));
+                        } else {
+                            acc.iter_mut().zip(src).for_each(|(a, &v)| *a += v as i32 - z);
+                        }
                     }
                 }
-                let v = if op.code == OpCode::MaxPool { best } else { div_round(sum, count.max(1)) + z };
-                ys[(oy * ow + ox) * c + ch] = clamp_i8(v, op.act_min, op.act_max);
+                let dst = &mut out[c0..c0 + n];
+                if max {
+                    dst.iter_mut()
+                        .zip(acc.iter())
+                        .for_each(|(d, &a)| *d = clamp_i8(a, op.act_min, op.act_max));
+                } else {
+                    let count = count.max(1);
+                    dst.iter_mut()
+                        .zip(acc.iter())
+                        .for_each(|(d, &a)| *d = clamp_i8(div_round(a, count) + z, op.act_min, op.act_max));
+                }
             }
         }
     }

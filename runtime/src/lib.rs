@@ -11,6 +11,8 @@ extern crate alloc;
 #[cfg(target_endian = "big")]
 compile_error!("the .fer format is read in place and is little-endian");
 
+#[cfg(feature = "std")]
+pub mod backends;
 pub mod engine;
 pub mod format;
 pub mod kernels;

@@ -1,5 +1,6 @@
 //! Command-line definitions, one module per command.
 
+mod bench;
 mod quantize;
 
 use clap::{Parser, Subcommand};
@@ -15,11 +16,14 @@ pub struct Cli {
 enum Command {
     /// Float ONNX + calibration images -> int8 .fer model (and its QDQ ONNX twin).
     Quantize(quantize::QuantizeArgs),
+    /// Time the engine beside ONNX Runtime and tract (one thread, batch 1, median).
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Quantize(a) => quantize::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

@@ -6,6 +6,8 @@
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(target_arch = "x86_64")]
+pub mod x86;
 
 /// Per-output-channel requantization of a GEMM or depthwise result.
 #[derive(Clone, Copy, Debug)]
@@ -95,6 +97,10 @@ pub fn gemm_sizes_ok(
 
 /// The fastest implementation this CPU runs.
 pub fn best() -> &'static dyn Kernels {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(k) = x86::detect() {
+        return k;
+    }
     &reference::Reference
 }
 
@@ -103,5 +109,7 @@ pub fn best() -> &'static dyn Kernels {
 pub fn available() -> std::vec::Vec<&'static dyn Kernels> {
     #[allow(unused_mut)]
     let mut v: std::vec::Vec<&'static dyn Kernels> = std::vec![&reference::Reference];
+    #[cfg(target_arch = "x86_64")]
+    v.extend(x86::all_supported());
     v
 }

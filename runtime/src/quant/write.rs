@@ -8,7 +8,7 @@ use crate::format::{self, ALIGN, HEADER_LEN, MAGIC, N_BLOCK, NONE, OP_LEN, OpCod
 use crate::onnx::OnnxError;
 
 /// Pixels per im2col tile.
-pub const TILE_M: usize = 16;
+pub const TILE_M: usize = 32;
 
 fn align(v: usize) -> usize {
     v.next_multiple_of(ALIGN)

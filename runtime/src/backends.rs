@@ -1,0 +1,206 @@
+//! Inference backends behind one trait: the own int8 engine (default), and as second
+//! backends and oracles tract-onnx (f32) and ONNX Runtime (int8 QDQ or f32, loaded at run
+//! time from `libonnxruntime.so`).
+
+use std::path::{Path, PathBuf};
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use crate::engine::Engine;
+use crate::format::{AlignedBytes, Model};
+
+/// Runs one image (`[C, H, W]` floats in [0, 1]) to the model's outputs (logits).
+pub trait Backend {
+    fn name(&self) -> String;
+    fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String>;
+}
+
+/// The own int8 engine on a `.fer` model.
+pub struct Own {
+    bytes: AlignedBytes,
+    arena: Vec<u8>,
+    kernels: &'static dyn crate::kernels::Kernels,
+}
+
+impl Own {
+    pub fn load(path: &Path) -> Result<Own, String> {
+        let raw = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
+        Own::from_bytes(&raw, crate::kernels::best()).map_err(|e| std::format!("{}: {e}", path.display()))
+    }
+
+    pub fn from_bytes(raw: &[u8], kernels: &'static dyn crate::kernels::Kernels) -> Result<Own, String> {
+        let bytes = AlignedBytes::new(raw);
+        let arena = vec![0u8; Model::new(bytes.as_slice()).map_err(|e| e.to_string())?.header.arena_size];
+        Ok(Own { bytes, arena, kernels })
+    }
+
+    pub fn engine(&self) -> Engine<'_> {
+        // Validated in `from_bytes`.
+        Engine::new(Model::new(self.bytes.as_slice()).expect("validated at load"), self.kernels)
+    }
+
+    pub fn input_shape(&self) -> [usize; 3] {
+        self.engine().input().shape
+    }
+}
+
+impl Backend for Own {
+    fn name(&self) -> String {
+        std::format!("own int8 ({})", self.kernels.name())
+    }
+
+    fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
+        let bytes = AlignedBytes::new(self.bytes.as_slice());
+        let engine = Engine::new(Model::new(bytes.as_slice()).map_err(|e| e.to_string())?, self.kernels);
+        crate::quant::run_fer(&engine, &mut self.arena, image)
+    }
+}
+
+impl Own {
+    /// One inference without re-validating the model (the benchmark loop).
+    pub fn infer_fast(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
+        let model = Model::new_unchecked_crc(self.bytes.as_slice()).map_err(|e| e.to_string())?;
+        let engine = Engine::new(model, self.kernels);
+        crate::quant::run_fer(&engine, &mut self.arena, image)
+    }
+}
+
+/// tract-onnx, f32, optimized, batch 1.
+#[cfg(feature = "peers")]
+pub struct Tract {
+    model: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
+    shape: [usize; 3],
+}
+
+#[cfg(feature = "peers")]
+impl Tract {
+    pub fn load(path: &Path) -> Result<Tract, String> {
+        use tract_onnx::prelude::*;
+        let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
+        let shape =
+            crate::onnx::read_onnx(&bytes).map_err(|e| std::format!("{}: {e}", path.display()))?.input_shape;
+        let fact = InferenceFact::dt_shape(f32::datum_type(), [1, shape[0], shape[1], shape[2]]);
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .and_then(|m| m.with_input_fact(0, fact))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| std::format!("{}: tract: {e}", path.display()))?;
+        Ok(Tract { model, shape })
+    }
+}
+
+#[cfg(feature = "peers")]
+impl Backend for Tract {
+    fn name(&self) -> String {
+        "tract f32".into()
+    }
+
+    fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
+        use tract_onnx::prelude::*;
+        let [c, h, w] = self.shape;
+        let t =
+            tract_ndarray::Array4::from_shape_vec((1, c, h, w), image.to_vec()).map_err(|e| e.to_string())?;
+        let out = self.model.run(tvec!(t.into_tensor().into_tvalue())).map_err(|e| e.to_string())?;
+        let view = out[0].to_plain_array_view::<f32>().map_err(|e| e.to_string())?;
+        Ok(view.iter().copied().collect())
+    }
+}
+
+/// `libonnxruntime.so`: `$ORT_DYLIB_PATH`, else the PyPI wheel in the project's tools venv.
+#[cfg(feature = "peers")]
+pub fn onnxruntime_library() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        return std::path::absolute(PathBuf::from(p)).map_err(|e| e.to_string());
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let lib = home.join(".cache/fer-edge/venv/lib");
+    let found = std::fs::read_dir(&lib).ok().into_iter().flatten().filter_map(Result::ok).find_map(|py| {
+        let capi = py.path().join("site-packages/onnxruntime/capi");
+        std::fs::read_dir(capi).ok()?.filter_map(Result::ok).map(|e| e.path()).find(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so"))
+        })
+    });
+    found.ok_or_else(|| {
+        "ONNX Runtime not found: `pip install onnxruntime` and set ORT_DYLIB_PATH to the absolute path of \
+         site-packages/onnxruntime/capi/libonnxruntime.so.<version>"
+            .into()
+    })
+}
+
+/// ONNX Runtime on one thread (int8 when given a QDQ model).
+#[cfg(feature = "peers")]
+pub struct Ort {
+    session: ort::session::Session,
+    shape: [usize; 3],
+    label: String,
+}
+
+#[cfg(feature = "peers")]
+impl Ort {
+    /// ONNX Runtime allows one environment per process: made once, shared by every session.
+    fn environment() -> Result<&'static ort::environment::Environment, String> {
+        static ENV: std::sync::OnceLock<Result<ort::environment::Environment, String>> =
+            std::sync::OnceLock::new();
+        ENV.get_or_init(|| {
+            let lib = onnxruntime_library()?;
+            ort::init_from(&lib)
+                .map_err(|e| std::format!("loading {}: {e}", lib.display()))?
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+
+    pub fn load(path: &Path, label: &str) -> Result<Ort, String> {
+        let env = Ort::environment()?;
+        let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
+        let shape = crate::onnx::read_onnx(&bytes)
+            .map(|g| g.input_shape)
+            .or_else(|_| qdq_input_shape(&bytes))
+            .map_err(|e| std::format!("{}: {e}", path.display()))?;
+        let session = ort::session::Session::builder(env)
+            .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
+            .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+            .and_then(|mut b| b.commit_from_memory(&bytes))
+            .map_err(|e| std::format!("{}: ONNX Runtime: {e}", path.display()))?;
+        Ok(Ort { session, shape, label: label.into() })
+    }
+}
+
+/// The input shape from a model's first graph input (QDQ models are not for the reader).
+#[cfg(feature = "peers")]
+fn qdq_input_shape(bytes: &[u8]) -> Result<[usize; 3], String> {
+    use prost::Message;
+    let m = crate::onnx::proto::ModelProto::decode(bytes).map_err(|e| e.to_string())?;
+    let dims: Vec<usize> = m
+        .graph
+        .and_then(|g| g.input.into_iter().next())
+        .and_then(|i| i.r#type)
+        .and_then(|t| t.tensor_type)
+        .and_then(|t| t.shape)
+        .map(|s| s.dim.iter().map(|d| d.dim_value.unwrap_or(1) as usize).collect())
+        .unwrap_or_default();
+    match dims.as_slice() {
+        [_, c, h, w] => Ok([*c, *h, *w]),
+        _ => Err("the input is not [batch, C, H, W]".into()),
+    }
+}
+
+#[cfg(feature = "peers")]
+impl Backend for Ort {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+
+    fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
+        let [c, h, w] = self.shape;
+        let input =
+            ort::value::Tensor::from_array(([1usize, c, h, w], image.to_vec())).map_err(|e| e.to_string())?;
+        let name = self.session.inputs()[0].name().to_string();
+        let outputs = self.session.run(ort::inputs![name => input]).map_err(|e| e.to_string())?;
+        let (_, v) = outputs[0].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+        Ok(v.to_vec())
+    }
+}

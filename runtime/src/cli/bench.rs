@@ -1,0 +1,154 @@
+//! `fer bench`: the own engine beside ONNX Runtime and tract, same image, same process,
+//! one thread each, median of many runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use fer_runtime::backends::{Backend, Own};
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// An int8 .fer model (its twins `<name>.qdq.onnx` and `<name>.onnx` run the peers).
+    #[arg(long)]
+    model: PathBuf,
+    /// Peers to time beside the engine: ort (int8 QDQ twin), ort-f32, tract (f32).
+    #[arg(long, value_delimiter = ',', default_value = "ort,tract")]
+    peers: Vec<String>,
+    /// The float ONNX model for float peers [default: <name>.onnx beside --model].
+    #[arg(long)]
+    onnx: Option<PathBuf>,
+    /// The QDQ ONNX model for `ort` [default: <name>.qdq.onnx beside --model].
+    #[arg(long)]
+    qdq: Option<PathBuf>,
+    /// Timed runs per backend (after as many warm-up runs).
+    #[arg(long, default_value_t = 300)]
+    reps: usize,
+    /// Also time each layer of the engine: microseconds, GMAC/s.
+    #[arg(long)]
+    layers: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn sibling(model: &Path, suffix: &str) -> PathBuf {
+    let stem = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    model.with_file_name(format!("{stem}{suffix}"))
+}
+
+/// Median microseconds of `reps` runs after `reps / 10 + 5` warm-up runs.
+fn time(mut f: impl FnMut() -> Result<(), String>, reps: usize) -> Result<f64, String> {
+    for _ in 0..reps / 10 + 5 {
+        f()?;
+    }
+    let mut t = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let s = Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64() * 1e6);
+    }
+    t.sort_by(|a, b| a.total_cmp(b));
+    Ok(t[t.len() / 2])
+}
+
+/// A repeatable face-sized test pattern.
+fn pattern(shape: [usize; 3]) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    (0..n).map(|i| ((i * 37 + (i / 48) * 11) % 255) as f32 / 255.0).collect()
+}
+
+pub fn run(a: BenchArgs) -> Result<(), String> {
+    let mut own = Own::load(&a.model)?;
+    let shape = own.input_shape();
+    let image = pattern(shape);
+    let reps = a.reps.max(1);
+    let engine_us = time(|| own.infer_fast(&image).map(|_| ()), reps)?;
+    let mut doc = Map::new();
+    doc.insert("model".into(), json!(a.model.display().to_string()));
+    doc.insert("kernels".into(), json!(fer_runtime::kernels::best().name()));
+    doc.insert("threads".into(), json!(1));
+    doc.insert("reps".into(), json!(reps));
+    doc.insert("engine_us".into(), json!(engine_us));
+    let mut lines = vec![format!("engine ({}): {engine_us:.1} µs", own.name())];
+    for peer in &a.peers {
+        let mut backend: Box<dyn Backend> = match peer.as_str() {
+            "ort" => Box::new(fer_runtime::backends::Ort::load(
+                &a.qdq.clone().unwrap_or_else(|| sibling(&a.model, ".qdq.onnx")),
+                "ONNX Runtime int8 (QDQ)",
+            )?),
+            "ort-f32" => Box::new(fer_runtime::backends::Ort::load(
+                &a.onnx.clone().unwrap_or_else(|| sibling(&a.model, ".onnx")),
+                "ONNX Runtime f32",
+            )?),
+            "tract" => Box::new(fer_runtime::backends::Tract::load(
+                &a.onnx.clone().unwrap_or_else(|| sibling(&a.model, ".onnx")),
+            )?),
+            other => return Err(format!("unknown peer {other:?}: use ort, ort-f32, tract")),
+        };
+        let us = time(|| backend.infer(&image).map(|_| ()), reps)?;
+        let key = peer.replace('-', "_");
+        doc.insert(format!("{key}_us"), json!(us));
+        doc.insert(format!("ratio_vs_{key}"), json!(engine_us / us));
+        lines.push(format!(
+            "{}: {us:.1} µs (engine / peer = {:.2}; {:.2}x faster)",
+            backend.name(),
+            engine_us / us,
+            us / engine_us
+        ));
+    }
+    if a.layers {
+        let rows = layer_times(&mut own, &image, reps)?;
+        for r in &rows {
+            lines.push(format!(
+                "  {:>3} {:<14} {:>9} MAC {:>8.1} µs {:>7.1} GMAC/s",
+                r["index"],
+                r["op"].as_str().unwrap_or(""),
+                r["macs"],
+                r["us"].as_f64().unwrap_or(0.0),
+                r["gmacs"].as_f64().unwrap_or(0.0)
+            ));
+        }
+        doc.insert("layers".into(), Value::Array(rows));
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&Value::Object(doc)).map_err(|e| e.to_string())?);
+    } else {
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    Ok(())
+}
+
+/// Median time of each op alone, with its multiply-accumulates.
+fn layer_times(own: &mut Own, image: &[f32], reps: usize) -> Result<Vec<Value>, String> {
+    let engine = own.engine();
+    let mut arena = vec![0u8; engine.arena_size()];
+    engine.set_input(&mut arena, image).map_err(|e| e.to_string())?;
+    engine.run(&mut arena).map_err(|e| e.to_string())?;
+    let m = engine.model;
+    let mut rows = Vec::new();
+    for i in 0..m.header.n_ops as u16 {
+        let op = m.op(i).ok_or("bad op")?;
+        let (x, y) = (m.value(op.inputs[0]), m.value(op.output));
+        let macs = match op.code {
+            fer_runtime::format::OpCode::Conv | fer_runtime::format::OpCode::Dense => {
+                y.len() * x.shape[0] / op.groups
+                    * if op.code == fer_runtime::format::OpCode::Dense {
+                        1
+                    } else {
+                        op.kernel[0] * op.kernel[1]
+                    }
+            }
+            fer_runtime::format::OpCode::DepthwiseConv => y.len() * op.kernel[0] * op.kernel[1],
+            _ => 0,
+        };
+        let us = time(|| engine.run_op(i, &mut arena).map_err(|e| e.to_string()), reps)?;
+        rows.push(json!({
+            "index": i, "op": format!("{:?}", op.code), "output": y.shape, "macs": macs, "us": us,
+            "gmacs": macs as f64 / us / 1e3,
+        }));
+    }
+    Ok(rows)
+}

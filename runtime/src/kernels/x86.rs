@@ -1,0 +1,548 @@
+//! x86-64 kernels: AVX2 (`vpmaddwd` on sign-extended int8) and AVX-512 VNNI (`vpdpbusd`),
+//! chosen at run time. Both compute exactly what `reference` does (same wrapping i32
+//! accumulation, same integer requantization), checked by the conformance suite.
+//!
+//! GEMM: 16 output channels per block (the packed `[K/4][N_pad][4]` layout gives 64
+//! consecutive bytes per 4-deep slice), several rows (pixels) at once so each weight load
+//! serves them all. VNNI multiplies unsigned by signed bytes: inputs are offset by 128
+//! (`x ^ 0x80`) and the offset is taken back with the stored weight sums.
+
+use core::arch::x86_64::*;
+
+use super::{Depthwise, Kernels, Requant};
+
+pub struct Avx2;
+pub struct Avx512Vnni;
+
+static AVX2: Avx2 = Avx2;
+static AVX512_VNNI: Avx512Vnni = Avx512Vnni;
+
+#[cfg(feature = "std")]
+fn has_avx512_vnni() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512vnni")
+}
+
+#[cfg(not(feature = "std"))]
+fn has_avx512_vnni() -> bool {
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vl",
+        target_feature = "avx512vnni"
+    ))
+}
+
+#[cfg(feature = "std")]
+fn has_avx2() -> bool {
+    std::is_x86_feature_detected!("avx2")
+}
+
+#[cfg(not(feature = "std"))]
+fn has_avx2() -> bool {
+    cfg!(target_feature = "avx2")
+}
+
+/// The fastest x86 kernels this CPU runs.
+pub fn detect() -> Option<&'static dyn Kernels> {
+    if has_avx512_vnni() {
+        Some(&AVX512_VNNI)
+    } else if has_avx2() {
+        Some(&AVX2)
+    } else {
+        None
+    }
+}
+
+/// Every x86 implementation this CPU runs.
+pub fn all_supported() -> impl Iterator<Item = &'static dyn Kernels> {
+    let mut v: [Option<&'static dyn Kernels>; 2] = [None, None];
+    if has_avx2() {
+        v[0] = Some(&AVX2);
+    }
+    if has_avx512_vnni() {
+        v[1] = Some(&AVX512_VNNI);
+    }
+    v.into_iter().flatten()
+}
+
+impl Kernels for Avx512Vnni {
+    fn name(&self) -> &'static str {
+        "avx512-vnni"
+    }
+
+    fn gemm(
+        &self,
+        m: usize,
+        n: usize,
+        k_pad: usize,
+        a: &[i8],
+        b: &[i8],
+        n_pad: usize,
+        rq: &Requant,
+        out: &mut [i8],
+        ldo: usize,
+    ) {
+        assert!(super::gemm_sizes_ok(m, n, k_pad, a, b, n_pad, rq, out, ldo));
+        // SAFETY: the CPU has the features (this value is only handed out by `detect`), and
+        // the sizes were checked above.
+        unsafe { gemm_vnni(m, n, k_pad, a, b, n_pad, rq, out, ldo) }
+    }
+
+    fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
+        assert!(depthwise_sizes_ok(p, x, w, rq, out));
+        // SAFETY: as above.
+        unsafe { depthwise_avx512(p, x, w, rq, out) }
+    }
+}
+
+impl Kernels for Avx2 {
+    fn name(&self) -> &'static str {
+        "avx2"
+    }
+
+    fn gemm(
+        &self,
+        m: usize,
+        n: usize,
+        k_pad: usize,
+        a: &[i8],
+        b: &[i8],
+        n_pad: usize,
+        rq: &Requant,
+        out: &mut [i8],
+        ldo: usize,
+    ) {
+        assert!(super::gemm_sizes_ok(m, n, k_pad, a, b, n_pad, rq, out, ldo));
+        // SAFETY: the CPU has AVX2 (only handed out by `detect`); sizes checked above.
+        unsafe { gemm_avx2(m, n, k_pad, a, b, n_pad, rq, out, ldo) }
+    }
+
+    fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
+        assert!(depthwise_sizes_ok(p, x, w, rq, out));
+        // SAFETY: as above.
+        unsafe { depthwise_avx2(p, x, w, rq, out) }
+    }
+}
+
+fn depthwise_sizes_ok(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &[i8]) -> bool {
+    x.len() >= p.h * p.w * p.c
+        && w.len() >= p.kernel[0] * p.kernel[1] * p.c
+        && out.len() >= p.oh * p.ow * p.c
+        && rq.bias.len() >= p.c
+        && rq.mult.len() >= p.c
+        && rq.shift.len() >= p.c
+}
+
+// ---------------------------------------------------------------- AVX-512 VNNI
+
+/// Lanes `< n` of a 16-lane block.
+#[inline(always)]
+fn lane_mask(n: usize) -> u16 {
+    if n >= 16 { 0xFFFF } else { (1u16 << n) - 1 }
+}
+
+/// `clamp(zp + round_half_away(acc * mult / 2^shift))` on 16 lanes, saturated to int8.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn requant16(acc: __m512i, mult: __m512i, shift: __m512i, zp: __m512i, lo: __m512i, hi: __m512i) -> __m128i {
+    let one = _mm512_set1_epi64(1);
+    let round = |v: __m512i, s: __m512i| {
+        // (v + 2^(s-1) - (v < 0)) >> s, arithmetic.
+        let half = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+        let neg = _mm512_srai_epi64::<63>(v);
+        _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(v, half), neg), s)
+    };
+    let low32 = _mm512_set1_epi64(0xFFFF_FFFF);
+    let even = round(_mm512_mul_epi32(acc, mult), _mm512_and_si512(shift, low32));
+    let odd = round(
+        _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), _mm512_srli_epi64::<32>(mult)),
+        _mm512_srli_epi64::<32>(shift),
+    );
+    let v = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+    let v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, zp), lo), hi);
+    _mm512_cvtsepi32_epi8(v)
+}
+
+/// Requantization vectors of output channels `j0..j0 + 16` (`mask`: those `< n`).
+#[derive(Clone, Copy)]
+struct Rq16 {
+    bias: __m512i,
+    mult: __m512i,
+    shift: __m512i,
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn rq16(rq: &Requant, j0: usize, mask: u16, with_offset: bool) -> Rq16 {
+    // SAFETY: masked loads read only lanes < n, which the caller's size check covers.
+    unsafe {
+        let mut bias = _mm512_maskz_loadu_epi32(mask, rq.bias.as_ptr().add(j0));
+        if with_offset {
+            let wsum = _mm512_maskz_loadu_epi32(mask, rq.wsum.as_ptr().add(j0));
+            bias = _mm512_sub_epi32(bias, _mm512_slli_epi32::<7>(wsum));
+        }
+        let mult = _mm512_maskz_loadu_epi32(mask, rq.mult.as_ptr().add(j0));
+        let shift8 = _mm_maskz_loadu_epi8(mask, rq.shift.as_ptr().add(j0) as *const i8);
+        // Lanes beyond n get shift 1 (any valid shift: their results are not stored).
+        let shift = _mm512_mask_blend_epi32(mask, _mm512_set1_epi32(1), _mm512_cvtepu8_epi32(shift8));
+        Rq16 { bias, mult, shift }
+    }
+}
+
+/// Operands of one GEMM call, for the tile functions.
+struct GemmArgs<'a> {
+    k_pad: usize,
+    a: &'a [i8],
+    b: &'a [i8],
+    n_pad: usize,
+    out: *mut i8,
+    ldo: usize,
+}
+
+/// Rows `i..i + R` times the `NB` 16-channel blocks from `j0`: each broadcast input word
+/// feeds `NB` `vpdpbusd`, each weight load `R` of them.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile_vnni<const R: usize, const NB: usize>(
+    g: &GemmArgs,
+    i: usize,
+    j0: usize,
+    rqs: &[Rq16; 4],
+    masks: &[u16; 4],
+    consts: &[__m512i; 3],
+) {
+    let mut acc = [[_mm512_setzero_si512(); NB]; R];
+    for row in acc.iter_mut() {
+        for (q, a) in row.iter_mut().enumerate() {
+            *a = rqs[q].bias;
+        }
+    }
+    let bcol = g.b.as_ptr().wrapping_add(j0 * 4);
+    let arow = g.a.as_ptr().wrapping_add(i * g.k_pad);
+    for k4 in 0..g.k_pad / 4 {
+        let mut bw = [_mm512_setzero_si512(); NB];
+        for (q, w) in bw.iter_mut().enumerate() {
+            // SAFETY: block q of slice k4 lies within k_pad * n_pad (j0 + 16 * NB <= n_pad).
+            *w = unsafe { _mm512_loadu_si512(bcol.add((k4 * g.n_pad + 16 * q) * 4) as *const __m512i) };
+        }
+        for (r, row) in acc.iter_mut().enumerate() {
+            // SAFETY: row i + r < m, columns k4 * 4 .. + 4 <= k_pad (caller).
+            let a4 = unsafe { (arow.add(r * g.k_pad + k4 * 4) as *const i32).read_unaligned() };
+            // int8 -> uint8 (+128) on the scalar side: keeps a vector port free.
+            let av = _mm512_set1_epi32(a4 ^ 0x8080_8080u32 as i32);
+            for (q, a) in row.iter_mut().enumerate() {
+                *a = _mm512_dpbusd_epi32(*a, av, bw[q]);
+            }
+        }
+    }
+    let [zp, lo, hi] = *consts;
+    for (r, row) in acc.iter().enumerate() {
+        for (q, a) in row.iter().enumerate() {
+            let v = requant16(*a, rqs[q].mult, rqs[q].shift, zp, lo, hi);
+            // SAFETY: lanes < n - (j0 + 16 q) of row i + r (caller's bounds).
+            unsafe { _mm_mask_storeu_epi8(g.out.add((i + r) * g.ldo + j0 + 16 * q), masks[q], v) };
+        }
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn rows_vnni<const NB: usize>(
+    g: &GemmArgs,
+    m: usize,
+    j0: usize,
+    rqs: &[Rq16; 4],
+    masks: &[u16; 4],
+    consts: &[__m512i; 3],
+) {
+    let mut i = 0;
+    // SAFETY (all calls): rows i..i + R exist; the caller checked the rest.
+    unsafe {
+        // Narrow layers take 8 rows at a time: up to 16 accumulators either way.
+        if NB <= 2 {
+            while i + 8 <= m {
+                tile_vnni::<8, NB>(g, i, j0, rqs, masks, consts);
+                i += 8;
+            }
+        }
+        while i + 4 <= m {
+            tile_vnni::<4, NB>(g, i, j0, rqs, masks, consts);
+            i += 4;
+        }
+        match m - i {
+            3 => tile_vnni::<3, NB>(g, i, j0, rqs, masks, consts),
+            2 => tile_vnni::<2, NB>(g, i, j0, rqs, masks, consts),
+            1 => tile_vnni::<1, NB>(g, i, j0, rqs, masks, consts),
+            _ => {}
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn gemm_vnni(
+    m: usize,
+    n: usize,
+    k_pad: usize,
+    a: &[i8],
+    b: &[i8],
+    n_pad: usize,
+    rq: &Requant,
+    out: &mut [i8],
+    ldo: usize,
+) {
+    let consts = [
+        _mm512_set1_epi32(rq.zero_point),
+        _mm512_set1_epi32(rq.min as i32),
+        _mm512_set1_epi32(rq.max as i32),
+    ];
+    let g = GemmArgs { k_pad, a, b, n_pad, out: out.as_mut_ptr(), ldo };
+    // Up to four 16-channel blocks per pass.
+    for j0 in (0..n).step_by(64) {
+        let nb = (n - j0).div_ceil(16).min(4);
+        let mut masks = [0u16; 4];
+        let zero =
+            Rq16 { bias: _mm512_setzero_si512(), mult: _mm512_setzero_si512(), shift: _mm512_set1_epi32(1) };
+        let mut rqs = [zero, zero, zero, zero];
+        for q in 0..nb {
+            masks[q] = lane_mask(n - j0 - 16 * q);
+            // SAFETY: j0 + 16 q < n <= the checked lengths.
+            rqs[q] = unsafe { rq16(rq, j0 + 16 * q, masks[q], true) };
+        }
+        // SAFETY: sizes checked by the caller (`gemm_sizes_ok`).
+        unsafe {
+            match nb {
+                4 => rows_vnni::<4>(&g, m, j0, &rqs, &masks, &consts),
+                3 => rows_vnni::<3>(&g, m, j0, &rqs, &masks, &consts),
+                2 => rows_vnni::<2>(&g, m, j0, &rqs, &masks, &consts),
+                _ => rows_vnni::<1>(&g, m, j0, &rqs, &masks, &consts),
+            }
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn depthwise_avx512(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
+    let c = p.c;
+    let zp = _mm512_set1_epi32(rq.zero_point);
+    let (lo, hi) = (_mm512_set1_epi32(rq.min as i32), _mm512_set1_epi32(rq.max as i32));
+    let xz = _mm512_set1_epi32(p.x_zero as i32);
+    for c0 in (0..c).step_by(16) {
+        let mask = lane_mask(c - c0);
+        // SAFETY: c0 < c <= the checked lengths.
+        let r = unsafe { rq16(rq, c0, mask, false) };
+        for oy in 0..p.oh {
+            for ox in 0..p.ow {
+                let mut acc = r.bias;
+                for ky in 0..p.kernel[0] {
+                    let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - p.pad[0] as isize;
+                    for kx in 0..p.kernel[1] {
+                        let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize - p.pad[1] as isize;
+                        let tap = ky * p.kernel[1] + kx;
+                        // SAFETY: masked lanes < c - c0 of in-bounds rows.
+                        unsafe {
+                            let xv = if iy < 0 || ix < 0 || iy >= p.h as isize || ix >= p.w as isize {
+                                xz
+                            } else {
+                                let at = x.as_ptr().add((iy as usize * p.w + ix as usize) * c + c0);
+                                _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, at))
+                            };
+                            let wv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
+                                mask,
+                                w.as_ptr().add(tap * c + c0),
+                            ));
+                            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(xv, wv));
+                        }
+                    }
+                }
+                let v = requant16(acc, r.mult, r.shift, zp, lo, hi);
+                // SAFETY: lanes < c - c0 of an output pixel.
+                unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add((oy * p.ow + ox) * c + c0), mask, v) };
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- AVX2
+
+/// Arithmetic right shift of 4 i64 lanes by per-lane counts (AVX2 has only the logical one).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn srav64(v: __m256i, s: __m256i) -> __m256i {
+    let neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+    let fill = _mm256_sllv_epi64(neg, _mm256_sub_epi64(_mm256_set1_epi64x(64), s));
+    _mm256_or_si256(_mm256_srlv_epi64(v, s), fill)
+}
+
+/// 8 lanes: `clamp(zp + round_half_away(acc * mult / 2^shift))` as i32.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn requant8(acc: __m256i, mult: __m256i, shift: __m256i, zp: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
+    let one = _mm256_set1_epi64x(1);
+    let round = |v: __m256i, s: __m256i| {
+        let half = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
+        let neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+        srav64(_mm256_add_epi64(_mm256_add_epi64(v, half), neg), s)
+    };
+    let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
+    let even = round(_mm256_mul_epi32(acc, mult), _mm256_and_si256(shift, low32));
+    let odd = round(
+        _mm256_mul_epi32(_mm256_srli_epi64::<32>(acc), _mm256_srli_epi64::<32>(mult)),
+        _mm256_srli_epi64::<32>(shift),
+    );
+    let v = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
+    _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi)
+}
+
+/// Stores the low `n` (<= 16) int8 of two 8-lane i32 vectors.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn store16(dst: *mut i8, v0: __m256i, v1: __m256i, n: usize) {
+    let packed16 = _mm256_packs_epi32(v0, v1); // [a0-3 b0-3 | a4-7 b4-7]
+    let packed16 = _mm256_permute4x64_epi64::<0b11_01_10_00>(packed16); // [a0-7 | b0-7]
+    let bytes = _mm256_packs_epi16(packed16, packed16); // [a b | a b]
+    let bytes = _mm256_permute4x64_epi64::<0b00_00_10_00>(bytes);
+    let mut buf = [0i8; 32];
+    // SAFETY: 32-byte buffer; then n <= 16 bytes to dst (caller's bounds).
+    unsafe {
+        _mm256_storeu_si256(buf.as_mut_ptr() as *mut __m256i, bytes);
+        core::ptr::copy_nonoverlapping(buf.as_ptr(), dst, n);
+    }
+}
+
+/// Requantization vectors of channels j0..j0+16 as two 8-lane halves (zero beyond n).
+#[inline]
+fn rq_lanes(rq: &Requant, j0: usize, n: usize) -> ([i32; 16], [i32; 16], [i32; 16]) {
+    let (mut bias, mut mult, mut shift) = ([0i32; 16], [0i32; 16], [1i32; 16]);
+    for t in 0..16.min(n - j0) {
+        bias[t] = rq.bias[j0 + t];
+        mult[t] = rq.mult[j0 + t];
+        shift[t] = rq.shift[j0 + t] as i32;
+    }
+    (bias, mult, shift)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2")]
+unsafe fn gemm_avx2(
+    m: usize,
+    n: usize,
+    k_pad: usize,
+    a: &[i8],
+    b: &[i8],
+    n_pad: usize,
+    rq: &Requant,
+    out: &mut [i8],
+    ldo: usize,
+) {
+    const R: usize = 2;
+    let zp = _mm256_set1_epi32(rq.zero_point);
+    let (lo, hi) = (_mm256_set1_epi32(rq.min as i32), _mm256_set1_epi32(rq.max as i32));
+    // hadd leaves channels as [0 1 4 5 | 2 3 6 7]: this puts them back in order.
+    let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+    let k4s = k_pad / 4;
+    for j0 in (0..n).step_by(16) {
+        let (bias, mult, shift) = rq_lanes(rq, j0, n);
+        // SAFETY: 16-lane local arrays.
+        let ld =
+            |v: &[i32; 16], h: usize| unsafe { _mm256_loadu_si256(v.as_ptr().add(8 * h) as *const __m256i) };
+        let bcol = b.as_ptr().wrapping_add(j0 * 4);
+        let mut i = 0;
+        while i < m {
+            let rows = R.min(m - i);
+            // Per row, four accumulators of 4 channels x 2 partial sums.
+            let mut acc = [[_mm256_setzero_si256(); 4]; R];
+            for k4 in 0..k4s {
+                // SAFETY: 64 bytes at (k4 * n_pad + j0) * 4, within k_pad * n_pad.
+                let bw: [__m256i; 4] = unsafe {
+                    let p = bcol.add(k4 * n_pad * 4);
+                    let w01 = _mm256_loadu_si256(p as *const __m256i);
+                    let w23 = _mm256_loadu_si256(p.add(32) as *const __m256i);
+                    [
+                        _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w01)),
+                        _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(w01)),
+                        _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w23)),
+                        _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(w23)),
+                    ]
+                };
+                for (rr, acc) in acc.iter_mut().enumerate().take(rows) {
+                    // SAFETY: row i + rr < m, columns k4 * 4 .. + 4 <= k_pad.
+                    let a4 =
+                        unsafe { (a.as_ptr().add((i + rr) * k_pad + k4 * 4) as *const i32).read_unaligned() };
+                    // Four int8 -> int16, repeated over the register: a0 a1 a2 a3 a0 a1 ...
+                    let a16 = _mm256_cvtepi8_epi16(_mm_set1_epi32(a4));
+                    for q in 0..4 {
+                        acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(bw[q], a16));
+                    }
+                }
+            }
+            for (rr, acc) in acc.iter().enumerate().take(rows) {
+                let c0 = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[0], acc[1]), order);
+                let c1 = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[2], acc[3]), order);
+                let v0 =
+                    requant8(_mm256_add_epi32(c0, ld(&bias, 0)), ld(&mult, 0), ld(&shift, 0), zp, lo, hi);
+                let v1 =
+                    requant8(_mm256_add_epi32(c1, ld(&bias, 1)), ld(&mult, 1), ld(&shift, 1), zp, lo, hi);
+                // SAFETY: n - j0 bytes of row i + rr.
+                unsafe { store16(out.as_mut_ptr().add((i + rr) * ldo + j0), v0, v1, 16.min(n - j0)) };
+            }
+            i += rows;
+        }
+    }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn depthwise_avx2(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
+    let c = p.c;
+    let zp = _mm256_set1_epi32(rq.zero_point);
+    let (lo, hi) = (_mm256_set1_epi32(rq.min as i32), _mm256_set1_epi32(rq.max as i32));
+    for c0 in (0..c).step_by(16) {
+        let lanes = 16.min(c - c0);
+        let (bias, mult, shift) = rq_lanes(rq, c0, c);
+        // SAFETY: 16-lane local arrays.
+        let ld =
+            |v: &[i32; 16], h: usize| unsafe { _mm256_loadu_si256(v.as_ptr().add(8 * h) as *const __m256i) };
+        let load16 = |src: *const i8| -> [i8; 16] {
+            let mut buf = [0i8; 16];
+            // SAFETY: `lanes` bytes from an in-bounds position (caller).
+            unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), lanes) };
+            buf
+        };
+        for oy in 0..p.oh {
+            for ox in 0..p.ow {
+                let (mut a0, mut a1) = (ld(&bias, 0), ld(&bias, 1));
+                for ky in 0..p.kernel[0] {
+                    let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - p.pad[0] as isize;
+                    for kx in 0..p.kernel[1] {
+                        let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize - p.pad[1] as isize;
+                        let tap = ky * p.kernel[1] + kx;
+                        let xs = if iy < 0 || ix < 0 || iy >= p.h as isize || ix >= p.w as isize {
+                            [p.x_zero; 16]
+                        } else {
+                            load16(x.as_ptr().wrapping_add((iy as usize * p.w + ix as usize) * c + c0))
+                        };
+                        let ws = load16(w.as_ptr().wrapping_add(tap * c + c0));
+                        // SAFETY: 16-byte local buffers.
+                        unsafe {
+                            let xv = _mm_loadu_si128(xs.as_ptr() as *const __m128i);
+                            let wv = _mm_loadu_si128(ws.as_ptr() as *const __m128i);
+                            let x0 = _mm256_cvtepi8_epi32(xv);
+                            let x1 = _mm256_cvtepi8_epi32(_mm_srli_si128::<8>(xv));
+                            let w0 = _mm256_cvtepi8_epi32(wv);
+                            let w1 = _mm256_cvtepi8_epi32(_mm_srli_si128::<8>(wv));
+                            a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(x0, w0));
+                            a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(x1, w1));
+                        }
+                    }
+                }
+                let v0 = requant8(a0, ld(&mult, 0), ld(&shift, 0), zp, lo, hi);
+                let v1 = requant8(a1, ld(&mult, 1), ld(&shift, 1), zp, lo, hi);
+                // SAFETY: `lanes` bytes of an output pixel.
+                unsafe { store16(out.as_mut_ptr().add((oy * p.ow + ox) * c + c0), v0, v1, lanes) };
+            }
+        }
+    }
+}
