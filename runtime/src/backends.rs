@@ -2,7 +2,9 @@
 //! backends and oracles tract-onnx (f32) and ONNX Runtime (int8 QDQ or f32, loaded at run
 //! time from `libonnxruntime.so`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(feature = "peers")]
+use std::path::PathBuf;
 use std::string::{String, ToString};
 use std::vec::Vec;
 

@@ -3,6 +3,8 @@
 //! conformance suite (`tests`) checks every implementation against the reference,
 //! bit for bit, on random and edge-case shapes. [`best`] picks one at run time.
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 pub mod reference;
 #[cfg(test)]
 mod tests;
@@ -95,10 +97,24 @@ pub fn gemm_sizes_ok(
         && (m == 0 || out.len() >= (m - 1) * ldo + n)
 }
 
+/// Checks the slice sizes a [`Kernels::depthwise`] call needs.
+pub fn depthwise_sizes_ok(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &[i8]) -> bool {
+    x.len() >= p.h * p.w * p.c
+        && w.len() >= p.kernel[0] * p.kernel[1] * p.c
+        && out.len() >= p.oh * p.ow * p.c
+        && rq.bias.len() >= p.c
+        && rq.mult.len() >= p.c
+        && rq.shift.len() >= p.c
+}
+
 /// The fastest implementation this CPU runs.
 pub fn best() -> &'static dyn Kernels {
     #[cfg(target_arch = "x86_64")]
     if let Some(k) = x86::detect() {
+        return k;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(k) = aarch64::detect() {
         return k;
     }
     &reference::Reference
@@ -111,5 +127,7 @@ pub fn available() -> std::vec::Vec<&'static dyn Kernels> {
     let mut v: std::vec::Vec<&'static dyn Kernels> = std::vec![&reference::Reference];
     #[cfg(target_arch = "x86_64")]
     v.extend(x86::all_supported());
+    #[cfg(target_arch = "aarch64")]
+    v.extend(aarch64::all_supported());
     v
 }

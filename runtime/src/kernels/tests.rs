@@ -169,4 +169,11 @@ fn every_kernel_set_this_cpu_runs_is_tested() {
     if std::is_x86_feature_detected!("avx2") {
         assert!(names.contains(&"avx2"), "{names:?}");
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        assert!(names.contains(&"neon"), "{names:?}");
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            assert!(names.contains(&"neon-dotprod"), "{names:?}");
+        }
+    }
 }

@@ -92,7 +92,7 @@ impl Kernels for Avx512Vnni {
     }
 
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
-        assert!(depthwise_sizes_ok(p, x, w, rq, out));
+        assert!(super::depthwise_sizes_ok(p, x, w, rq, out));
         // SAFETY: as above.
         unsafe { depthwise_avx512(p, x, w, rq, out) }
     }
@@ -121,19 +121,10 @@ impl Kernels for Avx2 {
     }
 
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
-        assert!(depthwise_sizes_ok(p, x, w, rq, out));
+        assert!(super::depthwise_sizes_ok(p, x, w, rq, out));
         // SAFETY: as above.
         unsafe { depthwise_avx2(p, x, w, rq, out) }
     }
-}
-
-fn depthwise_sizes_ok(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &[i8]) -> bool {
-    x.len() >= p.h * p.w * p.c
-        && w.len() >= p.kernel[0] * p.kernel[1] * p.c
-        && out.len() >= p.oh * p.ow * p.c
-        && rq.bias.len() >= p.c
-        && rq.mult.len() >= p.c
-        && rq.shift.len() >= p.c
 }
 
 // ---------------------------------------------------------------- AVX-512 VNNI
