@@ -5,7 +5,7 @@ use core::fmt;
 
 use crate::format::{Model, Op, OpCode, Value};
 use crate::kernels::{Depthwise, Kernels, Requant};
-use crate::requant::{clamp_i8, div_round, rshift_round};
+use crate::requant::{clamp_i8, clamp_i8_wide, div_round, rshift_round};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineError {
@@ -205,10 +205,10 @@ impl<'m> Engine<'m> {
                     let mut acc = [0i32; POOL_CHUNK];
                     for p in 0..h * w {
                         let src = &xs[p * c + c0..p * c + c0 + n];
-                        acc.iter_mut().zip(src).for_each(|(a, &v)| *a += v as i32 - z);
+                        acc.iter_mut().zip(src).for_each(|(a, &v)| *a = a.wrapping_add(v as i32 - z));
                     }
                     for (d, &a) in ys[c0..c0 + n].iter_mut().zip(acc.iter()) {
-                        *d = clamp_i8(div_round(a, (h * w) as i32) + z, -128, 127);
+                        *d = clamp_i8(div_round(a, (h * w) as i32).wrapping_add(z), -128, 127);
                     }
                 }
             }
@@ -226,7 +226,7 @@ impl<'m> Engine<'m> {
                 let (za, zb, zy) = (x.zero_point as i64, second.zero_point as i64, y.zero_point as i32);
                 for ((o, &a), &b) in ys.iter_mut().zip(xs).zip(bs) {
                     let v = (a as i64 - za) * mult[0] as i64 + (b as i64 - zb) * mult[1] as i64;
-                    *o = clamp_i8(zy + rshift_round(v, s) as i32, op.act_min, op.act_max);
+                    *o = clamp_i8_wide(zy as i64 + rshift_round(v, s), op.act_min, op.act_max);
                 }
             }
             OpCode::PRelu => {
@@ -246,8 +246,8 @@ impl<'m> Engine<'m> {
                     } else {
                         i
                     };
-                    *o = clamp_i8(
-                        zy + rshift_round(d * mult[j] as i64, shift[j]) as i32,
+                    *o = clamp_i8_wide(
+                        zy as i64 + rshift_round(d * mult[j] as i64, shift[j]),
                         op.act_min,
                         op.act_max,
                     );
@@ -460,7 +460,7 @@ fn pool(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
                         if max {
                             acc.iter_mut().zip(src).for_each(|(a, &v)| *a = (*a).max(v as i32));
                         } else {
-                            acc.iter_mut().zip(src).for_each(|(a, &v)| *a += v as i32 - z);
+                            acc.iter_mut().zip(src).for_each(|(a, &v)| *a = a.wrapping_add(v as i32 - z));
                         }
                     }
                 }
@@ -471,9 +471,9 @@ fn pool(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
                         .for_each(|(d, &a)| *d = clamp_i8(a, op.act_min, op.act_max));
                 } else {
                     let count = count.max(1);
-                    dst.iter_mut()
-                        .zip(acc.iter())
-                        .for_each(|(d, &a)| *d = clamp_i8(div_round(a, count) + z, op.act_min, op.act_max));
+                    dst.iter_mut().zip(acc.iter()).for_each(|(d, &a)| {
+                        *d = clamp_i8(div_round(a, count).wrapping_add(z), op.act_min, op.act_max)
+                    });
                 }
             }
         }

@@ -222,6 +222,9 @@ impl<'a> Model<'a> {
         if version != VERSION {
             return Err(FormatError::UnsupportedVersion(version));
         }
+        if u16_at(bytes, 6) as usize != HEADER_LEN {
+            return Err(FormatError::BadSection("header"));
+        }
         if bytes.as_ptr() as usize % ALIGN != 0 {
             return Err(FormatError::Misaligned);
         }

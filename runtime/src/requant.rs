@@ -23,6 +23,12 @@ pub fn clamp_i8(v: i32, lo: i8, hi: i8) -> i8 {
     v.clamp(lo as i32, hi as i32) as i8
 }
 
+/// [`clamp_i8`] for a wide value (results of the i64 requantization paths).
+#[inline(always)]
+pub fn clamp_i8_wide(v: i64, lo: i8, hi: i8) -> i8 {
+    v.clamp(lo as i64, hi as i64) as i8
+}
+
 /// The multiplier and shift closest to a positive real factor `f`: `f ~= m / 2^s` with
 /// `m < 2^31` as large as possible and `1 <= s <= 62`. `None` for factors out of range.
 pub fn multiplier(f: f64) -> Option<(i32, u8)> {
@@ -46,7 +52,8 @@ pub fn multiplier(f: f64) -> Option<(i32, u8)> {
 /// Rounding division half away from zero (average pooling).
 #[inline(always)]
 pub fn div_round(v: i32, d: i32) -> i32 {
-    let q = (2 * v as i64 + if v >= 0 { d as i64 } else { -(d as i64) }) / (2 * d as i64);
+    let d = (d as i64).max(1);
+    let q = (2 * v as i64 + if v >= 0 { d } else { -d }) / (2 * d);
     q as i32
 }
 

@@ -14,6 +14,8 @@ mod lower;
 pub mod proto;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 pub use graph::{BatchNorm, Conv, Dense, FloatGraph, Node, Op, Pool, Tensor};
 pub use lower::read_onnx;

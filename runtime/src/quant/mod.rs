@@ -9,6 +9,8 @@ pub mod build;
 pub mod calibrate;
 pub mod fuse;
 pub mod qdq;
+#[cfg(test)]
+mod tests;
 pub mod write;
 
 use std::string::{String, ToString};

@@ -1,0 +1,94 @@
+//! Builders of small ONNX models for the reader's and the quantizer's tests.
+
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+
+use prost::Message;
+
+use super::proto::*;
+
+pub fn attr_i(name: &str, i: i64) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::INT, i, ..Default::default() }
+}
+pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::INTS, ints: v.to_vec(), ..Default::default() }
+}
+pub fn attr_s(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::STRING,
+        s: s.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+pub fn node(
+    op: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: name.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        attribute,
+        ..Default::default()
+    }
+}
+pub fn f32s(name: &str, dims: &[i64], v: Vec<f32>) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: data_type::FLOAT,
+        float_data: v,
+        ..Default::default()
+    }
+}
+pub fn i64s(name: &str, v: &[i64]) -> TensorProto {
+    let raw = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    TensorProto {
+        name: name.into(),
+        dims: vec![v.len() as i64],
+        data_type: data_type::INT64,
+        raw_data: raw,
+        ..Default::default()
+    }
+}
+pub fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| match d {
+            Some(v) => Dimension { dim_value: Some(*v), dim_param: None },
+            None => Dimension { dim_value: None, dim_param: Some("batch".into()) },
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: data_type::FLOAT,
+                shape: Some(TensorShapeProto { dim }),
+            }),
+        }),
+    }
+}
+pub fn model(nodes: Vec<NodeProto>, init: Vec<TensorProto>, input: [i64; 3], output: &str) -> Vec<u8> {
+    let g = GraphProto {
+        node: nodes,
+        name: "t".into(),
+        initializer: init,
+        input: vec![value("x", &[None, Some(input[0]), Some(input[1]), Some(input[2])])],
+        output: vec![value(output, &[None])],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 18 }],
+        graph: Some(g),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

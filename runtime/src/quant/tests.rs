@@ -1,0 +1,185 @@
+//! The quantizer and the `.fer` loader on a tiny model with every op the engine has:
+//! int8 close to float, and bad bytes (truncated, corrupted) refused without a panic.
+
+use std::vec;
+use std::vec::Vec;
+
+use super::{Method, quantize};
+use crate::engine::Engine;
+use crate::format::{AlignedBytes, FormatError, Model};
+use crate::kernels;
+use crate::onnx::testutil::*;
+use crate::onnx::{eval, read_onnx};
+
+fn ramp(n: usize, scale: f32, phase: usize) -> Vec<f32> {
+    (0..n).map(|i| (((i + phase) * 7 % 13) as f32 - 6.0) * scale).collect()
+}
+
+/// 1x8x8 -> conv 4 (+BN, ReLU) -> maxpool -> depthwise (ReLU) -> PReLU -> add (residual)
+/// -> average pool -> global pool -> flatten -> dense 3.
+pub fn tiny_model() -> Vec<u8> {
+    let nodes = vec![
+        node("Conv", "conv", &["x", "w1", "b1"], &["c1"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+        node("BatchNormalization", "bn", &["c1", "g", "beta", "mean", "var"], &["n1"], vec![]),
+        node("Relu", "relu1", &["n1"], &["r1"], vec![]),
+        node(
+            "MaxPool",
+            "pool",
+            &["r1"],
+            &["p1"],
+            vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("strides", &[2, 2])],
+        ),
+        node(
+            "Conv",
+            "dw",
+            &["p1", "w2"],
+            &["c2"],
+            vec![attr_ints("pads", &[1, 1, 1, 1]), attr_i("group", 4)],
+        ),
+        node("Relu", "relu2", &["c2"], &["r2"], vec![]),
+        node("PRelu", "prelu", &["r2", "slope"], &["pr"], vec![]),
+        node("Add", "add", &["pr", "p1"], &["s"], vec![]),
+        node(
+            "AveragePool",
+            "avg",
+            &["s"],
+            &["a"],
+            vec![attr_ints("kernel_shape", &[3, 3]), attr_ints("pads", &[1, 1, 1, 1])],
+        ),
+        node("GlobalAveragePool", "gap", &["a"], &["g1"], vec![]),
+        node("Flatten", "flat", &["g1"], &["f"], vec![]),
+        node("Gemm", "fc", &["f", "fw", "fb"], &["y"], vec![attr_i("transB", 1)]),
+    ];
+    let init = vec![
+        f32s("w1", &[4, 1, 3, 3], ramp(36, 0.2, 0)),
+        f32s("b1", &[4], vec![0.1, -0.2, 0.05, 0.0]),
+        f32s("g", &[4], vec![1.0, 0.8, 1.2, 0.9]),
+        f32s("beta", &[4], vec![0.1, 0.0, -0.1, 0.2]),
+        f32s("mean", &[4], vec![0.05, -0.1, 0.0, 0.2]),
+        f32s("var", &[4], vec![0.5, 1.0, 2.0, 0.7]),
+        f32s("w2", &[4, 1, 3, 3], ramp(36, 0.15, 3)),
+        f32s("slope", &[4, 1, 1], vec![0.25, 0.0, -0.1, 0.5]),
+        f32s("fw", &[3, 4], ramp(12, 0.4, 5)),
+        f32s("fb", &[3], vec![0.3, -0.3, 0.0]),
+    ];
+    model(nodes, init, [1, 8, 8], "y")
+}
+
+fn images(n: usize) -> Vec<Vec<f32>> {
+    (0..n).map(|k| (0..64).map(|i| ((i * (k + 3) + k * 11) % 17) as f32 / 16.0).collect()).collect()
+}
+
+#[test]
+fn int8_follows_float_on_every_op() {
+    let onnx = tiny_model();
+    let q = quantize(&onnx, &images(32), Method::MinMax).unwrap();
+    let codes: Vec<_> = q.model.layers.iter().map(|l| std::format!("{:?}", l.code)).collect();
+    assert_eq!(
+        codes,
+        ["Conv", "MaxPool", "DepthwiseConv", "PRelu", "Add", "AvgPool", "GlobalAvgPool", "Flatten", "Dense"],
+        "BN folded and ReLUs fused"
+    );
+    let g = read_onnx(&onnx).unwrap();
+    let buf = AlignedBytes::new(&q.fer);
+    for k in kernels::available() {
+        let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+        let mut arena = vec![0u8; engine.arena_size()];
+        let out = engine.output();
+        for img in images(8) {
+            let f = eval::run(&g, &img).unwrap();
+            let i = super::run_fer(&engine, &mut arena, &img).unwrap();
+            for (a, b) in f.iter().zip(&i) {
+                // A few output steps: the error of int8 activations through nine ops.
+                assert!(
+                    (a - b).abs() <= 4.0 * out.scale,
+                    "{}: float {f:?} int8 {i:?} (step {})",
+                    k.name(),
+                    out.scale
+                );
+            }
+        }
+    }
+    // Percentile calibration clips ranges: never wider than min/max.
+    let p = quantize(&onnx, &images(32), Method::Percentile(99.0)).unwrap();
+    for (a, b) in p.model.values.iter().zip(&q.model.values) {
+        assert!(a.scale <= b.scale * 1.0001, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn bad_bytes_are_refused_without_panicking() {
+    let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
+    let fer = q.fer;
+    // Truncated at every length.
+    for len in 0..fer.len() {
+        let b = AlignedBytes::new(&fer[..len]);
+        assert!(Model::new(b.as_slice()).is_err(), "truncated to {len} bytes loaded");
+    }
+    // Any flipped byte is caught by the checksum (or the magic/version/size checks).
+    for at in (0..fer.len()).step_by(7) {
+        let mut bad = fer.clone();
+        bad[at] ^= 0x5A;
+        let b = AlignedBytes::new(&bad);
+        assert!(Model::new(b.as_slice()).is_err(), "byte {at} flipped and loaded");
+    }
+    // Without the checksum, the structural checks alone must keep the engine in bounds:
+    // corrupt every field byte by byte and run whatever still loads.
+    let mut state = 0x1234_5678u64;
+    let mut loaded = 0;
+    for round in 0..4000 {
+        let mut bad = fer.clone();
+        for _ in 0..1 + round % 3 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Mostly the header and tables, where the structure lives.
+            let span = if state % 4 == 0 { bad.len() } else { 1024.min(bad.len()) };
+            let at = (state >> 8) as usize % span;
+            bad[at] = (state >> 40) as u8;
+        }
+        let b = AlignedBytes::new(&bad);
+        if let Ok(m) = Model::new_unchecked_crc(b.as_slice()) {
+            loaded += 1;
+            let engine = Engine::new(m, &kernels::reference::Reference);
+            if engine.arena_size() <= 1 << 24 {
+                let mut arena = vec![0u8; engine.arena_size()];
+                let _ = engine.run(&mut arena);
+            }
+        }
+    }
+    std::eprintln!("{loaded} of 4000 corrupted models passed the structural checks and ran");
+    let misaligned = AlignedBytes::new(&[&[0u8][..], &fer].concat());
+    assert_eq!(Model::new(&misaligned.as_slice()[1..]).unwrap_err(), FormatError::Misaligned);
+}
+
+/// Writes the tiny model's `.fer` where `FER_WRITE_SEED` points (the fuzz corpus seed).
+#[test]
+fn write_fuzz_seed() {
+    if let Some(path) = std::env::var_os("FER_WRITE_SEED") {
+        let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
+        std::fs::write(path, q.fer).unwrap();
+    }
+}
+
+/// Every file in `fuzz/seeds/fer_model` (the seed and past fuzzer crashes) goes through the
+/// loader and the engine as the fuzz target does: no panic.
+#[test]
+fn fuzz_seeds_replay_without_panicking() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/fer_model");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let b = AlignedBytes::new(&bytes);
+        let _ = Model::new(b.as_slice());
+        if let Ok(m) = Model::new_unchecked_crc(b.as_slice())
+            && m.header.arena_size <= 1 << 22
+        {
+            let mut arena = vec![0u8; m.header.arena_size];
+            for k in kernels::available() {
+                let _ = Engine::new(m, k).run(&mut arena);
+            }
+        }
+        n += 1;
+    }
+    assert!(n >= 2, "{n} seeds in {}", dir.display());
+}
