@@ -36,13 +36,13 @@ impl Own {
         Ok(Own { bytes, arena, kernels })
     }
 
-    pub fn engine(&self) -> Engine<'_> {
-        // Validated in `from_bytes`.
-        Engine::new(Model::new(self.bytes.as_slice()).expect("validated at load"), self.kernels)
+    pub fn engine(&self) -> Result<Engine<'_>, String> {
+        let model = Model::new_unchecked_crc(self.bytes.as_slice()).map_err(|e| e.to_string())?;
+        Ok(Engine::new(model, self.kernels))
     }
 
-    pub fn input_shape(&self) -> [usize; 3] {
-        self.engine().input().shape
+    pub fn input_shape(&self) -> Result<[usize; 3], String> {
+        Ok(self.engine()?.input().shape)
     }
 }
 
@@ -52,15 +52,8 @@ impl Backend for Own {
     }
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
-        let bytes = AlignedBytes::new(self.bytes.as_slice());
-        let engine = Engine::new(Model::new(bytes.as_slice()).map_err(|e| e.to_string())?, self.kernels);
-        crate::quant::run_fer(&engine, &mut self.arena, image)
-    }
-}
-
-impl Own {
-    /// One inference without re-validating the model (the benchmark loop).
-    pub fn infer_fast(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
+        // The bytes were validated (checksum included) at load and are immutable since:
+        // the structural pass alone rebuilds the view without hashing megabytes per image.
         let model = Model::new_unchecked_crc(self.bytes.as_slice()).map_err(|e| e.to_string())?;
         let engine = Engine::new(model, self.kernels);
         crate::quant::run_fer(&engine, &mut self.arena, image)

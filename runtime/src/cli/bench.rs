@@ -60,10 +60,10 @@ fn pattern(shape: [usize; 3]) -> Vec<f32> {
 
 pub fn run(a: BenchArgs) -> Result<(), String> {
     let mut own = Own::load(&a.model)?;
-    let shape = own.input_shape();
+    let shape = own.input_shape()?;
     let image = pattern(shape);
     let reps = a.reps.max(1);
-    let engine_us = time(|| own.infer_fast(&image).map(|_| ()), reps)?;
+    let engine_us = time(|| own.infer(&image).map(|_| ()), reps)?;
     let mut doc = Map::new();
     doc.insert("model".into(), json!(a.model.display().to_string()));
     doc.insert("kernels".into(), json!(fer_runtime::kernels::best().name()));
@@ -123,7 +123,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
 
 /// Median time of each op alone, with its multiply-accumulates.
 fn layer_times(own: &mut Own, image: &[f32], reps: usize) -> Result<Vec<Value>, String> {
-    let engine = own.engine();
+    let engine = own.engine()?;
     let mut arena = vec![0u8; engine.arena_size()];
     engine.set_input(&mut arena, image).map_err(|e| e.to_string())?;
     engine.run(&mut arena).map_err(|e| e.to_string())?;

@@ -1,0 +1,93 @@
+//! The int8 hot path: each kernel set's GEMM (conv as im2col tiles) on the `edge` model's
+//! layer shapes, and its depthwise conv. Criterion's throughput is in multiply-accumulates
+//! per second (`elem/s` = MAC/s), comparable with the CPU's int8 peak.
+//!
+//! `cargo bench --bench int8_kernels`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fer_edge::fer_runtime::kernels::{self, Depthwise, Requant};
+
+/// (name, pixels, output channels, patch length) of the edge CNN's convolutions at 48x48.
+const LAYERS: [(&str, usize, usize, usize); 6] = [
+    ("stem 48x48 1->16 3x3", 2304, 16, 9),
+    ("b2a 24x24 16->32 3x3", 576, 32, 144),
+    ("b2b 24x24 32->32 3x3", 576, 32, 288),
+    ("b3b 12x12 64->64 3x3", 144, 64, 576),
+    ("b4a 6x6 64->128 3x3", 36, 128, 576),
+    ("b4pw 6x6 128->128 1x1", 36, 128, 128),
+];
+
+fn bytes(n: usize, seed: u32) -> Vec<i8> {
+    (0..n).map(|i| ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 24) as i8).collect()
+}
+
+fn gemm(c: &mut Criterion) {
+    for (name, m, n, k) in LAYERS {
+        let k_pad = k.next_multiple_of(4);
+        let n_pad = n.next_multiple_of(16);
+        let a = bytes(m * k_pad, 1);
+        let b = bytes(k_pad * n_pad, 2);
+        let (bias, mult, shift, wsum) = (vec![100i32; n], vec![1 << 30; n], vec![38u8; n], vec![0i32; n]);
+        let rq = Requant {
+            bias: &bias,
+            mult: &mult,
+            shift: &shift,
+            wsum: &wsum,
+            zero_point: -128,
+            min: -128,
+            max: 127,
+        };
+        let mut out = vec![0i8; m * n];
+        let mut g = c.benchmark_group(format!("gemm {name}"));
+        g.throughput(Throughput::Elements((m * n * k) as u64));
+        for kern in kernels::available() {
+            g.bench_function(kern.name(), |bch| {
+                bch.iter(|| {
+                    // In tiles of 32 rows, as the engine calls it.
+                    for (i, tile) in a.chunks(32 * k_pad).enumerate() {
+                        let rows = tile.len() / k_pad;
+                        kern.gemm(rows, n, k_pad, tile, &b, n_pad, &rq, &mut out[i * 32 * n..], n);
+                    }
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn depthwise(c: &mut Criterion) {
+    let p = Depthwise {
+        h: 6,
+        w: 6,
+        c: 128,
+        oh: 6,
+        ow: 6,
+        kernel: [3, 3],
+        stride: [1, 1],
+        pad: [1, 1],
+        dilation: [1, 1],
+        x_zero: -128,
+    };
+    let x = bytes(6 * 6 * 128, 3);
+    let w = bytes(9 * 128, 4);
+    let (bias, mult, shift) = (vec![100i32; 128], vec![1 << 30; 128], vec![38u8; 128]);
+    let rq = Requant {
+        bias: &bias,
+        mult: &mult,
+        shift: &shift,
+        wsum: &bias,
+        zero_point: -128,
+        min: -128,
+        max: 127,
+    };
+    let mut out = vec![0i8; 6 * 6 * 128];
+    let mut g = c.benchmark_group("depthwise b4dw 6x6x128 3x3");
+    g.throughput(Throughput::Elements((6 * 6 * 128 * 9) as u64));
+    for kern in kernels::available() {
+        g.bench_function(kern.name(), |bch| bch.iter(|| kern.depthwise(&p, &x, &w, &rq, &mut out)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, gemm, depthwise);
+criterion_main!(benches);
