@@ -214,6 +214,14 @@ pub fn find_layer(layers: &[(NamedLayer, Option<usize>)], key: &str, flag: &str)
     }
 }
 
+/// The index of `--freeze-until`'s layer in an imported model's layer list (by name, or
+/// an index), for a run resumed from its checkpoint.
+pub fn freeze_index(config: &ModelConfig, tc: &TransferConfig) -> Option<usize> {
+    let key = tc.freeze_until.as_deref()?;
+    let layers = config.layers.as_ref()?;
+    layers.iter().position(|l| l.name == key).or_else(|| key.parse().ok().filter(|&i| i < layers.len()))
+}
+
 /// A model to fine-tune: its config (the layer list) and where its pretrained weights are.
 #[derive(Clone, Debug)]
 pub struct Prepared {

@@ -352,3 +352,39 @@ fn early_stopping_fires_in_a_run_and_a_resume_does_not_train_past_it() {
     assert_eq!(report(&out)["epochs_run"], 3);
     assert_eq!(report(&out)["status"], "early-stopped");
 }
+
+#[test]
+fn fine_tune_from_an_exported_model_resumes_without_the_onnx_file_and_exports_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    striped_tree(&data, 8);
+    let (pre, ft) = (dir.path().join("pre"), dir.path().join("ft"));
+    ok(&fer_train(&fit_args(s(&data), s(&pre), "1"), &[]));
+    let onnx = dir.path().join("pre.onnx");
+    ok(&fer_train(&["export", "--checkpoint", s(&pre.join("best")), "--out", s(&onnx)], &[]));
+
+    let layers = fer_train(&["layers", s(&onnx), "--json"], &[]);
+    ok(&layers);
+    let listed: Value = serde_json::from_slice(&layers.stdout).unwrap();
+    assert_eq!(listed["input"], serde_json::json!([1, 16, 16]));
+    assert_eq!(listed["fine_tunable"], true);
+
+    // Fine-tune (input size taken from the file), killed mid-epoch 2, then resumed after the
+    // ONNX file is gone: the checkpoint holds the layer list.
+    let mut args = vec!["fit", "--data", s(&data), "--out", s(&ft), "--epochs", "2", "--init", s(&onnx)];
+    args.extend(["--head", "keep", "--freeze-until", "2", "--batch-size", "16", "--val-split", "subject"]);
+    args.extend(["--val-fraction", "0.25", "--no-progress"]);
+    let crashed = fer_train(&args, &[("FER_TRAIN_ABORT_AFTER_BATCHES", "7")]);
+    assert!(!crashed.status.success());
+    let log = String::from_utf8_lossy(&crashed.stderr);
+    assert!(log.contains("replaced the classifier") && log.contains("frozen"), "{log}");
+    std::fs::remove_file(&onnx).unwrap();
+    ok(&fer_train(&["fit", "--resume", s(&ft), "--no-progress"], &[]));
+    let r = report(&ft);
+    assert_eq!(r["model"]["kind"], "imported");
+    assert_eq!(r["epochs_run"], 2);
+
+    let again = dir.path().join("ft.onnx");
+    ok(&fer_train(&["export", "--checkpoint", s(&ft.join("best")), "--out", s(&again)], &[]));
+    ok(&fer_train(&["layers", s(&again)], &[]));
+}

@@ -307,6 +307,12 @@ fn training_prior(data: &RunData, weights: &[f64]) -> Vec<f64> {
     mass.iter().map(|m| m / total.max(f64::MIN_POSITIVE)).collect()
 }
 
+/// The model config saved in a run's `last/` checkpoint, if it has one.
+fn saved_model(last: &Path) -> Option<ModelConfig> {
+    let text = std::fs::read_to_string(last.join(STATE_FILE)).ok()?;
+    serde_json::from_str::<TrainState>(&text).ok().map(|s| s.model)
+}
+
 /// Test hook standing in for `kill -9` mid-epoch: abort (no cleanup, like a kill) after this
 /// many training batches.
 fn crash_after() -> Option<usize> {
@@ -323,16 +329,27 @@ pub fn run(
     let started = Instant::now();
     let spec = data.loader.spec;
     // A pretrained start (`--init`) brings its own layer list; otherwise a built-in model.
-    let transfer = match &cfg.transfer.init {
-        Some(_) => Some(
+    // A resumed fine-tune rebuilds from its checkpoint's layer list: the ONNX file it
+    // started from is not needed any more.
+    let saved_layers = match (&cfg.transfer.init, opts.resume) {
+        (Some(_), true) => saved_model(&out.join("last")),
+        _ => None,
+    };
+    let transfer = match (&cfg.transfer.init, &saved_layers) {
+        (Some(_), None) => Some(
             crate::transfer::prepare(&cfg.transfer, spec, data.classes, cfg.bn_momentum)
                 .map_err(TrainError::Invalid)?,
         ),
-        None => None,
+        _ => None,
     };
-    let model_config = match &transfer {
-        Some(p) => p.config.clone(),
-        None => ModelConfig::builtin(cfg.model, spec, data.classes, cfg.bn_momentum),
+    let model_config = match (&transfer, saved_layers) {
+        (Some(p), _) => p.config.clone(),
+        (None, Some(saved)) => saved,
+        (None, None) => ModelConfig::builtin(cfg.model, spec, data.classes, cfg.bn_momentum),
+    };
+    let freeze_until = match &transfer {
+        Some(p) => p.freeze_until,
+        None => crate::transfer::freeze_index(&model_config, &cfg.transfer),
     };
     model_config.validate().map_err(TrainError::Invalid)?;
     if data.train.is_empty() || data.val.is_empty() {
@@ -427,12 +444,7 @@ pub fn run(
         };
         (model, state)
     };
-    let groups = crate::transfer::ParamGroups::new(
-        &model,
-        &model_config,
-        &cfg.transfer,
-        transfer.as_ref().and_then(|p| p.freeze_until),
-    );
+    let groups = crate::transfer::ParamGroups::new(&model, &model_config, &cfg.transfer, freeze_until);
     if groups.is_some() && devices.len() > 1 {
         return Err(TrainError::Invalid(
             "--freeze-until and --body-lr-mult work on one device for now; drop --devices or those flags"
