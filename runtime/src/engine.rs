@@ -298,14 +298,21 @@ impl<'m> Engine<'m> {
                 self.kernels.gemm(oh * ow, cog, k_pad, xs, b, n_pad, &rq, ys, co);
                 continue;
             }
-            let tile = m.header.tile_m;
+            // As many pixels per im2col tile as the scratch holds (at least `tile_m`, checked
+            // at load): thin layers then gather long before the GEMM reads, so its 4-byte
+            // loads never wait on the gather's narrower stores.
+            let tile = (m.header.scratch_len / k_pad).max(1);
             let mut p0 = 0;
             while p0 < oh * ow {
                 let rows = tile.min(oh * ow - p0);
-                for r in 0..rows {
-                    let (oy, ox) = ((p0 + r) / ow, (p0 + r) % ow);
-                    let row = &mut scratch[r * k_pad..(r + 1) * k_pad];
+                // Output coordinates stepped, not divided, per pixel.
+                let (mut oy, mut ox) = (p0 / ow, p0 % ow);
+                for row in scratch[..rows * k_pad].chunks_exact_mut(k_pad) {
                     gather_patch(op, x, gi * cig, cig, oy, ox, xs, row);
+                    ox += 1;
+                    if ox == ow {
+                        (oy, ox) = (oy + 1, 0);
+                    }
                 }
                 self.kernels.gemm(
                     rows,

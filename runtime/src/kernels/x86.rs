@@ -233,8 +233,16 @@ unsafe fn tile_vnni<const R: usize, const NB: usize>(
     for (r, row) in acc.iter().enumerate() {
         for (q, a) in row.iter().enumerate() {
             let v = requant16(*a, rqs[q].mult, rqs[q].shift, zp, lo, hi);
-            // SAFETY: lanes < n - (j0 + 16 q) of row i + r (caller's bounds).
-            unsafe { _mm_mask_storeu_epi8(g.out.add((i + r) * g.ldo + j0 + 16 * q), masks[q], v) };
+            let dst = g.out.wrapping_add((i + r) * g.ldo + j0 + 16 * q);
+            // SAFETY: lanes < n - (j0 + 16 q) of row i + r (caller's bounds). A full block
+            // takes a plain store: masked stores are slow on some cores (AMD Zen 4).
+            unsafe {
+                if masks[q] == 0xFFFF {
+                    _mm_storeu_si128(dst as *mut __m128i, v)
+                } else {
+                    _mm_mask_storeu_epi8(dst, masks[q], v)
+                }
+            };
         }
     }
 }
