@@ -198,7 +198,7 @@ pub struct Model<'a> {
 
 fn section(bytes: &[u8], off: usize, len: usize, name: &'static str) -> Result<(), FormatError> {
     let end = off.checked_add(len).ok_or(FormatError::BadSection(name))?;
-    if end > bytes.len() || off % ALIGN != 0 || off < HEADER_LEN {
+    if end > bytes.len() || !off.is_multiple_of(ALIGN) || off < HEADER_LEN {
         return Err(FormatError::BadSection(name));
     }
     Ok(())
@@ -225,7 +225,7 @@ impl<'a> Model<'a> {
         if u16_at(bytes, 6) as usize != HEADER_LEN {
             return Err(FormatError::BadSection("header"));
         }
-        if bytes.as_ptr() as usize % ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(FormatError::Misaligned);
         }
         let file_size = u32_at(bytes, 8);
@@ -249,7 +249,7 @@ impl<'a> Model<'a> {
         if bytes[..4] != MAGIC {
             return Err(FormatError::BadMagic);
         }
-        if bytes.as_ptr() as usize % ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(FormatError::Misaligned);
         }
         let h = Header {
@@ -388,7 +388,8 @@ impl<'a> Model<'a> {
         what: &'static str,
     ) -> Result<(), FormatError> {
         let end = off.checked_add(len);
-        if end.is_none_or(|e| e > self.header.data_len) || (self.header.data_off + off) % align != 0 {
+        if end.is_none_or(|e| e > self.header.data_len) || !(self.header.data_off + off).is_multiple_of(align)
+        {
             return Err(FormatError::BadOp { index: i, what });
         }
         Ok(())

@@ -84,9 +84,9 @@ pub fn gemm_sizes_ok(
     out: &[i8],
     ldo: usize,
 ) -> bool {
-    k_pad % 4 == 0
+    k_pad.is_multiple_of(4)
         && n <= n_pad
-        && n_pad % 16 == 0
+        && n_pad.is_multiple_of(16)
         && a.len() >= m * k_pad
         && b.len() >= k_pad * n_pad
         && rq.bias.len() >= n

@@ -133,7 +133,7 @@ fn bad_bytes_are_refused_without_panicking() {
             state ^= state >> 7;
             state ^= state << 17;
             // Mostly the header and tables, where the structure lives.
-            let span = if state % 4 == 0 { bad.len() } else { 1024.min(bad.len()) };
+            let span = if state.is_multiple_of(4) { bad.len() } else { 1024.min(bad.len()) };
             let at = (state >> 8) as usize % span;
             bad[at] = (state >> 40) as u8;
         }
@@ -150,6 +150,13 @@ fn bad_bytes_are_refused_without_panicking() {
     std::eprintln!("{loaded} of 4000 corrupted models passed the structural checks and ran");
     let misaligned = AlignedBytes::new(&[&[0u8][..], &fer].concat());
     assert_eq!(Model::new(&misaligned.as_slice()[1..]).unwrap_err(), FormatError::Misaligned);
+}
+
+#[test]
+fn a_quantized_model_is_refused_with_a_reason() {
+    let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
+    let e = quantize(&q.qdq, &images(8), Method::MinMax).err().unwrap().0;
+    assert!(e.contains("(QuantizeLinear): this model is already quantized"), "{e}");
 }
 
 /// Writes the tiny model's `.fer` where `FER_WRITE_SEED` points (the fuzz corpus seed).

@@ -235,6 +235,16 @@ impl Lowering {
         let graph = model.graph.ok_or_else(|| OnnxError("the ONNX model has no graph".into()))?;
         let metadata: Vec<(String, String)> =
             model.metadata_props.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
+        // An already quantized model (QDQ or QOperator) is not a float model to start from.
+        if let Some(n) = graph.node.iter().find(|n| {
+            matches!(n.op_type.as_str(), "QuantizeLinear" | "DequantizeLinear" | "DynamicQuantizeLinear")
+                || n.op_type.starts_with("QLinear")
+        }) {
+            return err(format!(
+                "node `{}` ({}): this model is already quantized; give the float model it was made from",
+                n.name, n.op_type
+            ));
+        }
         let mut values = BTreeMap::new();
         for t in &graph.initializer {
             values.insert(t.name.clone(), Val::Const(tensor_const(t, &format!("initializer `{}`", t.name))?));
