@@ -376,7 +376,7 @@ fn gather_patch(op: &Op, x: &Value, c0: usize, cig: usize, oy: usize, ox: usize,
             fill_small(&mut row[k..k + span], x.zero_point);
         } else if runs {
             let src = (iy as usize * w + ix0 as usize) * c;
-            copy_small(&mut row[k..k + span], &xs[src..src + span]);
+            copy_run(&mut row[k..k + span], &xs[src..src + span]);
         } else {
             for kx in 0..kw {
                 let ix = ix0 + (kx * op.dilation[1]) as isize;
@@ -392,6 +392,27 @@ fn gather_patch(op: &Op, x: &Value, c0: usize, cig: usize, oy: usize, ox: usize,
         k += span;
     }
     fill_small(&mut row[k..], 0);
+}
+
+/// Copies `N` bytes: a constant length compiles to a few moves, not a `memcpy` call.
+#[inline(always)]
+fn copy_n<const N: usize>(dst: &mut [i8], src: &[i8]) {
+    dst[..N].copy_from_slice(&src[..N]);
+}
+
+/// A window row of the usual 3x3 layers (3 x 1, 16, 32, 64, 128 channels) copied with a
+/// constant length; others as [`copy_small`].
+#[inline(always)]
+fn copy_run(dst: &mut [i8], src: &[i8]) {
+    match dst.len() {
+        3 => copy_n::<3>(dst, src),
+        9 => copy_n::<9>(dst, src),
+        48 => copy_n::<48>(dst, src),
+        96 => copy_n::<96>(dst, src),
+        192 => copy_n::<192>(dst, src),
+        384 => copy_n::<384>(dst, src),
+        _ => copy_small(dst, src),
+    }
 }
 
 /// `copy_from_slice` without a `memcpy` call for the few-byte runs of thin layers.
