@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::format::{Model, Op, OpCode, Value};
-use crate::kernels::{Depthwise, Kernels, Requant};
+use crate::kernels::{Depthwise, Kernels, MaxPool, PRelu, Requant};
 use crate::requant::{clamp_i8, clamp_i8_wide, div_round, rshift_round};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,6 +196,19 @@ impl<'m> Engine<'m> {
                 let rq = self.requant(op, &y, c);
                 self.kernels.depthwise(&p, xs, m.i8s(op.weights.0, op.weights.1), &rq, ys);
             }
+            OpCode::MaxPool if op.pads == [0; 4] => {
+                let p = MaxPool {
+                    w: x.shape[2],
+                    c: x.shape[0],
+                    oh: y.shape[1],
+                    ow: y.shape[2],
+                    kernel: op.kernel,
+                    stride: op.stride,
+                    min: op.act_min,
+                    max: op.act_max,
+                };
+                self.kernels.max_pool(&p, xs, ys);
+            }
             OpCode::MaxPool | OpCode::AvgPool => pool(op, &x, &y, xs, ys),
             OpCode::GlobalAvgPool => {
                 let [c, h, w] = x.shape;
@@ -231,27 +244,17 @@ impl<'m> Engine<'m> {
             }
             OpCode::PRelu => {
                 let n = op.k_pad;
-                let mult = m.i32s(op.mult, n + 1);
-                let shift = m.u8s(op.shift, n + 1);
-                let c = x.shape[0];
-                let (zx, zy) = (x.zero_point as i64, y.zero_point as i32);
-                for (i, (o, &v)) in ys.iter_mut().zip(xs).enumerate() {
-                    let d = v as i64 - zx;
-                    let j = if d >= 0 {
-                        n
-                    } else if n == 1 {
-                        0
-                    } else if n == c {
-                        i % c
-                    } else {
-                        i
-                    };
-                    *o = clamp_i8_wide(
-                        zy as i64 + rshift_round(d * mult[j] as i64, shift[j]),
-                        op.act_min,
-                        op.act_max,
-                    );
-                }
+                let p = PRelu {
+                    c: x.shape[0],
+                    slopes: n,
+                    mult: m.i32s(op.mult, n + 1),
+                    shift: m.u8s(op.shift, 1)[0],
+                    x_zero: x.zero_point,
+                    y_zero: y.zero_point,
+                    min: op.act_min,
+                    max: op.act_max,
+                };
+                self.kernels.prelu(&p, xs, ys);
             }
         }
     }
@@ -281,6 +284,7 @@ impl<'m> Engine<'m> {
         let (cig, cog) = (c / g, co / g);
         let [kh, kw] = op.kernel;
         let (k_pad, n_pad) = (op.k_pad, op.n_pad);
+        let k_row = k_pad / kh.max(1);
         let rq_all = self.requant(op, y, co);
         let weights = m.i8s(op.weights.0, op.weights.1);
         let pointwise =
@@ -305,13 +309,17 @@ impl<'m> Engine<'m> {
             let mut p0 = 0;
             while p0 < oh * ow {
                 let rows = tile.min(oh * ow - p0);
-                // Output coordinates stepped, not divided, per pixel.
-                let (mut oy, mut ox) = (p0 / ow, p0 % ow);
-                for row in scratch[..rows * k_pad].chunks_exact_mut(k_pad) {
-                    gather_patch(op, x, gi * cig, cig, oy, ox, xs, row);
-                    ox += 1;
-                    if ox == ow {
-                        (oy, ox) = (oy + 1, 0);
+                if g == 1 && op.dilation == [1, 1] {
+                    im2col(op, x, ow, k_row, p0, &mut scratch[..rows * k_pad], xs);
+                } else {
+                    // Output coordinates stepped, not divided, per pixel.
+                    let (mut oy, mut ox) = (p0 / ow, p0 % ow);
+                    for row in scratch[..rows * k_pad].chunks_exact_mut(k_pad) {
+                        gather_patch(op, x, gi * cig, cig, k_row, oy, ox, xs, row);
+                        ox += 1;
+                        if ox == ow {
+                            (oy, ox) = (oy + 1, 0);
+                        }
                     }
                 }
                 self.kernels.gemm(
@@ -358,29 +366,127 @@ unsafe fn arena_scratch<'a>(base: *mut u8, m: &Model) -> &'a mut [i8] {
     unsafe { core::slice::from_raw_parts_mut(base.add(o) as *mut i8, l) }
 }
 
+/// The im2col rows of output pixels `p0..p0 + tile.len() / k_pad` of an ungrouped,
+/// undilated conv, a window row (`ky`) at a time across each output row: the pixels whose
+/// window row lies inside the map copy `k_row` bytes each with a constant length (the pad
+/// bytes past `kw * c` meet zero weights), the few at the borders go tap by tap.
+fn im2col(op: &Op, x: &Value, ow: usize, k_row: usize, p0: usize, tile: &mut [i8], xs: &[i8]) {
+    let [c, h, w] = x.shape;
+    let [kh, kw] = op.kernel;
+    let ([sy, sx], [pt, pl]) = (op.stride, [op.pads[0], op.pads[1]]);
+    let (k_pad, span, zp) = (kh * k_row, kw * c, x.zero_point);
+    // Output columns whose window row lies inside the map: ox * sx >= pl and
+    // ox * sx - pl + kw <= w.
+    let inner_lo = pl.div_ceil(sx);
+    let inner_hi = if w + pl >= kw { ((w + pl - kw) / sx + 1).min(ow) } else { 0 };
+    let rows = tile.len() / k_pad;
+    let mut i = 0;
+    while i < rows {
+        let (oy, ox0) = ((p0 + i) / ow, (p0 + i) % ow);
+        let n = (ow - ox0).min(rows - i);
+        let seg = &mut tile[i * k_pad..(i + n) * k_pad];
+        for ky in 0..kh {
+            let iy = (oy * sy + ky) as isize - pt as isize;
+            if iy < 0 || iy >= h as isize {
+                seg.chunks_exact_mut(k_pad)
+                    .for_each(|r| fill_small(&mut r[ky * k_row..(ky + 1) * k_row], zp));
+                continue;
+            }
+            let line = iy as usize * w * c;
+            let src_of = |ox: usize| line + (ox * sx - pl) * c;
+            let a = inner_lo.clamp(ox0, ox0 + n);
+            let mut b = inner_hi.clamp(a, ox0 + n);
+            // The last row's last pixels may not have `k_row` bytes left to read.
+            while b > a && src_of(b - 1) + k_row > xs.len() {
+                b -= 1;
+            }
+            if b > a {
+                let dst = &mut seg[(a - ox0) * k_pad + ky * k_row..];
+                copy_rows(dst, k_pad, &xs[src_of(a)..], sx * c, b - a, k_row);
+            }
+            for ox in (ox0..a).chain(b..ox0 + n) {
+                let r = &mut seg[(ox - ox0) * k_pad + ky * k_row..][..k_row];
+                for kx in 0..kw {
+                    let ix = (ox * sx + kx) as isize - pl as isize;
+                    let dst = &mut r[kx * c..(kx + 1) * c];
+                    if ix < 0 || ix >= w as isize {
+                        fill_small(dst, zp);
+                    } else {
+                        copy_small(dst, &xs[line + ix as usize * c..][..c]);
+                    }
+                }
+                fill_small(&mut r[span..], 0);
+            }
+        }
+        i += n;
+    }
+}
+
+/// `count` rows of `len` bytes from `src` (rows `src_step` apart) to `dst` (rows
+/// `dst_step` apart), with a constant length for the usual padded window rows.
+#[inline(always)]
+fn copy_rows(dst: &mut [i8], dst_step: usize, src: &[i8], src_step: usize, count: usize, len: usize) {
+    #[inline(always)]
+    fn rows<const N: usize>(dst: &mut [i8], ds: usize, src: &[i8], ss: usize, count: usize) {
+        for j in 0..count {
+            dst[j * ds..j * ds + N].copy_from_slice(&src[j * ss..j * ss + N]);
+        }
+    }
+    match len {
+        4 => rows::<4>(dst, dst_step, src, src_step, count),
+        8 => rows::<8>(dst, dst_step, src, src_step, count),
+        12 => rows::<12>(dst, dst_step, src, src_step, count),
+        16 => rows::<16>(dst, dst_step, src, src_step, count),
+        48 => rows::<48>(dst, dst_step, src, src_step, count),
+        96 => rows::<96>(dst, dst_step, src, src_step, count),
+        192 => rows::<192>(dst, dst_step, src, src_step, count),
+        384 => rows::<384>(dst, dst_step, src, src_step, count),
+        _ => (0..count).for_each(|j| {
+            dst[j * dst_step..j * dst_step + len].copy_from_slice(&src[j * src_step..j * src_step + len])
+        }),
+    }
+}
+
 /// One im2col row: the `(ky, kx, ci)` patch of output pixel `(oy, ox)` over channels
-/// `c0..c0 + cig`, the input zero point where the window leaves the map, zeros after `K`.
+/// `c0..c0 + cig`, the input zero point where the window leaves the map. Each window row
+/// fills `k_row` bytes (`kw * cig` rounded up to 4, see [`crate::format::conv_k`]); the pad
+/// bytes meet zero weights, so inside the map they are copied along with the row (one
+/// 4-byte move per row of a 1-channel 3x3 stem) rather than zeroed.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn gather_patch(op: &Op, x: &Value, c0: usize, cig: usize, oy: usize, ox: usize, xs: &[i8], row: &mut [i8]) {
+fn gather_patch(
+    op: &Op,
+    x: &Value,
+    c0: usize,
+    cig: usize,
+    k_row: usize,
+    oy: usize,
+    ox: usize,
+    xs: &[i8],
+    row: &mut [i8],
+) {
     let [c, h, w] = x.shape;
     let [kh, kw] = op.kernel;
     let ix0 = (ox * op.stride[1]) as isize - op.pads[1] as isize;
     // With one group and no dilation, a window row is one run of kw * c bytes.
     let runs = cig == c && op.dilation[1] == 1 && ix0 >= 0 && ix0 as usize + kw <= w;
-    let mut k = 0;
+    let span = kw * cig;
     for ky in 0..kh {
+        let seg = &mut row[ky * k_row..(ky + 1) * k_row];
         let iy = (oy * op.stride[0] + ky * op.dilation[0]) as isize - op.pads[0] as isize;
-        let span = kw * cig;
         if iy < 0 || iy >= h as isize {
-            fill_small(&mut row[k..k + span], x.zero_point);
+            fill_small(&mut seg[..span], x.zero_point);
         } else if runs {
             let src = (iy as usize * w + ix0 as usize) * c;
-            copy_run(&mut row[k..k + span], &xs[src..src + span]);
+            if src + k_row <= xs.len() {
+                copy_run(seg, &xs[src..src + k_row]);
+                continue;
+            }
+            copy_small(&mut seg[..span], &xs[src..src + span]);
         } else {
             for kx in 0..kw {
                 let ix = ix0 + (kx * op.dilation[1]) as isize;
-                let dst = &mut row[k + kx * cig..k + (kx + 1) * cig];
+                let dst = &mut seg[kx * cig..(kx + 1) * cig];
                 if ix < 0 || ix >= w as isize {
                     fill_small(dst, x.zero_point);
                 } else {
@@ -389,9 +495,8 @@ fn gather_patch(op: &Op, x: &Value, c0: usize, cig: usize, oy: usize, ox: usize,
                 }
             }
         }
-        k += span;
+        fill_small(&mut seg[span..], 0);
     }
-    fill_small(&mut row[k..], 0);
 }
 
 /// Copies `N` bytes: a constant length compiles to a few moves, not a `memcpy` call.
@@ -400,13 +505,15 @@ fn copy_n<const N: usize>(dst: &mut [i8], src: &[i8]) {
     dst[..N].copy_from_slice(&src[..N]);
 }
 
-/// A window row of the usual 3x3 layers (3 x 1, 16, 32, 64, 128 channels) copied with a
-/// constant length; others as [`copy_small`].
+/// A padded window row of the usual layers (3x3 over 1, 3, 16, 32, 64, 128 channels, 5x5
+/// over 1 or 3) copied with a constant length; others as [`copy_small`].
 #[inline(always)]
 fn copy_run(dst: &mut [i8], src: &[i8]) {
     match dst.len() {
-        3 => copy_n::<3>(dst, src),
-        9 => copy_n::<9>(dst, src),
+        4 => copy_n::<4>(dst, src),
+        8 => copy_n::<8>(dst, src),
+        12 => copy_n::<12>(dst, src),
+        16 => copy_n::<16>(dst, src),
         48 => copy_n::<48>(dst, src),
         96 => copy_n::<96>(dst, src),
         192 => copy_n::<192>(dst, src),
@@ -441,7 +548,8 @@ fn fill_small(dst: &mut [i8], v: i8) {
 /// Channels handled per pass by the pooling loops (their i32 sums live on the stack).
 const POOL_CHUNK: usize = 64;
 
-/// Max and average pooling, a channel vector at a time (channels are contiguous).
+/// Padded max pooling and average pooling, a channel vector at a time (channels are
+/// contiguous). Unpadded max pooling, the common case, is [`Kernels::max_pool`].
 fn pool(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
     let [c, h, w] = x.shape;
     let [_, oh, ow] = y.shape;
@@ -502,6 +610,74 @@ fn pool(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
                     dst.iter_mut().zip(acc.iter()).for_each(|(d, &a)| {
                         *d = clamp_i8(div_round(a, count).wrapping_add(z), op.act_min, op.act_max)
                     });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::vec;
+
+    use super::*;
+    use crate::format::conv_k;
+
+    /// The row-at-a-time im2col against the tap-by-tap gather, on random convs (kernels
+    /// 1..5, strides 1..3, uneven padding, thin and wide channels) and tiles that start and
+    /// end mid-row. Pad bytes after each window row are free (zero weights) and not compared.
+    #[test]
+    fn im2col_rows_equal_the_tap_by_tap_gather() {
+        let mut s = 0x2545_F491u64;
+        let mut next = |n: usize| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % n as u64) as usize
+        };
+        for _ in 0..400 {
+            let kernel = [1 + next(5), 1 + next(5)];
+            let stride = [1 + next(3), 1 + next(3)];
+            let pads = [next(kernel[0]), next(kernel[1]), next(kernel[0]), next(kernel[1])];
+            let c = [1, 2, 3, 4, 5, 16, 32][next(7)];
+            let (h, w) = (kernel[0] + next(8), kernel[1] + next(8));
+            let oh = (h + pads[0] + pads[2] - kernel[0]) / stride[0] + 1;
+            let ow = (w + pads[1] + pads[3] - kernel[1]) / stride[1] + 1;
+            let x = Value { shape: [c, h, w], offset: 0, scale: 1.0, zero_point: next(256) as u8 as i8 };
+            let op = Op {
+                code: OpCode::Conv,
+                count_include_pad: false,
+                act_min: -128,
+                act_max: 127,
+                inputs: [0, 0],
+                output: 1,
+                groups: 1,
+                kernel,
+                stride,
+                pads,
+                dilation: [1, 1],
+                weights: (0, 0),
+                bias: 0,
+                mult: 0,
+                shift: 0,
+                wsum: 0,
+                k_pad: 0,
+                n_pad: 0,
+            };
+            let xs: Vec<i8> = (0..h * w * c).map(|_| next(256) as u8 as i8).collect();
+            let (k_row, k_pad) = conv_k(kernel, c);
+            let p0 = next(oh * ow);
+            let rows = 1 + next(oh * ow - p0);
+            let mut fast = vec![0x55u8 as i8; rows * k_pad];
+            im2col(&op, &x, ow, k_row, p0, &mut fast, &xs);
+            for (i, got) in fast.chunks_exact(k_pad).enumerate() {
+                let p = p0 + i;
+                let mut want = vec![0i8; k_pad];
+                gather_patch(&op, &x, 0, c, k_row, p / ow, p % ow, &xs, &mut want);
+                for k in 0..k_pad {
+                    if k % k_row < kernel[1] * c {
+                        assert_eq!(got[k], want[k], "pixel {p}, k {k}: {op:?} {x:?}");
+                    }
                 }
             }
         }

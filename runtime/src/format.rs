@@ -20,7 +20,9 @@
 use core::fmt;
 
 pub const MAGIC: [u8; 4] = *b"FER8";
-pub const VERSION: u16 = 1;
+/// 2: conv window rows padded to 4 bytes in K, dense layers read maps directly, PReLU
+/// multipliers share one shift (version 1 files: quantize the model again).
+pub const VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 64;
 pub const VALUE_LEN: usize = 32;
 pub const OP_LEN: usize = 64;
@@ -28,11 +30,23 @@ pub const OP_LEN: usize = 64;
 pub const ALIGN: usize = 16;
 /// Output channels are padded to a multiple of this in packed weights.
 pub const N_BLOCK: usize = 16;
+/// PReLU multipliers are below this in magnitude and share one shift of at most
+/// [`PRELU_MAX_SHIFT`], so `(x - zx) * m` and its rounding fit i32.
+pub const PRELU_MULT_LIMIT: i32 = 1 << 22;
+pub const PRELU_MAX_SHIFT: u8 = 30;
 /// Marks an absent value id.
 pub const NONE: u16 = u16::MAX;
 
 /// Header flag: the float model ended in a softmax (apply one to the dequantized output).
 pub const FLAG_SOFTMAX: u16 = 1;
+
+/// A conv's patch length in its packed weights: each window row (`kw * c_in` bytes) padded
+/// to a multiple of 4, so im2col copies whole 4-byte groups straight from the input map
+/// (the pad bytes meet zero weights). Returns (row length, `K_pad = kh * row`).
+pub fn conv_k(kernel: [usize; 2], cig: usize) -> (usize, usize) {
+    let row = (kernel[1] * cig).next_multiple_of(4);
+    (row, kernel[0] * row)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -439,14 +453,17 @@ impl<'a> Model<'a> {
                 if g == 0 || c % g != 0 || cout % g != 0 {
                     return bad("groups do not divide the channels");
                 }
-                let (kh, kw) = if op.code == OpCode::Dense { (1, 1) } else { (op.kernel[0], op.kernel[1]) };
-                let k = kh * kw * (c / g);
-                if op.k_pad != k.next_multiple_of(4) || op.n_pad != (cout / g).next_multiple_of(N_BLOCK) {
+                let (k, k_pad) = if op.code == OpCode::Dense {
+                    (x.len(), x.len().next_multiple_of(4))
+                } else {
+                    (op.kernel[0] * op.kernel[1] * (c / g), conv_k(op.kernel, c / g).1)
+                };
+                if op.k_pad != k_pad || op.n_pad != (cout / g).next_multiple_of(N_BLOCK) {
                     return bad("packed weight sizes disagree with the shapes");
                 }
                 if op.code == OpCode::Dense {
-                    if h != 1 || w != 1 || y.shape[1] != 1 || y.shape[2] != 1 || g != 1 {
-                        return bad("dense layers take and give vectors");
+                    if y.shape[1] != 1 || y.shape[2] != 1 || g != 1 {
+                        return bad("dense layers give vectors");
                     }
                 } else if out_hw() != Some([y.shape[1], y.shape[2]]) {
                     return bad("output shape disagrees with the window");
@@ -537,8 +554,17 @@ impl<'a> Model<'a> {
                     return bad("slope count");
                 }
                 self.range(i, op.mult, 4 * (n + 1), 4, "multipliers outside data")?;
-                self.range(i, op.shift, n + 1, 1, "shifts outside data")?;
-                self.check_shifts(i, op.shift, n + 1)?;
+                self.range(i, op.shift, 1, 1, "shift outside data")?;
+                if !(1..=PRELU_MAX_SHIFT).contains(&self.data()[op.shift]) {
+                    return bad("prelu shift outside 1..=30");
+                }
+                if self
+                    .i32s(op.mult, n + 1)
+                    .iter()
+                    .any(|m| !(-PRELU_MULT_LIMIT + 1..PRELU_MULT_LIMIT).contains(m))
+                {
+                    return bad("prelu multiplier too large");
+                }
             }
         }
         Ok(())

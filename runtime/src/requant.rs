@@ -49,6 +49,17 @@ pub fn multiplier(f: f64) -> Option<(i32, u8)> {
     Some((m as i32, s as u8))
 }
 
+/// The largest shift `s <= max_shift` with `round(f * 2^s) < limit`, for multipliers that
+/// share one shift (`f` the largest factor's magnitude). `None` when even `s = 1` is too
+/// large or `f` is not finite.
+pub fn shared_shift(f: f64, limit: i32, max_shift: u8) -> Option<u8> {
+    if !f.is_finite() || f < 0.0 {
+        return None;
+    }
+    let pow2 = |e: i32| f64::from_bits(((1023 + e) as u64) << 52);
+    (1..=max_shift).rev().find(|&s| f * pow2(s as i32) + 0.5 < limit as f64)
+}
+
 /// Rounding division half away from zero (average pooling).
 #[inline(always)]
 pub fn div_round(v: i32, d: i32) -> i32 {

@@ -133,13 +133,10 @@ fn layer_times(own: &mut Own, image: &[f32], reps: usize) -> Result<Vec<Value>, 
         let op = m.op(i).ok_or("bad op")?;
         let (x, y) = (m.value(op.inputs[0]), m.value(op.output));
         let macs = match op.code {
-            fer_runtime::format::OpCode::Conv | fer_runtime::format::OpCode::Dense => {
-                y.len() * x.shape[0] / op.groups
-                    * if op.code == fer_runtime::format::OpCode::Dense {
-                        1
-                    } else {
-                        op.kernel[0] * op.kernel[1]
-                    }
+            // Dense layers read the whole input (a vector, or a map flattened in place).
+            fer_runtime::format::OpCode::Dense => y.len() * x.len(),
+            fer_runtime::format::OpCode::Conv => {
+                y.len() * x.shape[0] / op.groups * op.kernel[0] * op.kernel[1]
             }
             fer_runtime::format::OpCode::DepthwiseConv => y.len() * op.kernel[0] * op.kernel[1],
             _ => 0,

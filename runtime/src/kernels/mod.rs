@@ -5,6 +5,10 @@
 
 #[cfg(target_arch = "aarch64")]
 pub mod aarch64;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+#[cfg(fer_arm_dsp)]
+pub mod cortex_m;
 pub mod reference;
 #[cfg(test)]
 mod tests;
@@ -43,6 +47,37 @@ pub struct Depthwise {
     pub x_zero: i8,
 }
 
+/// PReLU over a `[H, W, C]` map: `y = clamp(zy + round(d * m / 2^shift))`, `d = x - zx`,
+/// `m` the positive side's multiplier (`mult[slopes]`) where `d >= 0`, else the slope's.
+#[derive(Clone, Copy, Debug)]
+pub struct PRelu<'a> {
+    pub c: usize,
+    /// 1 (shared), `c` (per channel) or the map's length (per element, `[H, W, C]` order).
+    pub slopes: usize,
+    /// `slopes + 1` multipliers below `format::PRELU_MULT_LIMIT` in magnitude.
+    pub mult: &'a [i32],
+    /// `1..=format::PRELU_MAX_SHIFT`, so the arithmetic fits i32.
+    pub shift: u8,
+    pub x_zero: i8,
+    pub y_zero: i8,
+    pub min: i8,
+    pub max: i8,
+}
+
+/// Max pooling of a `[H, W, C]` map whose windows all lie inside it (no padding).
+#[derive(Clone, Copy, Debug)]
+pub struct MaxPool {
+    pub w: usize,
+    pub c: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// Fused clamp.
+    pub min: i8,
+    pub max: i8,
+}
+
 /// The operations every implementation provides.
 pub trait Kernels: Sync {
     fn name(&self) -> &'static str;
@@ -67,6 +102,17 @@ pub trait Kernels: Sync {
 
     /// Depthwise convolution; weights `[kh * kw][C]`.
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]);
+
+    /// PReLU; `x` and `out` of equal length, a multiple of `p.c`. The portable loop by
+    /// default (implementations recompile it with their CPU's vector instructions).
+    fn prelu(&self, p: &PRelu, x: &[i8], out: &mut [i8]) {
+        reference::prelu(p, x, out)
+    }
+
+    /// Unpadded max pooling (see [`MaxPool`]).
+    fn max_pool(&self, p: &MaxPool, x: &[i8], out: &mut [i8]) {
+        reference::max_pool(p, x, out)
+    }
 }
 
 /// Checks the slice sizes a [`Kernels::gemm`] call needs (so implementations can index
@@ -117,6 +163,9 @@ pub fn best() -> &'static dyn Kernels {
     if let Some(k) = aarch64::detect() {
         return k;
     }
+    #[cfg(fer_arm_dsp)]
+    return &cortex_m::CortexM;
+    #[allow(unreachable_code)]
     &reference::Reference
 }
 

@@ -1,7 +1,7 @@
 //! The portable reference: plain loops, the definition every optimized kernel must match
 //! bit for bit.
 
-use super::{Depthwise, Kernels, Requant};
+use super::{Depthwise, Kernels, MaxPool, PRelu, Requant};
 use crate::requant::{clamp_i8, requant};
 
 pub struct Reference;
@@ -67,5 +67,85 @@ impl Kernels for Reference {
                 }
             }
         }
+    }
+}
+
+/// PReLU (see [`PRelu`]); `#[inline(always)]` so each implementation's `target_feature`
+/// wrapper compiles it with its own vector instructions.
+#[inline(always)]
+pub fn prelu(p: &PRelu, x: &[i8], out: &mut [i8]) {
+    let c = p.c.max(1);
+    assert!(
+        x.len() == out.len()
+            && x.len().is_multiple_of(c)
+            && (p.slopes == 1 || p.slopes == c || p.slopes == x.len())
+            && p.mult.len() > p.slopes
+            && (1..=crate::format::PRELU_MAX_SHIFT).contains(&p.shift)
+    );
+    let s = p.shift as u32;
+    let (pos, half) = (p.mult[p.slopes], 1i32 << (s - 1));
+    let (zx, zy) = (p.x_zero as i32, p.y_zero as i32);
+    let (lo, hi) = (p.min as i32, p.max as i32);
+    let one = |v: i8, slope: i32| {
+        let d = v as i32 - zx;
+        // |d| <= 255 and |m| < 2^22: no overflow (wrapping only to keep the checks out).
+        let prod = d.wrapping_mul(if d >= 0 { pos } else { slope });
+        (zy + (prod.wrapping_add(half - (prod < 0) as i32) >> s)).clamp(lo, hi) as i8
+    };
+    if p.slopes == x.len() {
+        out.iter_mut().zip(x).zip(&p.mult[..x.len()]).for_each(|((o, &v), &a)| *o = one(v, a));
+    } else if p.slopes == 1 {
+        out.iter_mut().zip(x).for_each(|(o, &v)| *o = one(v, p.mult[0]));
+    } else {
+        for (o, i) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+            o.iter_mut().zip(i).zip(&p.mult[..c]).for_each(|((o, &v), &a)| *o = one(v, a));
+        }
+    }
+}
+
+/// Unpadded max pooling: no bounds per tap, channel vectors maxed 16 bytes at a time.
+#[inline(always)]
+pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
+    let c = p.c;
+    let ([kh, kw], [sy, sx]) = (p.kernel, p.stride);
+    let last_in = |o: usize, s: usize, k: usize| if o == 0 { 0 } else { (o - 1) * s + k };
+    assert!(
+        kh > 0
+            && kw > 0
+            && last_in(p.ow, sx, kw) <= p.w
+            && x.len() >= last_in(p.oh, sy, kh) * p.w * c
+            && out.len() >= p.oh * p.ow * c
+    );
+    for oy in 0..p.oh {
+        for ox in 0..p.ow {
+            let o = &mut out[(oy * p.ow + ox) * c..(oy * p.ow + ox + 1) * c];
+            let at0 = (oy * sy * p.w + ox * sx) * c;
+            o.copy_from_slice(&x[at0..at0 + c]);
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    if ky + kx > 0 {
+                        let at = at0 + (ky * p.w + kx) * c;
+                        max_into(o, &x[at..at + c]);
+                    }
+                }
+            }
+            if (p.min, p.max) != (i8::MIN, i8::MAX) {
+                o.iter_mut().for_each(|v| *v = (*v).clamp(p.min, p.max));
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn max_into(out: &mut [i8], src: &[i8]) {
+    let mut o16 = out.chunks_exact_mut(16);
+    let mut s16 = src.chunks_exact(16);
+    for (o, s) in (&mut o16).zip(&mut s16) {
+        for k in 0..16 {
+            o[k] = o[k].max(s[k]);
+        }
+    }
+    for (o, &s) in o16.into_remainder().iter_mut().zip(s16.remainder()) {
+        *o = (*o).max(s);
     }
 }

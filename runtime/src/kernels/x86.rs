@@ -9,7 +9,7 @@
 
 use core::arch::x86_64::*;
 
-use super::{Depthwise, Kernels, Requant};
+use super::{Depthwise, Kernels, MaxPool, PRelu, Requant};
 
 pub struct Avx2;
 pub struct Avx512Vnni;
@@ -47,7 +47,8 @@ fn has_avx2() -> bool {
 
 /// The fastest x86 kernels this CPU runs.
 pub fn detect() -> Option<&'static dyn Kernels> {
-    if has_avx512_vnni() {
+    // The VNNI set also runs the AVX2 elementwise loops (every AVX-512 CPU has AVX2).
+    if has_avx512_vnni() && has_avx2() {
         Some(&AVX512_VNNI)
     } else if has_avx2() {
         Some(&AVX2)
@@ -62,7 +63,7 @@ pub fn all_supported() -> impl Iterator<Item = &'static dyn Kernels> {
     if has_avx2() {
         v[0] = Some(&AVX2);
     }
-    if has_avx512_vnni() {
+    if has_avx512_vnni() && has_avx2() {
         v[1] = Some(&AVX512_VNNI);
     }
     v.into_iter().flatten()
@@ -89,6 +90,16 @@ impl Kernels for Avx512Vnni {
         // SAFETY: the CPU has the features (this value is only handed out by `detect`), and
         // the sizes were checked above.
         unsafe { gemm_vnni(m, n, k_pad, a, b, n_pad, rq, out, ldo) }
+    }
+
+    fn prelu(&self, p: &PRelu, x: &[i8], out: &mut [i8]) {
+        // SAFETY: this implementation is only handed out where AVX2 was detected.
+        unsafe { prelu_avx2(p, x, out) }
+    }
+
+    fn max_pool(&self, p: &MaxPool, x: &[i8], out: &mut [i8]) {
+        // SAFETY: as above.
+        unsafe { max_pool_avx2(p, x, out) }
     }
 
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
@@ -120,11 +131,32 @@ impl Kernels for Avx2 {
         unsafe { gemm_avx2(m, n, k_pad, a, b, n_pad, rq, out, ldo) }
     }
 
+    fn prelu(&self, p: &PRelu, x: &[i8], out: &mut [i8]) {
+        // SAFETY: this implementation is only handed out where AVX2 was detected.
+        unsafe { prelu_avx2(p, x, out) }
+    }
+
+    fn max_pool(&self, p: &MaxPool, x: &[i8], out: &mut [i8]) {
+        // SAFETY: as above.
+        unsafe { max_pool_avx2(p, x, out) }
+    }
+
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
         assert!(super::depthwise_sizes_ok(p, x, w, rq, out));
         // SAFETY: as above.
         unsafe { depthwise_avx2(p, x, w, rq, out) }
     }
+}
+
+/// The portable elementwise loops, compiled with AVX2 (`vpmulld`, `vpmaxsb`, ...).
+#[target_feature(enable = "avx2")]
+fn prelu_avx2(p: &PRelu, x: &[i8], out: &mut [i8]) {
+    super::reference::prelu(p, x, out)
+}
+
+#[target_feature(enable = "avx2")]
+fn max_pool_avx2(p: &MaxPool, x: &[i8], out: &mut [i8]) {
+    super::reference::max_pool(p, x, out)
 }
 
 // ---------------------------------------------------------------- AVX-512 VNNI

@@ -6,9 +6,9 @@ use std::vec::Vec;
 
 use super::calibrate::Ranges;
 use super::fuse::{Plan, QOp};
-use crate::format::OpCode;
+use crate::format::{OpCode, PRELU_MAX_SHIFT, PRELU_MULT_LIMIT};
 use crate::onnx::{OnnxError, Pool};
-use crate::requant::multiplier;
+use crate::requant::{multiplier, shared_shift};
 
 /// An activation tensor's quantization.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,15 +79,6 @@ pub fn activation_params(lo: f32, hi: f32) -> (f32, i8) {
 }
 
 /// `f` as a signed multiplier and shift (`0` for a zero factor).
-fn signed_multiplier(f: f64, what: &str) -> Result<(i32, u8), OnnxError> {
-    if f == 0.0 {
-        return Ok((0, 1));
-    }
-    let (m, s) = multiplier(f.abs())
-        .ok_or_else(|| OnnxError(format!("{what}: requantization factor {f:e} out of range")))?;
-    Ok((if f < 0.0 { -m } else { m }, s))
-}
-
 fn shape3(s: &[usize]) -> [usize; 3] {
     match *s {
         [c, h, w] => [c, h, w],
@@ -225,15 +216,20 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
                     }
                     out
                 };
+                // One shift for the positive side and every slope, multipliers below
+                // 2^22: the engine's arithmetic then fits i32 (see format::PRELU_MULT_LIMIT).
                 let f = x.scale as f64 / y.scale as f64;
-                for &a in &slopes {
-                    let (m, s) = signed_multiplier(a as f64 * f, &what)?;
-                    l.mult.push(m);
-                    l.shift.push(s);
-                }
-                let (m, s) = signed_multiplier(f, &what)?;
-                l.mult.push(m);
-                l.shift.push(s);
+                let factors: Vec<f64> = slopes.iter().map(|&a| a as f64 * f).chain([f]).collect();
+                let largest = factors.iter().fold(0f64, |m, v| m.max(v.abs()));
+                let s = shared_shift(largest, PRELU_MULT_LIMIT, PRELU_MAX_SHIFT).ok_or_else(|| {
+                    OnnxError(format!(
+                        "{what}: requantization factor {largest:e} out of range (slopes {})",
+                        if largest.is_finite() { "too large" } else { "not finite" }
+                    ))
+                })?;
+                let scale = (2f64).powi(s as i32);
+                l.mult = factors.iter().map(|v| (v * scale).round() as i32).collect();
+                l.shift = vec![s];
             }
         }
         layers.push(l);

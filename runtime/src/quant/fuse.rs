@@ -1,6 +1,7 @@
 //! Float graph -> the layers the int8 engine runs: BatchNorm folded into the conv or
-//! dense layer before it, ReLU and Clip fused into the layer they follow, a final softmax
-//! dropped (the engine gives logits; the flag says to apply it).
+//! dense layer before it, ReLU and Clip fused into the layer they follow, a flatten that
+//! only feeds dense layers dropped (they read the map), a final softmax dropped (the
+//! engine gives logits; the flag says to apply it).
 
 use std::string::String;
 use std::vec::Vec;
@@ -145,7 +146,17 @@ pub fn plan(g: &FloatGraph) -> Result<Plan, OnnxError> {
             Op::MaxPool(p) => QOp::MaxPool(p.clone()),
             Op::AvgPool(p) => QOp::AvgPool(p.clone()),
             Op::GlobalAvgPool => QOp::GlobalAvgPool,
-            Op::Flatten => QOp::Flatten,
+            Op::Flatten => {
+                // Dense layers read the map itself (their weights are packed for the arena's
+                // [H, W, C] order), so a flatten that only feeds them costs nothing.
+                let readers = || g.nodes.iter().filter(|m| m.inputs.contains(&fv));
+                if fv != g.output && readers().count() > 0 && readers().all(|m| matches!(m.op, Op::Dense(_)))
+                {
+                    map[fv] = map[n.inputs[0]];
+                    continue;
+                }
+                QOp::Flatten
+            }
             Op::Add => QOp::Add,
             Op::Softmax => {
                 if fv != g.output {

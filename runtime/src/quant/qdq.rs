@@ -64,14 +64,17 @@ impl G {
     }
     /// `float -> Q -> DQ` with `v`'s scale and zero point; returns the dequantized name.
     fn qdq(&mut self, float: &str, id: usize, v: &QValue) -> String {
-        let (s, z) = (format!("v{id}.scale"), format!("v{id}.zero"));
+        self.qdq_as(float, &format!("v{id}"), v)
+    }
+    /// [`G::qdq`] with names from `tag` (`<tag>.q` is the int8 tensor).
+    fn qdq_as(&mut self, float: &str, tag: &str, v: &QValue) -> String {
+        let (s, z) = (format!("{tag}.scale"), format!("{tag}.zero"));
         self.f32s(&s, &[], &[v.scale]);
         self.i8s(&z, &[], &[v.zero_point]);
-        let q = format!("v{id}.q");
-        let dq = format!("v{id}");
-        self.node("QuantizeLinear", &format!("quantize{id}"), &[float, &s, &z], &q, vec![]);
-        self.node("DequantizeLinear", &format!("dequantize{id}"), &[&q, &s, &z], &dq, vec![]);
-        dq
+        let q = format!("{tag}.q");
+        self.node("QuantizeLinear", &format!("quantize {tag}"), &[float, &s, &z], &q, vec![]);
+        self.node("DequantizeLinear", &format!("dequantize {tag}"), &[&q, &s, &z], tag, vec![]);
+        tag.into()
     }
     /// Per-channel int8 weights and int32 bias, dequantized.
     fn weights(&mut self, l: &QLayer, sx: f32) -> (String, String) {
@@ -134,7 +137,10 @@ pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) ->
     let mut g = G { nodes: Vec::new(), init: Vec::new() };
     let mut names: Vec<String> = vec![String::new(); m.values.len()];
     names[0] = g.qdq("input", 0, &m.values[0]);
+    // Which values are [1, K] in ONNX (the rest are [1, C, H, W]).
+    let mut rank2 = vec![false; m.values.len()];
     for l in &m.layers {
+        rank2[l.output] = matches!(l.code, OpCode::Dense | OpCode::Flatten) || rank2[l.inputs[0]];
         let x = names[l.inputs[0]].clone();
         let sx = m.values[l.inputs[0]].scale;
         let y = &m.values[l.output];
@@ -157,6 +163,15 @@ pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) ->
             }
             OpCode::Dense => {
                 let (w, b) = g.weights(l, sx);
+                // The engine's dense layers read maps directly; Gemm wants [1, K]. The
+                // flattened int8 values are the map's (ORT moves them without requantizing).
+                let x = if rank2[l.inputs[0]] {
+                    x
+                } else {
+                    let flat = format!("{n}.flatten");
+                    g.node("Flatten", &flat, &[&x], &flat, vec![int("axis", 1)]);
+                    g.qdq_as(&flat, &format!("{n}.flat"), &m.values[l.inputs[0]])
+                };
                 g.node("Gemm", &n, &[&x, &w, &b], &out, vec![int("transB", 1)]);
             }
             OpCode::MaxPool => g.node("MaxPool", &n, &[&x], &out, window(l)),

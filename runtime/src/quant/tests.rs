@@ -76,8 +76,8 @@ fn int8_follows_float_on_every_op() {
     let codes: Vec<_> = q.model.layers.iter().map(|l| std::format!("{:?}", l.code)).collect();
     assert_eq!(
         codes,
-        ["Conv", "MaxPool", "DepthwiseConv", "PRelu", "Add", "AvgPool", "GlobalAvgPool", "Flatten", "Dense"],
-        "BN folded and ReLUs fused"
+        ["Conv", "MaxPool", "DepthwiseConv", "PRelu", "Add", "AvgPool", "GlobalAvgPool", "Dense"],
+        "BN folded, ReLUs fused, the flatten before the dense layer dropped"
     );
     let g = read_onnx(&onnx).unwrap();
     let buf = AlignedBytes::new(&q.fer);
@@ -103,6 +103,61 @@ fn int8_follows_float_on_every_op() {
     let p = quantize(&onnx, &images(32), Method::Percentile(99.0)).unwrap();
     for (a, b) in p.model.values.iter().zip(&q.model.values) {
         assert!(a.scale <= b.scale * 1.0001, "{a:?} vs {b:?}");
+    }
+}
+
+/// A 3x3 conv over 3 channels (window rows of 9 bytes, padded to 12 in K) flattened into a
+/// dense layer: the dense layer reads the [H, W, C] map with weights permuted from ONNX's
+/// [C, H, W] order; a flatten that is the model's output is kept (it gives ONNX's order).
+#[test]
+fn padded_patch_rows_and_dense_layers_reading_maps() {
+    let conv =
+        |out: &str| node("Conv", "conv", &["x", "w1", "b1"], &[out], vec![attr_ints("pads", &[1, 1, 1, 1])]);
+    let init = || {
+        vec![
+            f32s("w1", &[3, 3, 3, 3], ramp(81, 0.1, 1)),
+            f32s("b1", &[3], vec![0.1, -0.2, 0.05]),
+            f32s("fw", &[5, 48], ramp(240, 0.1, 2)),
+            f32s("fb", &[5], vec![0.3, -0.3, 0.0, 0.1, 0.2]),
+        ]
+    };
+    let dense = model(
+        vec![
+            conv("c"),
+            node("Flatten", "flat", &["c"], &["f"], vec![]),
+            node("Gemm", "fc", &["f", "fw", "fb"], &["y"], vec![attr_i("transB", 1)]),
+        ],
+        init(),
+        [3, 4, 4],
+        "y",
+    );
+    let flat_out =
+        model(vec![conv("c"), node("Flatten", "flat", &["c"], &["y"], vec![])], init(), [3, 4, 4], "y");
+    let imgs: Vec<Vec<f32>> =
+        (0..16).map(|k| (0..48).map(|i| ((i * (k + 5) + 3 * k) % 11) as f32 / 10.0).collect()).collect();
+    for (onnx, codes) in [(&dense, &["Conv", "Dense"][..]), (&flat_out, &["Conv", "Flatten"][..])] {
+        let q = quantize(onnx, &imgs, Method::MinMax).unwrap();
+        let got: Vec<_> = q.model.layers.iter().map(|l| std::format!("{:?}", l.code)).collect();
+        assert_eq!(got, codes);
+        let g = read_onnx(onnx).unwrap();
+        let buf = AlignedBytes::new(&q.fer);
+        for k in kernels::available() {
+            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+            let mut arena = vec![0u8; engine.arena_size()];
+            let step = engine.output().scale;
+            for img in &imgs[..6] {
+                let f = eval::run(&g, img).unwrap();
+                let i = super::run_fer(&engine, &mut arena, img).unwrap();
+                assert_eq!(f.len(), i.len());
+                for (a, b) in f.iter().zip(&i) {
+                    assert!(
+                        (a - b).abs() <= 3.0 * step,
+                        "{}: float {f:?} int8 {i:?} (step {step})",
+                        k.name()
+                    );
+                }
+            }
+        }
     }
 }
 

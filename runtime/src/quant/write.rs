@@ -14,29 +14,43 @@ fn align(v: usize) -> usize {
     v.next_multiple_of(ALIGN)
 }
 
-/// Conv or dense weights `[O, I/g, kh, kw]` -> per group `[K_pad/4][N_pad][4]` with the
-/// patch order `(ky, kx, ci)` the engine gathers.
-pub fn pack_gemm(l: &QLayer) -> (Vec<i8>, usize, usize) {
+/// Conv weights `[O, I/g, kh, kw]` -> per group `[K_pad/4][N_pad][4]`, K in the patch
+/// order `(ky, kx, ci)` the engine gathers, each window row padded to 4 ([`format::conv_k`]).
+/// Dense weights `[O, I]` read a map `x` of `[C, H, W]` (ONNX flattens it in that order)
+/// from the arena's `[H, W, C]`: their K is permuted to match.
+pub fn pack_gemm(l: &QLayer, x: [usize; 3]) -> (Vec<i8>, usize, usize) {
     let d = &l.weight_dims;
     let (o, ig) = (d[0], d[1]);
-    let (kh, kw) = if d.len() == 4 { (d[2], d[3]) } else { (1, 1) };
     let g = l.groups;
     let og = o / g;
-    let k = kh * kw * ig;
-    let (k_pad, n_pad) = (k.next_multiple_of(4), og.next_multiple_of(N_BLOCK));
+    let n_pad = og.next_multiple_of(N_BLOCK);
+    // (source column, packed K index) pairs for one output channel.
+    let (k_pad, order): (usize, Vec<(usize, usize)>) = if d.len() == 4 {
+        let (kh, kw) = (d[2], d[3]);
+        let (row, k_pad) = format::conv_k([kh, kw], ig);
+        let mut order = Vec::with_capacity(kh * kw * ig);
+        for ky in 0..kh {
+            for kx in 0..kw {
+                for ci in 0..ig {
+                    order.push(((ci * kh + ky) * kw + kx, ky * row + kx * ig + ci));
+                }
+            }
+        }
+        (k_pad, order)
+    } else {
+        let [c, h, w] = x;
+        let hw = if c * h * w == ig { h * w } else { 1 };
+        let c = ig / hw;
+        let order = (0..hw).flat_map(|p| (0..c).map(move |ch| (ch * hw + p, p * c + ch))).collect();
+        (ig.next_multiple_of(4), order)
+    };
     let mut out = vec![0i8; g * k_pad * n_pad];
     for gi in 0..g {
         let block = &mut out[gi * k_pad * n_pad..(gi + 1) * k_pad * n_pad];
         for j in 0..og {
-            let oc = gi * og + j;
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    for ci in 0..ig {
-                        let kk = (ky * kw + kx) * ig + ci;
-                        let src = ((oc * ig + ci) * kh + ky) * kw + kx;
-                        block[((kk / 4) * n_pad + j) * 4 + kk % 4] = l.weights[src];
-                    }
-                }
+            let row = &l.weights[(gi * og + j) * order.len()..][..order.len()];
+            for &(src, kk) in &order {
+                block[((kk / 4) * n_pad + j) * 4 + kk % 4] = row[src];
             }
         }
     }
@@ -155,7 +169,7 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
         let zx = x.zero_point as i32;
         match l.code {
             OpCode::Conv | OpCode::Dense => {
-                let (packed, k_pad, n_pad) = pack_gemm(l);
+                let (packed, k_pad, n_pad) = pack_gemm(l, x.shape);
                 let per = l.weights.len() / l.bias.len();
                 let wsum: Vec<i32> =
                     l.weights.chunks(per).map(|c| c.iter().map(|&v| v as i32).sum()).collect();
