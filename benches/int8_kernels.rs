@@ -1,6 +1,7 @@
 //! The int8 hot path: each kernel set's GEMM (conv as im2col tiles) on the `edge` model's
 //! layer shapes, and its depthwise conv. Criterion's throughput is in multiply-accumulates
-//! per second (`elem/s` = MAC/s), comparable with the CPU's int8 peak.
+//! per second (`elem/s` = MAC/s), comparable with the CPU's int8 peak (`peak`, measured
+//! here on x86 with AVX-512 VNNI).
 //!
 //! `cargo bench --bench int8_kernels`
 
@@ -89,5 +90,39 @@ fn depthwise(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gemm, depthwise);
+/// The core's int8 peak: 16 independent `vpdpbusd zmm` chains (no loads, no dependencies
+/// between them), 64 MACs each. The GEMM figures above divided by this are the fraction of
+/// peak the kernels reach.
+#[cfg(target_arch = "x86_64")]
+fn peak(c: &mut Criterion) {
+    use std::arch::x86_64::*;
+    if !(is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")) {
+        return;
+    }
+    const ITERS: usize = 10_000;
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    fn chains(a: __m512i, b: __m512i) -> [__m512i; 16] {
+        let mut acc = [_mm512_setzero_si512(); 16];
+        for _ in 0..ITERS {
+            for x in acc.iter_mut() {
+                *x = _mm512_dpbusd_epi32(*x, a, b);
+            }
+        }
+        acc
+    }
+    let mut g = c.benchmark_group("peak vpdpbusd zmm");
+    g.throughput(Throughput::Elements((ITERS * 16 * 64) as u64));
+    g.bench_function("avx512-vnni", |bch| {
+        // SAFETY: the features were detected above.
+        bch.iter(|| unsafe {
+            chains(_mm512_set1_epi32(std::hint::black_box(0x0102_0304)), _mm512_set1_epi32(std::hint::black_box(5)))
+        })
+    });
+    g.finish();
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn peak(_: &mut Criterion) {}
+
+criterion_group!(benches, gemm, depthwise, peak);
 criterion_main!(benches);

@@ -72,19 +72,26 @@ fn engine_equals_onnx_runtime_on_the_qdq_twin() {
                 }
             }
             // The whole model.
-            let mut worst = 0i32;
+            let (mut worst, mut over_one, mut logits_total) = (0i32, 0usize, 0usize);
             let out = q.model.values[q.model.output];
             for (img, (_, logits)) in test.iter().zip(&runs) {
                 let y = quant::run_fer(&engine, &mut arena, img).unwrap();
                 for (a, b) in y.iter().zip(logits) {
-                    worst = worst.max(((a - b) / out.scale).abs().round() as i32);
+                    let d = ((a - b) / out.scale).abs().round() as i32;
+                    worst = worst.max(d);
+                    over_one += (d > 1) as usize;
+                    logits_total += 1;
                 }
             }
             eprintln!(
-                "{kind:?} ({}): op by op max {worst_op} LSB ({ties} of {total} values off by one); whole model max {worst} LSB",
+                "{kind:?} ({}): op by op max {worst_op} LSB ({ties} of {total} values off by one); whole model max {worst} LSB ({over_one} of {logits_total} logits more than 1 LSB off)",
                 k.name()
             );
-            assert!(worst <= 3, "{kind:?}: the whole model drifts {worst} LSB from ONNX Runtime");
+            // The shallow models stay within 1 LSB end to end. Eight convolutions deep
+            // (`large`, random weights), a near-tie rounded differently early on can grow
+            // by the gains of the layers after it: bounded at 3 here (see docs/runtime.md).
+            let bound = if kind == ModelKind::Large { 3 } else { 1 };
+            assert!(worst <= bound, "{kind:?}: the whole model drifts {worst} LSB from ONNX Runtime");
         }
     }
 }

@@ -60,12 +60,14 @@ pub fn shared_shift(f: f64, limit: i32, max_shift: u8) -> Option<u8> {
     (1..=max_shift).rev().find(|&s| f * pow2(s as i32) + 0.5 < limit as f64)
 }
 
-/// Rounding division half away from zero (average pooling).
+/// Rounding division, ties to even (average pooling). Sums over a window tie often (one
+/// in 36 over 6x6) and ONNX Runtime rounds those half to even: so does the engine.
 #[inline(always)]
 pub fn div_round(v: i32, d: i32) -> i32 {
     let d = (d as i64).max(1);
-    let q = (2 * v as i64 + if v >= 0 { d } else { -d }) / (2 * d);
-    q as i32
+    let v = v as i64;
+    let (q, r) = (v.div_euclid(d), v.rem_euclid(d));
+    (if 2 * r > d || (2 * r == d && q % 2 != 0) { q + 1 } else { q }) as i32
 }
 
 #[cfg(test)]
@@ -73,7 +75,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rounding_is_half_away_from_zero() {
+    fn rounding_modes() {
         assert_eq!(rshift_round(3, 1), 2); // 1.5 -> 2
         assert_eq!(rshift_round(-3, 1), -2); // -1.5 -> -2
         assert_eq!(rshift_round(5, 2), 1); // 1.25 -> 1
@@ -81,10 +83,17 @@ mod tests {
         assert_eq!(rshift_round(6, 2), 2); // 1.5
         assert_eq!(rshift_round(-6, 2), -2);
         assert_eq!(rshift_round(-7, 2), -2); // -1.75
-        assert_eq!(div_round(3, 2), 2);
+        // Averages: ties to even.
+        assert_eq!(div_round(3, 2), 2); // 1.5
+        assert_eq!(div_round(5, 2), 2); // 2.5
         assert_eq!(div_round(-3, 2), -2);
+        assert_eq!(div_round(-5, 2), -2);
+        assert_eq!(div_round(54, 36), 2); // 1.5
+        assert_eq!(div_round(90, 36), 2); // 2.5
         assert_eq!(div_round(7, 4), 2);
         assert_eq!(div_round(-5, 4), -1);
+        assert_eq!(div_round(-7, 4), -2);
+        assert_eq!(div_round(0, 9), 0);
     }
 
     #[test]
