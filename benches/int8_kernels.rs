@@ -115,7 +115,10 @@ fn peak(c: &mut Criterion) {
     g.bench_function("avx512-vnni", |bch| {
         // SAFETY: the features were detected above.
         bch.iter(|| unsafe {
-            chains(_mm512_set1_epi32(std::hint::black_box(0x0102_0304)), _mm512_set1_epi32(std::hint::black_box(5)))
+            chains(
+                _mm512_set1_epi32(std::hint::black_box(0x0102_0304)),
+                _mm512_set1_epi32(std::hint::black_box(5)),
+            )
         })
     });
     g.finish();

@@ -1,11 +1,13 @@
 //! fer-runtime: int8 facial-expression inference.
 //!
-//! The core is `no_std` so the same code runs on Cortex-M firmware; `std` (on by default)
-//! adds what needs an operating system. Today it holds the label contract that the trainer
-//! and every model share; the quantizer, the `.fer` engine and the `fer` command line
-//! arrive with issue #5.
+//! The core (`format`, `engine`, `kernels`, `requant`, `labels`) is `no_std` and
+//! allocation-free, so the same code runs on Cortex-M firmware; `std` (on by default) adds
+//! the ONNX reader, the quantizer, image preprocessing, the backends and the `fer` command
+//! line.
 #![cfg_attr(not(feature = "std"), no_std)]
 
+// Only what needs an allocator links `alloc`: the engine, format and kernels never do.
+#[cfg(any(feature = "std", feature = "conformance", test))]
 extern crate alloc;
 
 #[cfg(target_endian = "big")]

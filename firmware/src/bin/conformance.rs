@@ -3,7 +3,7 @@
 //! as `cargo test` runs on x86 and aarch64. Prints through semihosting; exits 0 when every
 //! case matches, non-zero on the first mismatch (the panic message names the case).
 //!
-//! `cargo run --release --bin conformance` (from `firmware/`).
+//! `cargo run --release --features conformance --bin conformance` (from `firmware/`).
 #![no_std]
 #![no_main]
 

@@ -245,3 +245,54 @@ fn fuzz_seeds_replay_without_panicking() {
     }
     assert!(n >= 2, "{n} seeds in {}", dir.display());
 }
+
+/// Every op's output, in op order, each as the arena holds it (`[H, W, C]`), after running
+/// the model op by op on `img`: what the firmware harness compares, op by op.
+fn op_outputs(engine: &Engine, img: &[f32]) -> Vec<u8> {
+    let mut arena = vec![0u8; engine.arena_size()];
+    engine.set_input(&mut arena, img).unwrap();
+    let mut all = Vec::new();
+    for i in 0..engine.model.header.n_ops as u16 {
+        engine.run_op(i, &mut arena).unwrap();
+        let y = engine.model.value(engine.model.op(i).unwrap().output);
+        all.extend_from_slice(&arena[y.offset..y.offset + y.len()]);
+    }
+    all
+}
+
+/// The firmware's end-to-end vector (`firmware/vectors/`): the tiny model quantized (every
+/// op kind), one input image (f32, little-endian) and every op's int8 output on the host
+/// engine. The Cortex-M harness (`cargo run --release --bin engine` in `firmware/`) must
+/// reproduce them bit for bit; this test keeps the stored outputs equal to what every host
+/// kernel set computes. `FER_WRITE_VECTORS=1 cargo test -p fer-runtime --lib
+/// firmware_vector` rewrites the files (after a format change).
+#[test]
+fn firmware_vector_matches_the_host_engine() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/vectors");
+    if std::env::var_os("FER_WRITE_VECTORS").is_some() {
+        let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
+        let img = &images(11)[10];
+        let buf = AlignedBytes::new(&q.fer);
+        let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), &kernels::reference::Reference);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tiny.fer"), &q.fer).unwrap();
+        let input: Vec<u8> = img.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(dir.join("tiny.input.f32"), input).unwrap();
+        std::fs::write(dir.join("tiny.outputs.i8"), op_outputs(&engine, img)).unwrap();
+    }
+    let read = |name: &str| {
+        std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()))
+    };
+    let (fer, input, want) = (read("tiny.fer"), read("tiny.input.f32"), read("tiny.outputs.i8"));
+    let img: Vec<f32> = input.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let buf = AlignedBytes::new(&fer);
+    for k in kernels::available() {
+        let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+        assert_eq!(
+            op_outputs(&engine, &img),
+            want,
+            "{}: the firmware vector's outputs (rewrite them with FER_WRITE_VECTORS=1)",
+            k.name()
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! The `.fer` engine end to end on a Cortex-M4 (under `qemu-system-arm -machine mps2-an386`):
+//! loads the test vector's model from flash in place, runs it op by op in a static arena
+//! with the SMLAD kernels, and compares every op's int8 output with what the host engine
+//! computed (`firmware/vectors/`, kept current by the runtime's
+//! `firmware_vector_matches_the_host_engine` test). No heap: the engine allocates nothing.
+//!
+//! `cargo run --release --bin engine` (from `firmware/`).
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use fer_runtime::engine::Engine;
+use fer_runtime::format::Model;
+use fer_runtime::kernels;
+use panic_semihosting as _;
+
+/// Built together with the `conformance` feature (which links `alloc` for the suite's test
+/// buffers), a program must name an allocator: this one refuses every request, so the run
+/// would fail if the engine ever allocated.
+#[cfg(feature = "conformance")]
+#[global_allocator]
+static NO_HEAP: NoHeap = NoHeap;
+
+#[cfg(feature = "conformance")]
+struct NoHeap;
+
+#[cfg(feature = "conformance")]
+// SAFETY: returning null is the allowed way to report an allocation failure.
+unsafe impl core::alloc::GlobalAlloc for NoHeap {
+    unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 {
+        core::ptr::null_mut()
+    }
+    unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
+}
+
+/// The model, 16-byte aligned as the format requires, used in place.
+#[repr(C, align(16))]
+struct Aligned<T: ?Sized>(T);
+
+static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../vectors/tiny.fer"));
+static INPUT: &[u8] = include_bytes!("../../vectors/tiny.input.f32");
+static OUTPUTS: &[u8] = include_bytes!("../../vectors/tiny.outputs.i8");
+
+const ARENA: usize = 16 * 1024;
+
+fn fail(what: &str) -> ! {
+    hprintln!("error: {}", what);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    static mut ARENA_MEM: [u8; ARENA] = [0; ARENA];
+    let arena: &mut [u8] = ARENA_MEM;
+    let model = match Model::new(&MODEL.0) {
+        Ok(m) => m,
+        Err(_) => fail("the vector's model does not load"),
+    };
+    let k = kernels::best();
+    let engine = Engine::new(model, k);
+    hprintln!("model: {} ops, arena {} bytes, kernels {}", model.header.n_ops, engine.arena_size(), k.name());
+    if engine.arena_size() > ARENA {
+        fail("the arena is too small for the vector's model");
+    }
+    let mut image = [0f32; 64];
+    if INPUT.len() != 4 * image.len() {
+        fail("the vector's input is not 64 floats");
+    }
+    for (v, b) in image.iter_mut().zip(INPUT.chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    if engine.set_input(arena, &image).is_err() {
+        fail("set_input");
+    }
+    let mut at = 0;
+    for i in 0..model.header.n_ops as u16 {
+        if engine.run_op(i, arena).is_err() {
+            fail("run_op");
+        }
+        let Some(op) = model.op(i) else { fail("op") };
+        let y = model.value(op.output);
+        let want = OUTPUTS.get(at..at + y.len()).unwrap_or_else(|| fail("the vector has fewer outputs"));
+        if &arena[y.offset..y.offset + y.len()] != want {
+            hprintln!("op {} ({:?}): output differs from the host engine's", i, op.code);
+            debug::exit(debug::EXIT_FAILURE);
+        }
+        at += y.len();
+    }
+    if at != OUTPUTS.len() {
+        fail("the vector has more outputs than the model's ops");
+    }
+    hprintln!("all {} ops give the host engine's int8 outputs ({} bytes)", model.header.n_ops, at);
+    if k.name() == "reference" {
+        fail("no Cortex-M kernels were picked");
+    }
+    debug::exit(debug::EXIT_SUCCESS);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
