@@ -296,3 +296,38 @@ fn firmware_vector_matches_the_host_engine() {
         );
     }
 }
+
+/// The requantization of Add and PReLU at the limits the loader accepts (the first fuzzing
+/// campaign found an i32 overflow there; its crash file is a version-1 file now, refused
+/// before it reaches the engine): extreme multipliers and shifts load, run on every kernel
+/// set without a panic and saturate.
+#[test]
+fn add_and_prelu_at_their_limits_saturate_without_overflow() {
+    let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
+    let limit = crate::format::PRELU_MULT_LIMIT - 1;
+    for (add_mult, add_shift, prelu_mult, prelu_shift) in
+        [(i32::MAX, 1u8, limit, 1u8), (i32::MIN, 1, -limit, 1), (i32::MAX, 62, limit, 30), (i32::MIN, 62, -limit, 30)]
+    {
+        let mut m = q.model.clone();
+        for l in &mut m.layers {
+            match l.code {
+                crate::format::OpCode::Add => (l.mult, l.shift) = (vec![add_mult, add_mult], vec![add_shift]),
+                crate::format::OpCode::PRelu => {
+                    l.mult.iter_mut().for_each(|v| *v = prelu_mult);
+                    l.shift = vec![prelu_shift];
+                }
+                _ => {}
+            }
+        }
+        let fer = super::write::write(&m).unwrap();
+        let buf = AlignedBytes::new(&fer);
+        for k in kernels::available() {
+            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+            let mut arena = vec![0u8; engine.arena_size()];
+            for img in images(4) {
+                let out = super::run_fer(&engine, &mut arena, &img).unwrap();
+                assert!(out.iter().all(|v| v.is_finite()));
+            }
+        }
+    }
+}
