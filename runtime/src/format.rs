@@ -104,7 +104,10 @@ impl fmt::Display for FormatError {
             }
             FormatError::BadMagic => f.write_str("not a .fer model (bad magic)"),
             FormatError::UnsupportedVersion(v) => {
-                write!(f, ".fer version {v} is not supported (this runtime reads {VERSION})")
+                write!(
+                    f,
+                    ".fer version {v} is not supported (this runtime reads {VERSION}): quantize the ONNX model again with this `fer quantize`"
+                )
             }
             FormatError::Misaligned => write!(f, "model bytes must start at a {ALIGN}-byte aligned address"),
             FormatError::SizeMismatch { header, actual } => {

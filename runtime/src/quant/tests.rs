@@ -305,9 +305,12 @@ fn firmware_vector_matches_the_host_engine() {
 fn add_and_prelu_at_their_limits_saturate_without_overflow() {
     let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
     let limit = crate::format::PRELU_MULT_LIMIT - 1;
-    for (add_mult, add_shift, prelu_mult, prelu_shift) in
-        [(i32::MAX, 1u8, limit, 1u8), (i32::MIN, 1, -limit, 1), (i32::MAX, 62, limit, 30), (i32::MIN, 62, -limit, 30)]
-    {
+    for (add_mult, add_shift, prelu_mult, prelu_shift) in [
+        (i32::MAX, 1u8, limit, 1u8),
+        (i32::MIN, 1, -limit, 1),
+        (i32::MAX, 62, limit, 30),
+        (i32::MIN, 62, -limit, 30),
+    ] {
         let mut m = q.model.clone();
         for l in &mut m.layers {
             match l.code {
