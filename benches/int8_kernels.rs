@@ -1,12 +1,12 @@
 //! The int8 hot path: each kernel set's GEMM (conv as im2col tiles) on the `edge` model's
-//! layer shapes, and its depthwise conv. Criterion's throughput is in multiply-accumulates
+//! layer shapes, its depthwise conv, PReLU and max pooling. Criterion's throughput is in multiply-accumulates
 //! per second (`elem/s` = MAC/s), comparable with the CPU's int8 peak (`peak`, measured
 //! here on x86 with AVX-512 VNNI).
 //!
 //! `cargo bench --bench int8_kernels`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fer_edge::fer_runtime::kernels::{self, Depthwise, Requant};
+use fer_edge::fer_runtime::kernels::{self, Depthwise, MaxPool, PRelu, Requant};
 
 /// (name, pixels, output channels, patch length) of the edge CNN's convolutions at 48x48.
 const LAYERS: [(&str, usize, usize, usize); 6] = [
@@ -90,6 +90,33 @@ fn depthwise(c: &mut Criterion) {
     g.finish();
 }
 
+/// The elementwise ops at the shapes where they cost the most: the baseline's per-element
+/// PReLU on its 32x48x48 stem output, and the edge's first 2x2 max pool (48x48x16).
+/// Throughput in values read.
+fn elementwise(c: &mut Criterion) {
+    let n = 32 * 48 * 48;
+    let x = bytes(n, 5);
+    let mult: Vec<i32> =
+        (0..=n as u32).map(|i| ((i.wrapping_mul(2654435761) >> 11) as i32) - (1 << 20)).collect();
+    let p = PRelu { c: 32, slopes: n, mult: &mult, shift: 21, x_zero: -3, y_zero: 5, min: -128, max: 127 };
+    let mut out = vec![0i8; n];
+    let mut g = c.benchmark_group("prelu per element 32x48x48");
+    g.throughput(Throughput::Elements(n as u64));
+    for kern in kernels::available() {
+        g.bench_function(kern.name(), |bch| bch.iter(|| kern.prelu(&p, &x, &mut out)));
+    }
+    g.finish();
+    let x = bytes(48 * 48 * 16, 6);
+    let p = MaxPool { w: 48, c: 16, oh: 24, ow: 24, kernel: [2, 2], stride: [2, 2], min: -128, max: 127 };
+    let mut out = vec![0i8; 24 * 24 * 16];
+    let mut g = c.benchmark_group("max pool 2x2 48x48x16");
+    g.throughput(Throughput::Elements(x.len() as u64));
+    for kern in kernels::available() {
+        g.bench_function(kern.name(), |bch| bch.iter(|| kern.max_pool(&p, &x, &mut out)));
+    }
+    g.finish();
+}
+
 /// The core's int8 peak: 16 independent `vpdpbusd zmm` chains (no loads, no dependencies
 /// between them), 64 MACs each. The GEMM figures above divided by this are the fraction of
 /// peak the kernels reach.
@@ -127,5 +154,5 @@ fn peak(c: &mut Criterion) {
 #[cfg(not(target_arch = "x86_64"))]
 fn peak(_: &mut Criterion) {}
 
-criterion_group!(benches, gemm, depthwise, peak);
+criterion_group!(benches, gemm, depthwise, elementwise, peak);
 criterion_main!(benches);

@@ -1,5 +1,5 @@
 //! `fer bench`: the own engine beside ONNX Runtime and tract, same image, same process,
-//! one thread each, median of many runs.
+//! one thread each, median of many runs, interleaved in rounds.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -37,19 +37,33 @@ fn sibling(model: &Path, suffix: &str) -> PathBuf {
     model.with_file_name(format!("{stem}{suffix}"))
 }
 
-/// Median microseconds of `reps` runs after `reps / 10 + 5` warm-up runs.
-fn time(mut f: impl FnMut() -> Result<(), String>, reps: usize) -> Result<f64, String> {
-    for _ in 0..reps / 10 + 5 {
-        f()?;
-    }
-    let mut t = Vec::with_capacity(reps);
-    for _ in 0..reps {
+/// Runs `f` `n` times, pushing each run's microseconds to `into` (none: warm-up).
+fn timed(
+    mut f: impl FnMut() -> Result<(), String>,
+    n: usize,
+    mut into: Option<&mut Vec<f64>>,
+) -> Result<(), String> {
+    for _ in 0..n {
         let s = Instant::now();
         f()?;
-        t.push(s.elapsed().as_secs_f64() * 1e6);
+        if let Some(t) = into.as_deref_mut() {
+            t.push(s.elapsed().as_secs_f64() * 1e6);
+        }
     }
+    Ok(())
+}
+
+fn median(t: &mut [f64]) -> f64 {
     t.sort_by(|a, b| a.total_cmp(b));
-    Ok(t[t.len() / 2])
+    t.get(t.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Median microseconds of `reps` runs after `reps / 10 + 5` warm-up runs.
+fn time(mut f: impl FnMut() -> Result<(), String>, reps: usize) -> Result<f64, String> {
+    timed(&mut f, reps / 10 + 5, None)?;
+    let mut t = Vec::with_capacity(reps);
+    timed(&mut f, reps, Some(&mut t))?;
+    Ok(median(&mut t))
 }
 
 /// A repeatable face-sized test pattern.
@@ -58,21 +72,18 @@ fn pattern(shape: [usize; 3]) -> Vec<f32> {
     (0..n).map(|i| ((i * 37 + (i / 48) * 11) % 255) as f32 / 255.0).collect()
 }
 
+/// Rounds the timed runs are spread over: each round runs every backend in turn, so a
+/// noisy moment on a shared machine slows all of them rather than one.
+const ROUNDS: usize = 10;
+
 pub fn run(a: BenchArgs) -> Result<(), String> {
     let mut own = Own::load(&a.model)?;
     let shape = own.input_shape()?;
     let image = pattern(shape);
     let reps = a.reps.max(1);
-    let engine_us = time(|| own.infer(&image).map(|_| ()), reps)?;
-    let mut doc = Map::new();
-    doc.insert("model".into(), json!(a.model.display().to_string()));
-    doc.insert("kernels".into(), json!(fer_runtime::kernels::best().name()));
-    doc.insert("threads".into(), json!(1));
-    doc.insert("reps".into(), json!(reps));
-    doc.insert("engine_us".into(), json!(engine_us));
-    let mut lines = vec![format!("engine ({}): {engine_us:.1} µs", own.name())];
+    let mut peers: Vec<(String, Box<dyn Backend>)> = Vec::new();
     for peer in &a.peers {
-        let mut backend: Box<dyn Backend> = match peer.as_str() {
+        let backend: Box<dyn Backend> = match peer.as_str() {
             "ort" => Box::new(fer_runtime::backends::Ort::load(
                 &a.qdq.clone().unwrap_or_else(|| sibling(&a.model, ".qdq.onnx")),
                 "ONNX Runtime int8 (QDQ)",
@@ -86,8 +97,28 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             )?),
             other => return Err(format!("unknown peer {other:?}: use ort, ort-f32, tract")),
         };
-        let us = time(|| backend.infer(&image).map(|_| ()), reps)?;
-        let key = peer.replace('-', "_");
+        peers.push((peer.replace('-', "_"), backend));
+    }
+    // Warm-up, then the timed runs interleaved round by round.
+    let mut samples = vec![Vec::with_capacity(reps); peers.len() + 1];
+    for round in 0..=ROUNDS {
+        let n = if round == 0 { reps / 10 + 5 } else { reps * round / ROUNDS - reps * (round - 1) / ROUNDS };
+        let keep = round > 0;
+        timed(|| own.infer(&image).map(|_| ()), n, keep.then_some(&mut samples[0]))?;
+        for ((_, backend), t) in peers.iter_mut().zip(&mut samples[1..]) {
+            timed(|| backend.infer(&image).map(|_| ()), n, keep.then_some(t))?;
+        }
+    }
+    let engine_us = median(&mut samples[0]);
+    let mut doc = Map::new();
+    doc.insert("model".into(), json!(a.model.display().to_string()));
+    doc.insert("kernels".into(), json!(fer_runtime::kernels::best().name()));
+    doc.insert("threads".into(), json!(1));
+    doc.insert("reps".into(), json!(reps));
+    doc.insert("engine_us".into(), json!(engine_us));
+    let mut lines = vec![format!("engine ({}): {engine_us:.1} µs", own.name())];
+    for ((key, backend), t) in peers.iter().zip(&mut samples[1..]) {
+        let us = median(t);
         doc.insert(format!("{key}_us"), json!(us));
         doc.insert(format!("ratio_vs_{key}"), json!(engine_us / us));
         lines.push(format!(

@@ -103,7 +103,8 @@ pub fn prelu(p: &PRelu, x: &[i8], out: &mut [i8]) {
     }
 }
 
-/// Unpadded max pooling: no bounds per tap, channel vectors maxed 16 bytes at a time.
+/// Unpadded max pooling: no bounds per tap; channels 16 at a time in registers (each
+/// window's taps maxed before one store), the rest one by one.
 #[inline(always)]
 pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
     let c = p.c;
@@ -116,36 +117,39 @@ pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
             && x.len() >= last_in(p.oh, sy, kh) * p.w * c
             && out.len() >= p.oh * p.ow * c
     );
+    let clamp = (p.min, p.max) != (i8::MIN, i8::MAX);
+    let blocks = c / 16;
     for oy in 0..p.oh {
         for ox in 0..p.ow {
             let o = &mut out[(oy * p.ow + ox) * c..(oy * p.ow + ox + 1) * c];
             let at0 = (oy * sy * p.w + ox * sx) * c;
-            o.copy_from_slice(&x[at0..at0 + c]);
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    if ky + kx > 0 {
-                        let at = at0 + (ky * p.w + kx) * c;
-                        max_into(o, &x[at..at + c]);
+            // The window, as one slice: every tap below indexes inside it.
+            let win = &x[at0..at0 + ((kh - 1) * p.w + kw) * c];
+            for b in 0..blocks {
+                let mut m = [i8::MIN; 16];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let at = (ky * p.w + kx) * c + 16 * b;
+                        let v: &[i8; 16] = win[at..at + 16].try_into().unwrap();
+                        for k in 0..16 {
+                            m[k] = m[k].max(v[k]);
+                        }
                     }
                 }
+                o[16 * b..16 * b + 16].copy_from_slice(&m);
             }
-            if (p.min, p.max) != (i8::MIN, i8::MAX) {
+            for ch in 16 * blocks..c {
+                let mut m = i8::MIN;
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        m = m.max(win[(ky * p.w + kx) * c + ch]);
+                    }
+                }
+                o[ch] = m;
+            }
+            if clamp {
                 o.iter_mut().for_each(|v| *v = (*v).clamp(p.min, p.max));
             }
         }
-    }
-}
-
-#[inline(always)]
-fn max_into(out: &mut [i8], src: &[i8]) {
-    let mut o16 = out.chunks_exact_mut(16);
-    let mut s16 = src.chunks_exact(16);
-    for (o, s) in (&mut o16).zip(&mut s16) {
-        for k in 0..16 {
-            o[k] = o[k].max(s[k]);
-        }
-    }
-    for (o, &s) in o16.into_remainder().iter_mut().zip(s16.remainder()) {
-        *o = (*o).max(s);
     }
 }
