@@ -14,6 +14,8 @@ use crate::format::{AlignedBytes, Model};
 /// Runs one image (`[C, H, W]` floats in [0, 1]) to the model's outputs (logits).
 pub trait Backend {
     fn name(&self) -> String;
+    /// `[C, H, W]` of the image `infer` takes.
+    fn input_shape(&self) -> [usize; 3];
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String>;
 }
 
@@ -49,6 +51,10 @@ impl Own {
 impl Backend for Own {
     fn name(&self) -> String {
         std::format!("own int8 ({})", self.kernels.name())
+    }
+
+    fn input_shape(&self) -> [usize; 3] {
+        Own::input_shape(self).unwrap_or_default()
     }
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
@@ -89,6 +95,10 @@ impl Tract {
 impl Backend for Tract {
     fn name(&self) -> String {
         "tract f32".into()
+    }
+
+    fn input_shape(&self) -> [usize; 3] {
+        self.shape
     }
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
@@ -149,18 +159,27 @@ impl Ort {
     }
 
     pub fn load(path: &Path, label: &str) -> Result<Ort, String> {
-        let env = Ort::environment()?;
         let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
         let shape = crate::onnx::read_onnx(&bytes)
             .map(|g| g.input_shape)
             .or_else(|_| qdq_input_shape(&bytes))
             .map_err(|e| std::format!("{}: {e}", path.display()))?;
-        let session = ort::session::Session::builder(env)
+        Ok(Ort { session: Ort::session_from(path, &bytes)?, shape, label: label.into() })
+    }
+
+    /// A one-thread session on the model at `path` (any ONNX model, several outputs too).
+    pub fn session(path: &Path) -> Result<ort::session::Session, String> {
+        let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
+        Ort::session_from(path, &bytes)
+    }
+
+    fn session_from(path: &Path, bytes: &[u8]) -> Result<ort::session::Session, String> {
+        let env = Ort::environment()?;
+        ort::session::Session::builder(env)
             .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
-            .and_then(|mut b| b.commit_from_memory(&bytes))
-            .map_err(|e| std::format!("{}: ONNX Runtime: {e}", path.display()))?;
-        Ok(Ort { session, shape, label: label.into() })
+            .and_then(|mut b| b.commit_from_memory(bytes))
+            .map_err(|e| std::format!("{}: ONNX Runtime: {e}", path.display()))
     }
 }
 
@@ -187,6 +206,10 @@ fn qdq_input_shape(bytes: &[u8]) -> Result<[usize; 3], String> {
 impl Backend for Ort {
     fn name(&self) -> String {
         self.label.clone()
+    }
+
+    fn input_shape(&self) -> [usize; 3] {
+        self.shape
     }
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {

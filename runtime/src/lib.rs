@@ -20,9 +20,14 @@ pub mod format;
 pub mod kernels;
 pub mod labels;
 #[cfg(feature = "std")]
+pub mod metrics;
+#[cfg(feature = "std")]
 pub mod onnx;
+pub mod overlay;
 #[cfg(feature = "std")]
 pub mod preprocess;
 #[cfg(feature = "std")]
 pub mod quant;
 pub mod requant;
+#[cfg(feature = "std")]
+pub mod vision;

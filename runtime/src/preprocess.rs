@@ -16,20 +16,30 @@ pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>, String> {
     } else {
         img
     };
-    Ok(match c {
-        1 => img.into_luma8().into_raw().iter().map(|&p| p as f32 / 255.0).collect(),
-        3 => {
-            let rgb = img.into_rgb8().into_raw();
-            let mut out = vec![0f32; 3 * h * w];
-            for (i, px) in rgb.chunks(3).enumerate() {
-                for ch in 0..3 {
-                    out[ch * h * w + i] = px[ch] as f32 / 255.0;
-                }
-            }
-            out
+    if !matches!(c, 1 | 3) {
+        return Err(std::format!("models with {c} input channels are not supported (1 or 3)"));
+    }
+    let mut out = vec![0f32; c * h * w];
+    to_chw(img, c, &mut out);
+    Ok(out)
+}
+
+/// An image already at the model's size -> `[C, H, W]` floats in [0, 1] (gray when `c` is
+/// 1, else RGB).
+pub fn to_chw(img: image::DynamicImage, c: usize, out: &mut [f32]) {
+    if c == 1 {
+        for (o, &p) in out.iter_mut().zip(img.into_luma8().as_raw()) {
+            *o = p as f32 / 255.0;
         }
-        _ => return Err(std::format!("models with {c} input channels are not supported (1 or 3)")),
-    })
+        return;
+    }
+    let rgb = img.into_rgb8();
+    let plane = (rgb.width() * rgb.height()) as usize;
+    for (i, px) in rgb.as_raw().chunks(3).enumerate() {
+        for ch in 0..3 {
+            out[ch * plane + i] = px[ch] as f32 / 255.0;
+        }
+    }
 }
 
 fn is_image(p: &Path) -> bool {

@@ -2,11 +2,13 @@
 //!
 //! Laid out like burn's examples, one stage per module: `data` reads, checks, splits and
 //! balances datasets; `model` holds the architectures; `train` fits them; `export` writes ONNX;
-//! `transfer` starts a model from an ONNX file (fine-tuning).
+//! `transfer` starts a model from an ONNX file (fine-tuning); `ship` chains them into a
+//! shipped model with its card.
 
 pub mod data;
 pub mod export;
 pub mod fsutil;
 pub mod model;
+pub mod ship;
 pub mod train;
 pub mod transfer;

@@ -1,6 +1,9 @@
 //! Command-line definitions, one module per command.
 
 mod bench;
+mod eval;
+mod models;
+mod predict;
 mod quantize;
 
 use clap::{Parser, Subcommand};
@@ -18,12 +21,18 @@ enum Command {
     Quantize(quantize::QuantizeArgs),
     /// Time the engine beside ONNX Runtime and tract (one thread, batch 1, median).
     Bench(bench::BenchArgs),
+    /// Faces and their expressions in images: a table, JSON, or annotated copies.
+    Predict(predict::PredictArgs),
+    /// Score a model on labelled class folders: accuracy, balanced accuracy, macro-F1, confusion.
+    Eval(eval::EvalArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Quantize(a) => quantize::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Eval(a) => eval::run(a),
     }
 }
 

@@ -25,6 +25,8 @@ enum Command {
     Cv(train::CvArgs),
     /// Training and inference speed of each model (optionally beside Keras).
     Bench(bench::BenchArgs),
+    /// Data to a shipped model: fit, export, quantize, score float and int8, write the model card.
+    Ship(train::ShipArgs),
     /// Export a checkpoint to ONNX (opset 18, dynamic batch, labels and preprocessing in metadata).
     Export(export::ExportArgs),
     /// Redraw a run's curves.png from its saved history.
@@ -41,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Curves(args) => train::curves(args),
         Command::Export(args) => export::run(args),
+        Command::Ship(args) => train::ship(args),
         Command::Layers(args) => export::layers(args),
     }
 }

@@ -483,3 +483,76 @@ pub fn curves(args: CurvesArgs) -> anyhow::Result<()> {
     println!("wrote {}", out.display());
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    #[command(flatten)]
+    train: TrainArgs,
+    /// models/NAME: writes NAME.onnx, NAME.fer, NAME.qdq.onnx, NAME.md and its pictures.
+    #[arg(long)]
+    out: PathBuf,
+    /// The test set the card reports (e.g. FER2013 public_test).
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// The fit's run folder, kept for resuming [default: ~/.cache/fer-edge/runs/ship-NAME].
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// Training images the quantizer calibrates on.
+    #[arg(long, default_value_t = 200)]
+    calib_images: usize,
+    /// Timed runs per backend for the card's latency.
+    #[arg(long, default_value_t = 500)]
+    bench_reps: usize,
+}
+
+/// The command as typed, `fer-train` first, arguments quoted where needed.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| if a.contains(char::is_whitespace) { format!("'{a}'") } else { a })
+        .collect();
+    format!("fer-train {}", args.join(" "))
+}
+
+pub fn ship(args: ShipArgs) -> anyhow::Result<()> {
+    let mut cfg = args.train.config()?;
+    if let Some(t) = &args.test {
+        cfg.test = Some(t.clone());
+    }
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    let name = args.out.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let work = args.work.clone().unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        home.join(".cache/fer-edge/runs").join(format!("ship-{name}"))
+    });
+    let recipe = match &args.train.config {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let opts = fer_trainer::ship::ShipOptions {
+        out: args.out.clone(),
+        work,
+        calib_images: args.calib_images,
+        bench_reps: args.bench_reps,
+        command: command_line(),
+        recipe,
+        progress: !args.train.no_progress,
+    };
+    let report = fer_trainer::ship::ship(&cfg, &opts).map_err(anyhow::Error::msg)?;
+    if args.train.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("wrote {}, {}, {} and {}", report.onnx, report.fer, report.qdq, report.card);
+    for s in &report.scores {
+        println!(
+            "  {:<18} accuracy {:.2}%, balanced {:.2}%, macro-F1 {:.3} on {} test images",
+            s.name,
+            100.0 * s.accuracy,
+            100.0 * s.balanced_accuracy,
+            s.macro_f1,
+            s.images
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Where the shipped models are, and the pipeline options shared by predict, eval and live.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use fer_runtime::vision::detector::DetectorNet;
+use fer_runtime::vision::pipeline::CropOptions;
+use fer_runtime::vision::{BackendKind, BlazeFace, Classifier, Pipeline};
+
+/// The default expression model and face detector, by file name in `models/`.
+pub const DEFAULT_MODEL: &str = "edge.fer";
+pub const DEFAULT_DETECTOR: &str = "blazeface_short.onnx";
+
+/// `models/NAME`: under `$FER_MODELS`, then `./models`, then the source checkout's.
+pub fn shipped(name: &str) -> PathBuf {
+    let candidates = [
+        std::env::var_os("FER_MODELS").map(PathBuf::from),
+        Some(PathBuf::from("models")),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("models").join(name))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// The own int8 engine (.fer models).
+    Own,
+    /// tract-onnx, f32 (.onnx models).
+    Tract,
+    /// ONNX Runtime (.onnx models; libonnxruntime.so from ORT_DYLIB_PATH).
+    Ort,
+}
+
+impl From<Engine> for BackendKind {
+    fn from(e: Engine) -> BackendKind {
+        match e {
+            Engine::Own => BackendKind::Own,
+            Engine::Tract => BackendKind::Tract,
+            Engine::Ort => BackendKind::Ort,
+        }
+    }
+}
+
+/// Model and pipeline flags of `fer predict`, `eval` and `live`.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Expression model: .fer (int8) or .onnx (float) [default: models/edge.fer].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Engine for --model [default: own for .fer, tract for .onnx].
+    #[arg(long, value_enum)]
+    pub backend: Option<Engine>,
+    /// Face detector (BlazeFace short range) [default: models/blazeface_short.onnx].
+    #[arg(long)]
+    pub detector: Option<PathBuf>,
+    /// Engine for the detector: tract or ort (the int8 detector is not shipped yet).
+    #[arg(long, value_enum, default_value_t = Engine::Tract)]
+    pub detector_backend: Engine,
+    /// Detector score threshold.
+    #[arg(long, default_value_t = 0.5)]
+    pub min_score: f32,
+    /// Crop side = face box side x (1 + margin).
+    #[arg(long, default_value_t = CropOptions::default().margin)]
+    pub margin: f32,
+    /// Do not rotate crops to level the eyes.
+    #[arg(long)]
+    pub no_align: bool,
+    /// Also classify each face mirrored and average (test-time augmentation).
+    #[arg(long)]
+    pub flip_tta: bool,
+}
+
+impl PipelineArgs {
+    pub fn model_path(&self) -> PathBuf {
+        self.model.clone().unwrap_or_else(|| shipped(DEFAULT_MODEL))
+    }
+
+    pub fn classifier(&self) -> Result<Classifier, String> {
+        let path = self.model_path();
+        if !path.is_file() {
+            return Err(format!(
+                "{}: no such model file (pass --model FILE.fer or FILE.onnx)",
+                path.display()
+            ));
+        }
+        let kind = self.backend.map(BackendKind::from).unwrap_or_else(|| BackendKind::for_path(&path));
+        let mut c = Classifier::load(&path, kind)?;
+        c.flip_tta = self.flip_tta;
+        Ok(c)
+    }
+
+    pub fn detector(&self) -> Result<BlazeFace, String> {
+        let path = self.detector.clone().unwrap_or_else(|| shipped(DEFAULT_DETECTOR));
+        if !path.is_file() {
+            return Err(format!("{}: no such detector file (pass --detector FILE.onnx)", path.display()));
+        }
+        let net: Box<dyn DetectorNet> = match self.detector_backend {
+            Engine::Tract => Box::new(fer_runtime::vision::detector::TractNet::load(&path)?),
+            Engine::Ort => Box::new(fer_runtime::vision::detector::OrtNet::load(&path)?),
+            Engine::Own => {
+                return Err(
+                    "--detector-backend own: the int8 detector is not available yet; use tract or ort".into(),
+                );
+            }
+        };
+        let mut d = BlazeFace::new(net);
+        if !(self.min_score > 0.0 && self.min_score < 1.0) {
+            return Err(format!("--min-score must be between 0 and 1, got {}", self.min_score));
+        }
+        d.options.min_score = self.min_score;
+        Ok(d)
+    }
+
+    /// The pipeline; `detect: false` takes every image as one face crop.
+    pub fn pipeline(&self, detect: bool) -> Result<Pipeline, String> {
+        let detector = if detect { Some(self.detector()?) } else { None };
+        let mut p = Pipeline::new(detector, self.classifier()?);
+        if !(self.margin.is_finite() && (-0.5..=3.0).contains(&self.margin)) {
+            return Err(format!("--margin must be between -0.5 and 3, got {}", self.margin));
+        }
+        p.crop.margin = self.margin;
+        p.crop.align = !self.no_align;
+        Ok(p)
+    }
+}

@@ -1,0 +1,189 @@
+//! A borrowed RGB frame and the two resamplings the pipeline makes of it: the letterboxed
+//! detector input, and the rotated face crop the classifier reads.
+
+/// 8-bit RGB pixels, row-major, `width * height * 3` bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct RgbFrame<'a> {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: &'a [u8],
+}
+
+impl<'a> RgbFrame<'a> {
+    pub fn new(width: usize, height: usize, pixels: &'a [u8]) -> Result<RgbFrame<'a>, String> {
+        if width == 0 || height == 0 || pixels.len() != width * height * 3 {
+            return Err(format!(
+                "a {width}x{height} RGB frame needs {} bytes, got {}",
+                width * height * 3,
+                pixels.len()
+            ));
+        }
+        Ok(RgbFrame { width, height, pixels })
+    }
+
+    /// Bilinear sample of channel `c` at `(x, y)`, pixel centres at integers (pixel `i`
+    /// spans `[i - 0.5, i + 0.5]` here, `[i, i + 1]` in detection coordinates); outside
+    /// the frame, `None`.
+    #[inline]
+    fn sample(&self, x: f32, y: f32, c: usize) -> Option<f32> {
+        if !(x > -1.0 && y > -1.0 && x < self.width as f32 && y < self.height as f32) {
+            return None;
+        }
+        let (x0, y0) = (x.floor(), y.floor());
+        let (fx, fy) = (x - x0, y - y0);
+        let (w, h) = (self.width as isize, self.height as isize);
+        let px = |xi: isize, yi: isize| {
+            let (xi, yi) = (xi.clamp(0, w - 1) as usize, yi.clamp(0, h - 1) as usize);
+            self.pixels[(yi * self.width + xi) * 3 + c] as f32
+        };
+        let (xi, yi) = (x0 as isize, y0 as isize);
+        let top = px(xi, yi) * (1.0 - fx) + px(xi + 1, yi) * fx;
+        let bottom = px(xi, yi + 1) * (1.0 - fx) + px(xi + 1, yi + 1) * fx;
+        Some(top * (1.0 - fy) + bottom * fy)
+    }
+
+    /// Gray value at `(x, y)`, bilinear, with the `image` crate's luma weights (Rec. 709),
+    /// which is how the trainer turns colour datasets gray.
+    #[inline]
+    fn sample_gray(&self, x: f32, y: f32) -> Option<f32> {
+        Some(
+            0.2126 * self.sample(x, y, 0)?
+                + 0.7152 * self.sample(x, y, 1)?
+                + 0.0722 * self.sample(x, y, 2)?,
+        )
+    }
+}
+
+/// How a frame was fitted into the detector's square input: the frame is centred in a
+/// square of side `max(width, height)` with black bars, then scaled to the input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Letterbox {
+    /// Side of the square, frame pixels.
+    pub side: f32,
+    /// Bars on the left and top, frame pixels.
+    pub pad_x: f32,
+    pub pad_y: f32,
+}
+
+impl Letterbox {
+    pub fn of(width: usize, height: usize) -> Letterbox {
+        let side = width.max(height) as f32;
+        Letterbox { side, pad_x: (side - width as f32) / 2.0, pad_y: (side - height as f32) / 2.0 }
+    }
+
+    /// `(sx, ox, sy, oy)`: maps [0, 1] square coordinates to frame pixels (`x * sx + ox`).
+    pub fn to_frame(&self) -> (f32, f32, f32, f32) {
+        (self.side, -self.pad_x, self.side, -self.pad_y)
+    }
+}
+
+/// Writes `frame`, letterboxed and resized (bilinear) to `size x size`, into `out` as
+/// `[3, size, size]` floats `pixel * scale + offset` (BlazeFace: 1/127.5, -1). Bars are
+/// black pixels (value `offset`).
+pub fn letterbox_into(frame: &RgbFrame, size: usize, scale: f32, offset: f32, out: &mut [f32]) -> Letterbox {
+    let lb = Letterbox::of(frame.width, frame.height);
+    let step = lb.side / size as f32;
+    let plane = size * size;
+    debug_assert_eq!(out.len(), 3 * plane);
+    for v in 0..size {
+        let y = (v as f32 + 0.5) * step - 0.5 - lb.pad_y;
+        for u in 0..size {
+            let x = (u as f32 + 0.5) * step - 0.5 - lb.pad_x;
+            for c in 0..3 {
+                let p = frame.sample(x, y, c).unwrap_or(0.0);
+                out[c * plane + v * size + u] = p * scale + offset;
+            }
+        }
+    }
+    lb
+}
+
+/// A square face crop in frame pixels: centre, side, and the rotation (radians) that makes
+/// the eyes level.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Crop {
+    pub cx: f32,
+    pub cy: f32,
+    pub side: f32,
+    pub angle: f32,
+}
+
+/// Samples `crop` into `out` as `[channels, size, size]` floats in [0, 1] (1 channel: gray;
+/// 3: RGB). Outside the frame, the nearest edge pixel is repeated (the crop of a face at
+/// the border).
+pub fn crop_into(frame: &RgbFrame, crop: &Crop, channels: usize, size: usize, out: &mut [f32]) {
+    let (sin, cos) = crop.angle.sin_cos();
+    let step = crop.side / size as f32;
+    let plane = size * size;
+    // Crop coordinates are continuous (pixel i spans [i, i + 1]); samples are at centres.
+    let clamp = |x: f32, y: f32| {
+        ((x - 0.5).clamp(0.0, frame.width as f32 - 1.0), (y - 0.5).clamp(0.0, frame.height as f32 - 1.0))
+    };
+    for v in 0..size {
+        let dy = (v as f32 + 0.5) * step - crop.side / 2.0;
+        for u in 0..size {
+            let dx = (u as f32 + 0.5) * step - crop.side / 2.0;
+            let (x, y) = clamp(crop.cx + cos * dx - sin * dy, crop.cy + sin * dx + cos * dy);
+            if channels == 1 {
+                out[v * size + u] = frame.sample_gray(x, y).unwrap_or(0.0) / 255.0;
+            } else {
+                for c in 0..channels.min(3) {
+                    out[c * plane + v * size + u] = frame.sample(x, y, c).unwrap_or(0.0) / 255.0;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_size_is_checked() {
+        assert!(RgbFrame::new(2, 2, &[0; 11]).unwrap_err().contains("12 bytes"));
+        assert!(RgbFrame::new(0, 2, &[]).is_err());
+    }
+
+    #[test]
+    fn letterbox_centres_a_wide_frame_between_black_bars() {
+        // 4x2 white frame into 4x4: rows 0 and 3 are bars, rows 1-2 the frame.
+        let px = vec![255u8; 4 * 2 * 3];
+        let f = RgbFrame::new(4, 2, &px).unwrap();
+        let mut out = vec![0f32; 3 * 16];
+        let lb = letterbox_into(&f, 4, 1.0 / 127.5, -1.0, &mut out);
+        assert_eq!(lb, Letterbox { side: 4.0, pad_x: 0.0, pad_y: 1.0 });
+        for c in 0..3 {
+            let p = &out[c * 16..][..16];
+            assert!(p[..4].iter().all(|&v| v == -1.0), "{p:?}");
+            assert!(p[4..12].iter().all(|&v| (v - 1.0).abs() < 1e-6), "{p:?}");
+            assert!(p[12..].iter().all(|&v| v == -1.0), "{p:?}");
+        }
+        // A point at the square's centre maps to the frame's centre.
+        let (sx, ox, sy, oy) = lb.to_frame();
+        assert_eq!((0.5 * sx + ox, 0.5 * sy + oy), (2.0, 1.0));
+    }
+
+    #[test]
+    fn crop_rotates_about_its_centre() {
+        // A 9x9 frame, black with a white pixel right of the centre.
+        let mut px = vec![0u8; 9 * 9 * 3];
+        px[(4 * 9 + 6) * 3..][..3].copy_from_slice(&[255; 3]);
+        let f = RgbFrame::new(9, 9, &px).unwrap();
+        let mut out = vec![0f32; 9 * 9];
+        // Unrotated, 1:1: the crop is the frame.
+        crop_into(&f, &Crop { cx: 4.5, cy: 4.5, side: 9.0, angle: 0.0 }, 1, 9, &mut out);
+        assert!((out[4 * 9 + 6] - 1.0).abs() < 1e-3);
+        // Rotated by 90 degrees: the crop's "right" points down the frame, so the white
+        // pixel (frame right of centre) shows above the crop's centre.
+        crop_into(
+            &f,
+            &Crop { cx: 4.5, cy: 4.5, side: 9.0, angle: std::f32::consts::FRAC_PI_2 },
+            1,
+            9,
+            &mut out,
+        );
+        let brightest = (0..81).max_by(|&a, &b| out[a].total_cmp(&out[b])).unwrap();
+        assert_eq!((brightest % 9, brightest / 9), (4, 2), "{out:?}");
+    }
+}

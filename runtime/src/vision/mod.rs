@@ -1,0 +1,15 @@
+//! Faces in frames: the BlazeFace detector's anchors and decoding, letterboxing and the
+//! aligned face crop, the classifier, and the pipeline that chains them.
+
+pub mod anchors;
+pub mod classify;
+pub mod decode;
+pub mod detector;
+pub mod frame;
+pub mod pipeline;
+
+pub use classify::{BackendKind, Classifier};
+pub use decode::Detection;
+pub use detector::BlazeFace;
+pub use frame::RgbFrame;
+pub use pipeline::{Face, Pipeline};

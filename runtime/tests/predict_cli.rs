@@ -1,0 +1,179 @@
+//! `fer predict` and `fer eval` end to end: the shipped BlazeFace detector on the project's
+//! photos, and the bad inputs users hit. The classifier is the small test model the
+//! firmware also runs (`firmware/vectors/tiny.fer`): these tests check the pipeline, not
+//! the expression model's accuracy.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `../shared/data` (or `$FER_SHARED_DATA`); `None` with a note when absent, a panic when
+/// `FER_REQUIRE_SHARED=1` (CI).
+fn shared_data() -> Option<PathBuf> {
+    let dir = std::env::var_os("FER_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/data"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("FER_REQUIRE_SHARED").map_or(true, |v| v != "1"),
+        "{} is missing and FER_REQUIRE_SHARED=1",
+        dir.display()
+    );
+    eprintln!("SKIPPED: no shared data at {}", dir.display());
+    None
+}
+
+fn fer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fer")).args(args).current_dir(root()).output().expect("run fer")
+}
+
+fn tiny() -> String {
+    root().join("firmware/vectors/tiny.fer").display().to_string()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "fer failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn predict_finds_the_real_faces_in_the_photos_and_draws_them() {
+    let Some(data) = shared_data() else { return };
+    let photos = data.join("photos");
+    let annotated = tempfile::tempdir().unwrap();
+    let out = fer(&[
+        "predict",
+        photos.to_str().unwrap(),
+        "--model",
+        &tiny(),
+        "--json",
+        "--annotate",
+        annotated.path().to_str().unwrap(),
+    ]);
+    let doc = json(&out);
+    let images = doc.as_array().expect("one entry per image");
+    assert_eq!(images.len(), 9);
+    let mut real_faces = 0;
+    for img in images {
+        let path = img["path"].as_str().unwrap();
+        let stem = Path::new(path).file_stem().unwrap().to_str().unwrap().to_string();
+        let faces = img["faces"].as_array().unwrap();
+        let (w, h) = (img["width"].as_f64().unwrap(), img["height"].as_f64().unwrap());
+        // Photos 3 and 4 are drawings: whatever the detector says about them is fine. The
+        // wide ones are composites (photo, bar chart, emoji): the real face is in the left
+        // third, and the emoji on the right may be found too.
+        let in_real_face_area = |b: &[f64]| {
+            let cx = b[0] + b[2] / 2.0;
+            let cy = b[1] + b[3] / 2.0;
+            let right = if w > 1.5 * h { w / 3.0 } else { w };
+            cx > 0.0 && cx < right && cy > 0.0 && cy < h && b[2] > 0.1 * h
+        };
+        for f in faces {
+            let p: f64 = f["probabilities"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
+            assert!((p - 1.0).abs() < 1e-4, "{path}: probabilities sum to {p}");
+            assert!(f["label"].is_string() && f["keypoints"].as_array().unwrap().len() == 6, "{f}");
+        }
+        if ["3", "4"].contains(&stem.as_str()) {
+            continue;
+        }
+        let real: Vec<&serde_json::Value> = faces
+            .iter()
+            .filter(|f| {
+                in_real_face_area(
+                    &f["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        assert_eq!(real.len(), 1, "{path}: one real face expected, got {faces:?}");
+        real_faces += 1;
+        // The annotated copy exists, has the photo's size, and differs from it.
+        let png = image::open(img["annotated"].as_str().unwrap()).unwrap().into_rgb8();
+        let orig = image::open(path).unwrap().into_rgb8();
+        assert_eq!(png.dimensions(), orig.dimensions());
+        assert_ne!(png.as_raw(), orig.as_raw(), "{path}: nothing was drawn");
+    }
+    assert_eq!(real_faces, 7);
+}
+
+#[test]
+fn predict_reports_an_image_without_a_face_as_an_empty_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let blank = dir.path().join("wall.png");
+    image::RgbImage::from_pixel(320, 240, image::Rgb([90, 120, 150])).save(&blank).unwrap();
+    let doc = json(&fer(&["predict", blank.to_str().unwrap(), "--model", &tiny(), "--json"]));
+    assert_eq!(doc[0]["faces"], serde_json::json!([]));
+}
+
+#[test]
+fn bad_inputs_are_named_and_nothing_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("broken.jpg");
+    std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
+    let good = dir.path().join("ok.png");
+    image::RgbImage::from_pixel(64, 64, image::Rgb([0, 0, 0])).save(&good).unwrap();
+
+    // A corrupt image among good ones: the good one is still reported, the bad one named.
+    let out =
+        fer(&["predict", corrupt.to_str().unwrap(), good.to_str().unwrap(), "--model", &tiny(), "--json"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.jpg") && !stderr.contains("panicked"), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc[0]["error"].as_str().unwrap().contains("broken.jpg"));
+    assert_eq!(doc[1]["faces"], serde_json::json!([]));
+
+    for (args, needle) in [
+        (vec!["predict", "/no/such/image.png", "--model", &tiny()], "/no/such/image.png"),
+        (vec!["predict", good.to_str().unwrap(), "--model", "/no/model.fer"], "/no/model.fer"),
+        (vec!["predict", good.to_str().unwrap(), "--model", corrupt.to_str().unwrap()], "broken.jpg"),
+        (
+            vec![
+                "predict",
+                good.to_str().unwrap(),
+                "--model",
+                &tiny(),
+                "--detector",
+                corrupt.to_str().unwrap(),
+            ],
+            "broken.jpg",
+        ),
+        (vec!["eval", "--data", dir.path().to_str().unwrap(), "--model", &tiny()], "class folders"),
+    ] {
+        let out = fer(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(needle) && !stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn eval_scores_class_folders_with_the_contract_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    // Crops of the model's own input size are scored whole, without the detector. The test
+    // model knows angry, disgust and fear: happy images are counted apart.
+    for (class, v) in [("angry", 200u8), ("fear", 40), ("happy", 120)] {
+        std::fs::create_dir_all(dir.path().join(class)).unwrap();
+        for i in 0..3 {
+            image::GrayImage::from_pixel(8, 8, image::Luma([v.saturating_add(i)]))
+                .save(dir.path().join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let doc = json(&fer(&["eval", "--data", dir.path().to_str().unwrap(), "--model", &tiny(), "--json"]));
+    for key in ["images", "accuracy", "balanced_accuracy", "macro_f1", "per_class_recall", "confusion"] {
+        assert!(doc.get(key).is_some(), "missing {key}: {doc}");
+    }
+    assert_eq!(doc["images"], 6);
+    assert_eq!(doc["whole_images"], 6);
+    assert_eq!(doc["skipped_classes"], 3);
+    assert_eq!(doc["per_class_recall"]["disgust"], serde_json::Value::Null);
+    let confusion = doc["confusion"].as_array().unwrap();
+    let total: u64 = confusion.iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(total, 6);
+}
