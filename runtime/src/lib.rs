@@ -30,4 +30,6 @@ pub mod preprocess;
 pub mod quant;
 pub mod requant;
 #[cfg(feature = "std")]
+pub mod video;
+#[cfg(feature = "std")]
 pub mod vision;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod live;
 mod models;
 mod predict;
 mod quantize;
@@ -25,6 +26,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Score a model on labelled class folders: accuracy, balanced accuracy, macro-F1, confusion.
     Eval(eval::EvalArgs),
+    /// Recognition on a stream of frames (a replayed clip): tracking, smoothing, JSON lines.
+    Live(live::LiveArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), String> {
@@ -33,6 +36,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         Command::Bench(a) => bench::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Live(a) => live::run(a),
     }
 }
 

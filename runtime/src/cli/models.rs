@@ -67,6 +67,9 @@ pub struct PipelineArgs {
     /// Crop side = face box side x (1 + margin).
     #[arg(long, default_value_t = CropOptions::default().margin)]
     pub margin: f32,
+    /// Move the crop's centre down by this fraction of the box height (negative: up).
+    #[arg(long, default_value_t = CropOptions::default().shift_down, allow_negative_numbers = true)]
+    pub shift_down: f32,
     /// Do not rotate crops to level the eyes.
     #[arg(long)]
     pub no_align: bool,
@@ -123,7 +126,11 @@ impl PipelineArgs {
         if !(self.margin.is_finite() && (-0.5..=3.0).contains(&self.margin)) {
             return Err(format!("--margin must be between -0.5 and 3, got {}", self.margin));
         }
+        if !(self.shift_down.is_finite() && (-1.0..=1.0).contains(&self.shift_down)) {
+            return Err(format!("--shift-down must be between -1 and 1, got {}", self.shift_down));
+        }
         p.crop.margin = self.margin;
+        p.crop.shift_down = self.shift_down;
         p.crop.align = !self.no_align;
         Ok(p)
     }

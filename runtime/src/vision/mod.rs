@@ -1,5 +1,6 @@
 //! Faces in frames: the BlazeFace detector's anchors and decoding, letterboxing and the
-//! aligned face crop, the classifier, and the pipeline that chains them.
+//! aligned face crop, the classifier, the pipeline that chains them, and the tracker that
+//! follows faces across frames.
 
 pub mod anchors;
 pub mod classify;
@@ -7,6 +8,7 @@ pub mod decode;
 pub mod detector;
 pub mod frame;
 pub mod pipeline;
+pub mod track;
 
 pub use classify::{BackendKind, Classifier};
 pub use decode::Detection;

@@ -32,16 +32,19 @@ pub struct Face {
 pub struct CropOptions {
     /// Side = the box's larger side times (1 + margin).
     pub margin: f32,
-    /// Centre moved down by this fraction of the box height (FER2013 crops sit lower than
-    /// BlazeFace's box, which starts at the brows).
+    /// Centre moved down by this fraction of the box height (negative: up).
     pub shift_down: f32,
     /// Rotate so that the eyes are level.
     pub align: bool,
 }
 
+/// The defaults frame a face as FER2013 does. BlazeFace run on the 3,589 `public_test` crops
+/// finds a face in 3,254; its median box is 41.6 of the 48 pixels, centred 3.3 pixels below
+/// the crop's centre: FER2013's crop is 1.15 box sides wide, centred 8% of the box height
+/// above the box's centre (`scripts/crop-calibration.sh` measures it).
 impl Default for CropOptions {
     fn default() -> Self {
-        CropOptions { margin: 0.2, shift_down: 0.0, align: true }
+        CropOptions { margin: 0.15, shift_down: -0.08, align: true }
     }
 }
 

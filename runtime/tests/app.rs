@@ -1,4 +1,4 @@
-//! `fer predict` and `fer eval` end to end: the shipped BlazeFace detector on the project's
+//! `fer predict`, `fer eval` and `fer live` end to end: the shipped BlazeFace detector on the
 //! photos, and the bad inputs users hit. The classifier is the small test model the
 //! firmware also runs (`firmware/vectors/tiny.fer`): these tests check the pipeline, not
 //! the expression model's accuracy.
@@ -176,4 +176,90 @@ fn eval_scores_class_folders_with_the_contract_keys() {
     let confusion = doc["confusion"].as_array().unwrap();
     let total: u64 = confusion.iter().flat_map(|r| r.as_array().unwrap()).map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(total, 6);
+}
+
+/// A 40-frame MJPEG clip panning across photo 9 (one real face), with one damaged frame.
+fn panning_clip(dir: &Path, data: &Path) -> PathBuf {
+    let photo = image::open(data.join("photos/9.jpg")).unwrap().into_rgb8();
+    let (w, h) = (photo.width() - 60, photo.height() - 60);
+    let mut clip = Vec::new();
+    for i in 0..40u32 {
+        let frame = image::imageops::crop_imm(&photo, i.min(60), (i / 2).min(60), w, h).to_image();
+        let mut jpeg = Vec::new();
+        frame.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        if i == 20 {
+            jpeg.truncate(200);
+        }
+        clip.extend(jpeg);
+    }
+    let path = dir.join("pan.mjpeg");
+    std::fs::write(&path, clip).unwrap();
+    path
+}
+
+#[test]
+fn live_replays_a_clip_with_one_stable_track_and_skips_the_damaged_frame() {
+    let Some(data) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let clip = panning_clip(dir.path(), &data);
+    let out = fer(&["live", "--input", clip.to_str().unwrap(), "--headless", "--json", "--model", &tiny()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (frames, summary) = lines.split_at(lines.len() - 1);
+    let summary = &summary[0]["summary"];
+    assert_eq!(summary["frames"], 39);
+    assert_eq!(summary["skipped"], 1);
+    for key in ["fps", "p50_ms", "p99_ms"] {
+        assert!(summary[key].as_f64().unwrap() > 0.0, "{key}: {summary}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pan.mjpeg#"), "the damaged frame is named");
+    for f in frames {
+        for key in ["frame", "faces", "latency_ms", "detect_ms", "classify_ms"] {
+            assert!(f.get(key).is_some(), "missing {key}: {f}");
+        }
+        let faces = f["faces"].as_array().unwrap();
+        assert_eq!(faces.len(), 1, "frame {}: {faces:?}", f["frame"]);
+        assert_eq!(faces[0]["track"], 1, "the panning face keeps its id (frame {})", f["frame"]);
+    }
+}
+
+#[test]
+fn a_long_replay_runs_in_flat_memory() {
+    let Some(data) = shared_data() else { return };
+    let out = fer(&[
+        "live",
+        "--input",
+        data.join("photos").to_str().unwrap(),
+        "--repeat",
+        "120",
+        "--headless",
+        "--json",
+        "--model",
+        &tiny(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let s = &summary["summary"];
+    assert_eq!(s["frames"], 1080);
+    let (at_100, last) = (s["rss_kb_frame_100"].as_u64().unwrap(), s["rss_kb_last"].as_u64().unwrap());
+    // Buffers are reused: nothing grows with the number of frames beyond allocator noise.
+    assert!(last < at_100 + 4096, "RSS grew from {at_100} kB at frame 100 to {last} kB at frame 1080");
+}
+
+#[test]
+fn live_without_frames_or_camera_says_what_to_do() {
+    for (args, needle) in [
+        (vec!["live", "--headless", "--model", &tiny()], "--input"),
+        (vec!["live", "--camera", "0", "--headless", "--model", &tiny()], "camera"),
+        (vec!["live", "--input", "/no/clip.mjpeg", "--headless", "--model", &tiny()], "/no/clip.mjpeg"),
+    ] {
+        let out = fer(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(needle) && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
 }

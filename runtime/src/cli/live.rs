@@ -1,0 +1,222 @@
+//! `fer live`: recognition on a stream of frames, with tracking and smoothing. Frames come
+//! from a replay (`--input`: image folders, MJPEG streams); camera capture and the window
+//! are separate features, not in this build yet.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use fer_runtime::video::Replay;
+use fer_runtime::vision::RgbFrame;
+use fer_runtime::vision::track::{Tracker, TrackerOptions};
+use serde::Serialize;
+
+use super::models::PipelineArgs;
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+    /// Camera index (needs the `camera` feature).
+    #[arg(long, conflicts_with = "input")]
+    camera: Option<u32>,
+    /// List cameras (needs the `camera` feature).
+    #[arg(long)]
+    list_cameras: bool,
+    /// Replay frames instead of a camera: images, folders of images, .mjpeg streams.
+    #[arg(long, num_args = 1..)]
+    input: Vec<PathBuf>,
+    /// Replay the input this many times (long runs from a short clip).
+    #[arg(long, default_value_t = 1)]
+    repeat: u64,
+    /// Stop after this many frames.
+    #[arg(long)]
+    max_frames: Option<u64>,
+    /// Pace the replay at this many frames per second [default: as fast as it runs].
+    #[arg(long)]
+    fps: Option<f64>,
+    /// No window: print results only.
+    #[arg(long)]
+    headless: bool,
+    /// JSON lines, one per frame, then one summary line.
+    #[arg(long)]
+    json: bool,
+    /// Weight of the newest frame in each track's moving average of probabilities (1: none).
+    #[arg(long, default_value_t = TrackerOptions::default().smooth)]
+    smooth: f32,
+    /// A track is dropped after this many frames without its face.
+    #[arg(long, default_value_t = TrackerOptions::default().max_missed)]
+    track_max_missed: u32,
+    /// Minimum box overlap (IoU) for a face to continue a track.
+    #[arg(long, default_value_t = TrackerOptions::default().min_iou)]
+    track_iou: f32,
+}
+
+#[derive(Serialize)]
+struct FrameLine<'a> {
+    frame: u64,
+    source: &'a str,
+    faces: &'a [fer_runtime::vision::Face],
+    /// Detection, crops and classification; decoding is `decode_ms`.
+    latency_ms: f64,
+    detect_ms: f64,
+    classify_ms: f64,
+    decode_ms: f64,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    /// Frames per second through the pipeline (decoding excluded).
+    fps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Frames processed.
+    frames: u64,
+    /// Frames that could not be decoded (skipped, not fatal).
+    skipped: u64,
+    decode_p50_ms: f64,
+    faces: u64,
+    tracks_started: u64,
+    /// Resident memory after frame 100 and after the last frame (kB): flat means no leak.
+    rss_kb_frame_100: Option<u64>,
+    rss_kb_last: Option<u64>,
+    backend: String,
+    detector: String,
+}
+
+/// Resident set size of this process in kB (Linux; None elsewhere).
+fn rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+pub fn run(a: LiveArgs) -> Result<(), String> {
+    if a.camera.is_some() || a.list_cameras {
+        return Err("camera capture is not in this build of `fer` (feature `camera`); replay recorded frames with --input".into());
+    }
+    if a.input.is_empty() {
+        return Err(
+            "no frames: pass --input IMAGES|FOLDER|CLIP.mjpeg (camera capture is not in this build)".into()
+        );
+    }
+    if !a.headless {
+        return Err("this build of `fer` has no window (feature `window`); pass --headless".into());
+    }
+    if !(a.smooth > 0.0 && a.smooth <= 1.0) {
+        return Err(format!("--smooth must be in (0, 1], got {}", a.smooth));
+    }
+    let mut pipeline = a.pipeline.pipeline(true)?;
+    let detector = pipeline.detector.as_ref().map(|d| d.name()).unwrap_or_default();
+    let labels = pipeline.classifier.labels.clone();
+    let mut tracker = Tracker::new(TrackerOptions {
+        min_iou: a.track_iou,
+        max_missed: a.track_max_missed,
+        smooth: a.smooth,
+    });
+    let mut replay = Replay::open(&a.input, a.repeat)?;
+    let limit = a.max_frames.unwrap_or(u64::MAX);
+    let period = a.fps.filter(|f| *f > 0.0).map(|f| Duration::from_secs_f64(1.0 / f));
+    let (mut latencies, mut decodes) = (Vec::new(), Vec::new());
+    let (mut frames, mut skipped, mut faces_seen, mut rss_100) = (0u64, 0u64, 0u64, None);
+    let mut out = std::io::stdout().lock();
+    let started = Instant::now();
+    let mut busy = Duration::ZERO;
+    for n in 0..limit {
+        let due = period.map(|p| started + p.mul_f64(n as f64));
+        // Reading and decoding the next frame (reported apart from the pipeline).
+        let t0 = Instant::now();
+        let Some(f) = replay.next() else { break };
+        let img = match f.image {
+            Ok(img) => img,
+            Err(e) => {
+                skipped += 1;
+                eprintln!("frame {}: skipped: {e}", f.index);
+                continue;
+            }
+        };
+        let decode_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let t1 = Instant::now();
+        let frame = RgbFrame::new(img.width() as usize, img.height() as usize, img.as_raw())?;
+        let mut faces = pipeline.faces(&frame)?;
+        tracker.update(&mut faces, &labels);
+        let took = t1.elapsed();
+        busy += took;
+        let latency_ms = took.as_secs_f64() * 1e3;
+        latencies.push(latency_ms);
+        decodes.push(decode_ms);
+        frames += 1;
+        faces_seen += faces.len() as u64;
+        if frames == 100 {
+            rss_100 = rss_kb();
+        }
+        let line = FrameLine {
+            frame: f.index,
+            source: &f.source,
+            faces: &faces,
+            latency_ms,
+            detect_ms: pipeline.last.detect_ms,
+            classify_ms: pipeline.last.classify_ms,
+            decode_ms,
+        };
+        let written = if a.json {
+            serde_json::to_writer(&mut out, &line)
+                .map_err(|e| e.to_string())
+                .and_then(|_| writeln!(out).map_err(|e| e.to_string()))
+        } else {
+            let desc: Vec<String> =
+                faces.iter().map(|f| format!("{} (track {})", f.label, f.track.unwrap_or(0))).collect();
+            writeln!(out, "frame {}: {} face(s) {} {latency_ms:.1} ms", f.index, faces.len(), desc.join(", "))
+                .map_err(|e| e.to_string())
+        };
+        // A closed pipe (`fer live ... | head`) ends the run quietly.
+        if written.is_err() {
+            return Ok(());
+        }
+        if let Some(due) = due {
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    decodes.sort_by(f64::total_cmp);
+    let summary = Summary {
+        fps: frames as f64 / busy.as_secs_f64().max(1e-9),
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+        frames,
+        skipped,
+        decode_p50_ms: percentile(&decodes, 0.5),
+        faces: faces_seen,
+        tracks_started: tracker.started(),
+        rss_kb_frame_100: rss_100,
+        rss_kb_last: rss_kb(),
+        backend: pipeline.classifier.name(),
+        detector,
+    };
+    if a.json {
+        let _ = writeln!(out, "{}", serde_json::json!({ "summary": summary }));
+    } else {
+        let _ = writeln!(
+            out,
+            "{} frames ({} skipped): {:.0} fps, p50 {:.2} ms, p99 {:.2} ms (decoding apart: p50 {:.2} ms)",
+            summary.frames,
+            summary.skipped,
+            summary.fps,
+            summary.p50_ms,
+            summary.p99_ms,
+            summary.decode_p50_ms
+        );
+    }
+    if frames == 0 {
+        return Err(format!("none of the {skipped} frames could be decoded"));
+    }
+    Ok(())
+}
