@@ -54,6 +54,8 @@ pub enum DetectorEngine {
     Tract,
     /// ONNX Runtime, f32 (libonnxruntime.so from ORT_DYLIB_PATH or the tools venv).
     Ort,
+    /// The runtime's own f32 evaluator: no other library, slow (the reference).
+    Eval,
 }
 
 /// Model and pipeline flags of `fer predict`, `eval` and `live`.
@@ -112,10 +114,11 @@ impl PipelineArgs {
         if !path.is_file() {
             return Err(format!("{}: no such detector file (pass --detector FILE.onnx)", path.display()));
         }
-        use fer_runtime::vision::detector::{OrtNet, TractNet};
+        use fer_runtime::vision::detector::{EvalNet, OrtNet, TractNet};
         let net: Box<dyn DetectorNet> = match self.detector_backend {
             DetectorEngine::Tract => Box::new(TractNet::load(&path)?),
             DetectorEngine::Ort => Box::new(OrtNet::load(&path)?),
+            DetectorEngine::Eval => Box::new(EvalNet::load(&path)?),
             DetectorEngine::Auto => match fer_runtime::backends::onnxruntime_library() {
                 Ok(_) => Box::new(OrtNet::load(&path)?),
                 Err(_) => Box::new(TractNet::load(&path)?),

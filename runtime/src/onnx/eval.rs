@@ -60,6 +60,14 @@ pub fn run_all(g: &FloatGraph, input: &[f32]) -> Result<Vec<Vec<f32>>, OnnxError
                 let s: f32 = e.iter().sum();
                 e.iter().map(|v| v / s).collect()
             }
+            Op::Pad { before, .. } => pad(x, &in_shape, before, &node.shape),
+            Op::Transpose { perm } => transpose(x, &in_shape, perm),
+            Op::Reshape => x.clone(),
+            Op::Concat { axis } => {
+                let parts: Vec<(&[f32], Vec<usize>)> =
+                    node.inputs.iter().map(|&v| (values[v].as_slice(), g.shape(v))).collect();
+                concat(&parts, *axis)
+            }
         };
         values.push(y);
     }
@@ -70,6 +78,60 @@ pub fn run_all(g: &FloatGraph, input: &[f32]) -> Result<Vec<Vec<f32>>, OnnxError
 pub fn run(g: &FloatGraph, input: &[f32]) -> Result<Vec<f32>, OnnxError> {
     let mut all = run_all(g, input)?;
     Ok(all.swap_remove(g.output))
+}
+
+/// Every output of the graph for one image, in the model's output order.
+pub fn run_outputs(g: &FloatGraph, input: &[f32]) -> Result<Vec<Vec<f32>>, OnnxError> {
+    let all = run_all(g, input)?;
+    Ok(g.outputs.iter().map(|(_, id)| all[*id].clone()).collect())
+}
+
+/// Zero padding of a `[C, H, W]` value.
+fn pad(x: &[f32], s: &[usize], before: &[usize; 3], o: &[usize]) -> Vec<f32> {
+    let mut y = vec![0f32; o.iter().product()];
+    for c in 0..s[0] {
+        for h in 0..s[1] {
+            let src = &x[(c * s[1] + h) * s[2]..][..s[2]];
+            let at = ((c + before[0]) * o[1] + h + before[1]) * o[2] + before[2];
+            y[at..at + s[2]].copy_from_slice(src);
+        }
+    }
+    y
+}
+
+/// Row-major strides of `shape`.
+fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut st = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        st[i] = st[i + 1] * shape[i + 1];
+    }
+    st
+}
+
+/// Output axis `i` is input axis `perm[i]`.
+fn transpose(x: &[f32], s: &[usize], perm: &[usize]) -> Vec<f32> {
+    let out_shape: Vec<usize> = perm.iter().map(|&p| s[p]).collect();
+    let (in_st, out_st) = (strides(s), strides(&out_shape));
+    (0..x.len())
+        .map(|flat| {
+            let src: usize =
+                (0..perm.len()).map(|i| (flat / out_st[i]) % out_shape[i] * in_st[perm[i]]).sum();
+            x[src]
+        })
+        .collect()
+}
+
+/// Values of the same rank joined along `axis`.
+fn concat(parts: &[(&[f32], Vec<usize>)], axis: usize) -> Vec<f32> {
+    let outer: usize = parts[0].1[..axis].iter().product();
+    let mut y = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+    for o in 0..outer {
+        for (data, shape) in parts {
+            let inner: usize = shape[axis..].iter().product();
+            y.extend_from_slice(&data[o * inner..(o + 1) * inner]);
+        }
+    }
+    y
 }
 
 /// Maps a flat index of `shape` to the flat index of a broadcast `small` (dims 1 or equal).

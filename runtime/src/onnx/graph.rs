@@ -81,6 +81,22 @@ pub enum Op {
     Add,
     /// Over the last axis.
     Softmax,
+    /// Zero padding of the `[C, H, W]` axes: `before` and `after` each axis (a detector's
+    /// channel padding on residual shortcuts).
+    Pad {
+        before: [usize; 3],
+        after: [usize; 3],
+    },
+    /// Axes reordered: output axis `i` is input axis `perm[i]` (batch axis excluded).
+    Transpose {
+        perm: Vec<usize>,
+    },
+    /// The same values, row-major, in the node's `shape`.
+    Reshape,
+    /// Inputs joined along `axis` (batch axis excluded).
+    Concat {
+        axis: usize,
+    },
 }
 
 impl Op {
@@ -100,6 +116,10 @@ impl Op {
             Op::Dense(_) => "Dense",
             Op::Add => "Add",
             Op::Softmax => "Softmax",
+            Op::Pad { .. } => "Pad",
+            Op::Transpose { .. } => "Transpose",
+            Op::Reshape => "Reshape",
+            Op::Concat { .. } => "Concat",
         }
     }
 }
@@ -116,16 +136,20 @@ pub struct Node {
     pub shape: Vec<usize>,
 }
 
-/// A float classifier: one image input, one output, nodes in execution order.
+/// A float model: one image input, nodes in execution order, one output (a classifier) or
+/// several (a detector).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FloatGraph {
     pub input_name: String,
+    /// The first output's name.
     pub output_name: String,
     /// `[C, H, W]` (the batch axis may be dynamic; everything here runs batch 1).
     pub input_shape: [usize; 3],
     pub nodes: Vec<Node>,
-    /// The output's value id (the last node's in every graph the reader makes).
+    /// The first output's value id (the last node's in every classifier the reader makes).
     pub output: usize,
+    /// Every output, in the model's order: name and value id.
+    pub outputs: Vec<(String, usize)>,
     /// `metadata_props`, e.g. `fer.labels` from `fer-train export`.
     pub metadata: Vec<(String, String)>,
 }

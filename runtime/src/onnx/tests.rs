@@ -171,3 +171,77 @@ fn bad_models_are_named_errors() {
     let e = eval::run(&g, &[0.0; 3]).unwrap_err().0;
     assert!(e.contains("input has 3 values"), "{e}");
 }
+
+/// A detector-style head: a channel Pad, a residual Add, two branches each transposed to
+/// channels-last and reshaped, joined by Concat, and two graph outputs.
+fn detector_style() -> Vec<u8> {
+    let nodes = vec![
+        node("Pad", "chpad", &["x", "pads"], &["p"], vec![attr_s("mode", "constant")]),
+        node("Conv", "conv", &["x", "w"], &["c"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+        node("Add", "res", &["c", "p"], &["r"], vec![]),
+        node("Transpose", "nhwc", &["r"], &["t"], vec![attr_ints("perm", &[0, 2, 3, 1])]),
+        node("Reshape", "rows", &["t", "rows_shape"], &["a"], vec![]),
+        node("Relu", "relu", &["x"], &["xr"], vec![]),
+        node("Transpose", "nhwc2", &["xr"], &["t2"], vec![attr_ints("perm", &[0, 2, 3, 1])]),
+        node("Reshape", "rows2", &["t2", "rows_shape"], &["b"], vec![]),
+        node("Concat", "join", &["a", "b"], &["both"], vec![attr_i("axis", 1)]),
+        node("Relu", "second", &["r"], &["y2"], vec![]),
+    ];
+    let init = vec![
+        // x is [1, 2, 3, 3]: 2 zero channels after its own.
+        i64s("pads", &[0, 0, 0, 0, 0, 2, 0, 0]),
+        f32s("w", &[4, 2, 3, 3], ramp(72, 0.2)),
+        i64s("rows_shape", &[1, -1, 2]),
+    ];
+    let mut m =
+        <super::proto::ModelProto as prost::Message>::decode(&model(nodes, init, [2, 3, 3], "both")[..])
+            .unwrap();
+    m.graph.as_mut().unwrap().output.push(value("y2", &[None]));
+    prost::Message::encode_to_vec(&m)
+}
+
+#[test]
+fn pad_transpose_reshape_concat_and_two_outputs() {
+    let g = read_onnx(&detector_style()).unwrap();
+    assert_eq!(g.outputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["both", "y2"]);
+    let both = g.shape(g.outputs[0].1);
+    // [4, 3, 3] -> [3, 3, 4] -> [18, 2]; [2, 3, 3] -> [9, 2]; joined: [27, 2].
+    assert_eq!(both, vec![27, 2]);
+    let x = ramp(18, 0.5);
+    let outs = eval::run_outputs(&g, &x).unwrap();
+    let all = eval::run_all(&g, &x).unwrap();
+    // The pad: the input's 2 channels, then 2 channels of zeros.
+    let pad_id = g.nodes.iter().position(|n| matches!(n.op, Op::Pad { .. })).unwrap() + 1;
+    assert_eq!(&all[pad_id][..18], &x[..]);
+    assert!(all[pad_id][18..].iter().all(|&v| v == 0.0));
+    // Channels-last rows: row (h, w) of the first branch holds channels 0-1 then 2-3 of r.
+    let r_id = g.nodes.iter().position(|n| matches!(n.op, Op::Add)).unwrap() + 1;
+    let r = &all[r_id];
+    let chw = |c: usize, h: usize, w: usize| r[(c * 3 + h) * 3 + w];
+    assert_eq!(outs[0][0..2], [chw(0, 0, 0), chw(1, 0, 0)]);
+    assert_eq!(outs[0][2..4], [chw(2, 0, 0), chw(3, 0, 0)]);
+    assert_eq!(outs[0][4..6], [chw(0, 0, 1), chw(1, 0, 1)]);
+    // The second branch follows the first: relu(x) channels-last.
+    assert_eq!(outs[0][36..38], [x[0].max(0.0), x[9].max(0.0)]);
+    assert_eq!(outs[1], r.iter().map(|v| v.max(0.0)).collect::<Vec<_>>());
+}
+
+#[test]
+fn unsupported_pads_and_perms_are_named() {
+    let bad_pad = model(
+        vec![node("Pad", "edgepad", &["x", "pads"], &["y"], vec![attr_s("mode", "edge")])],
+        vec![i64s("pads", &[0, 0, 1, 1, 0, 0, 1, 1])],
+        [1, 3, 3],
+        "y",
+    );
+    let e = read_onnx(&bad_pad).unwrap_err().0;
+    assert!(e.contains("edgepad") && e.contains("edge"), "{e}");
+    let bad_perm = model(
+        vec![node("Transpose", "swapbatch", &["x"], &["y"], vec![attr_ints("perm", &[1, 0, 2, 3])])],
+        vec![],
+        [1, 3, 3],
+        "y",
+    );
+    let e = read_onnx(&bad_perm).unwrap_err().0;
+    assert!(e.contains("swapbatch") && e.contains("batch"), "{e}");
+}

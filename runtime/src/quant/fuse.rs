@@ -70,6 +70,14 @@ fn fold_bn(weight: &mut Tensor, bias: &mut [f32], bn: &BatchNorm) {
 
 /// Builds the plan; errors name the node that cannot be run in int8.
 pub fn plan(g: &FloatGraph) -> Result<Plan, OnnxError> {
+    if g.outputs.len() > 1 {
+        let names: Vec<&str> = g.outputs.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(OnnxError(format!(
+            "the model has {} outputs ({}); the int8 quantizer takes classifiers with one",
+            names.len(),
+            names.join(", ")
+        )));
+    }
     let uses = |v: usize| g.nodes.iter().filter(|n| n.inputs.contains(&v)).count() + (v == g.output) as usize;
     // Float value id -> plan value id.
     let mut map = vec![usize::MAX; g.nodes.len() + 1];
@@ -158,6 +166,9 @@ pub fn plan(g: &FloatGraph) -> Result<Plan, OnnxError> {
                 QOp::Flatten
             }
             Op::Add => QOp::Add,
+            Op::Pad { .. } | Op::Transpose { .. } | Op::Reshape | Op::Concat { .. } => {
+                return err(n, "not in the int8 engine yet (the float model runs on tract or ONNX Runtime)");
+            }
             Op::Softmax => {
                 if fv != g.output {
                     return err(n, "a softmax is only supported as the last op");

@@ -93,6 +93,39 @@ impl BlazeFace {
     }
 }
 
+/// The runtime's own f32 evaluator (`onnx::eval`): no second library, written for
+/// clarity, not speed; the reference the int8 detector will be checked against.
+pub struct EvalNet {
+    graph: crate::onnx::FloatGraph,
+    anchors: usize,
+}
+
+impl EvalNet {
+    pub fn load(path: &std::path::Path) -> Result<EvalNet, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let graph = crate::onnx::read_onnx(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        if graph.input_shape != [3, INPUT, INPUT] {
+            return Err(format!(
+                "{}: the detector takes {:?}; BlazeFace short range takes [3, {INPUT}, {INPUT}]",
+                path.display(),
+                graph.input_shape
+            ));
+        }
+        Ok(EvalNet { graph, anchors: anchors::short_range().len() })
+    }
+}
+
+impl DetectorNet for EvalNet {
+    fn name(&self) -> String {
+        "own f32 evaluator".into()
+    }
+
+    fn run(&mut self, input: &[f32], regressors: &mut Vec<f32>, scores: &mut Vec<f32>) -> Result<(), String> {
+        let outputs = crate::onnx::eval::run_outputs(&self.graph, input).map_err(|e| e.to_string())?;
+        split_outputs(outputs, self.anchors, regressors, scores)
+    }
+}
+
 /// tract-onnx running the float detector.
 #[cfg(feature = "peers")]
 pub struct TractNet {

@@ -277,21 +277,25 @@ impl Lowering {
             l.node(node, &label)
                 .map_err(|e| OnnxError(format!("node `{label}` ({}): {}", node.op_type, e.0)))?;
         }
-        let [output] = graph.output.as_slice() else {
-            return err(format!("expected one output, the graph has {}", graph.output.len()));
-        };
-        let out = match l.values.get(&output.name) {
-            Some(Val::Act(id)) => *id,
-            Some(Val::Const(_)) => return err(format!("output `{}` is a constant", output.name)),
-            None => return err(format!("output `{}` is produced by no node", output.name)),
-        };
-        let (nodes, output_id) = l.finish(out)?;
+        if graph.output.is_empty() {
+            return err("the graph has no output");
+        }
+        let mut outs = Vec::new();
+        for output in &graph.output {
+            outs.push(match l.values.get(&output.name) {
+                Some(Val::Act(id)) => *id,
+                Some(Val::Const(_)) => return err(format!("output `{}` is a constant", output.name)),
+                None => return err(format!("output `{}` is produced by no node", output.name)),
+            });
+        }
+        let (nodes, output_ids) = l.finish(&outs)?;
         Ok(FloatGraph {
             input_name: input.name.clone(),
-            output_name: output.name.clone(),
+            output_name: graph.output[0].name.clone(),
             input_shape,
             nodes,
-            output: output_id,
+            output: output_ids[0],
+            outputs: graph.output.iter().map(|o| o.name.clone()).zip(output_ids).collect(),
             metadata,
         })
     }
@@ -485,10 +489,10 @@ impl Lowering {
                     self.alias(node, x)
                 } else if out == flat {
                     self.emit(node, label, RawOp::Op(Op::Flatten), vec![x], vec![flat[1]])
+                } else if out.first() == Some(&1) && out.len() >= 2 {
+                    self.emit(node, label, RawOp::Op(Op::Reshape), vec![x], out[1..].to_vec())
                 } else {
-                    err(format!(
-                        "reshaping {full:?} to {out:?} is not supported (only flattening to [batch, features])"
-                    ))
+                    err(format!("reshaping {full:?} to {out:?} changes the batch axis"))
                 }
             }
             "Squeeze" | "Unsqueeze" => {
@@ -500,6 +504,51 @@ impl Lowering {
                 } else {
                     err(format!("{} of an activation {s:?} is not supported", node.op_type))
                 }
+            }
+            "Pad" => self.pad(node, label, &a),
+            "Transpose" => {
+                let x = self.act(node, 0)?;
+                let s = self.shape(x);
+                let perm = a.ints("perm").unwrap_or_else(|| (0..=s.len() as i64).rev().collect());
+                let mut sorted = perm.clone();
+                sorted.sort();
+                if perm.len() != s.len() + 1
+                    || sorted != (0..perm.len() as i64).collect::<Vec<_>>()
+                    || perm[0] != 0
+                {
+                    return err(format!(
+                        "perm {perm:?} must keep the batch axis first and reorder all {} axes",
+                        s.len() + 1
+                    ));
+                }
+                let perm: Vec<usize> = perm[1..].iter().map(|&p| p as usize - 1).collect();
+                let shape = perm.iter().map(|&p| s[p]).collect();
+                self.emit(node, label, RawOp::Op(Op::Transpose { perm }), vec![x], shape)
+            }
+            "Concat" => {
+                let xs: Vec<usize> =
+                    (0..node.input.len()).map(|i| self.act(node, i)).collect::<Result<_>>()?;
+                let shapes: Vec<Vec<usize>> = xs.iter().map(|&x| self.shape(x)).collect();
+                let rank = shapes[0].len() as i64 + 1;
+                let axis = a.int("axis", 1);
+                let axis = if axis < 0 { axis + rank } else { axis };
+                if axis < 1 || axis >= rank {
+                    return err(format!(
+                        "axis {} must be a non-batch axis of a rank-{rank} tensor",
+                        a.int("axis", 1)
+                    ));
+                }
+                let ax = axis as usize - 1;
+                let mut shape = shapes[0].clone();
+                for sh in &shapes[1..] {
+                    let same = sh.len() == shape.len()
+                        && sh.iter().zip(&shape).enumerate().all(|(i, (p, q))| i == ax || p == q);
+                    if !same {
+                        return err(format!("inputs of shapes {shapes:?} do not join along axis {axis}"));
+                    }
+                    shape[ax] += sh[ax];
+                }
+                self.emit(node, label, RawOp::Op(Op::Concat { axis: ax }), xs, shape)
             }
             "Dropout" | "Identity" => {
                 let x = self.act(node, 0)?;
@@ -609,6 +658,36 @@ impl Lowering {
             }
             (op, _, _) => err(format!("{op} of these inputs is not supported")),
         }
+    }
+
+    /// Zero `Pad` (opset 11+: pads as input 1; earlier: the `pads` attribute) of the
+    /// channel and spatial axes; the batch axis stays.
+    fn pad(&mut self, node: &NodeProto, label: &str, a: &Attrs) -> Result<()> {
+        let x = self.act(node, 0)?;
+        let s = self.shape(x);
+        let mode = a.string("mode").unwrap_or_else(|| "constant".into());
+        if mode != "constant" {
+            return err(format!("mode {mode:?} is not supported (only constant zero padding)"));
+        }
+        if node.input.len() > 2 && !node.input[2].is_empty() {
+            let v = self.konst(node, 2, "constant_value")?.as_f32();
+            if v.iter().any(|&v| v != 0.0) {
+                return err(format!("padding with {v:?} is not supported (only zeros)"));
+            }
+        }
+        let pads = match node.input.get(1).filter(|n| !n.is_empty()) {
+            Some(_) => self.konst(node, 1, "pads")?.as_i64(),
+            None => a.ints("pads").ok_or_else(|| OnnxError("no pads".into()))?,
+        };
+        if s.len() != 3 || pads.len() != 8 || pads.iter().any(|&p| p < 0) || pads[0] != 0 || pads[4] != 0 {
+            return err(format!(
+                "pads {pads:?} of a {s:?} activation: only non-negative C/H/W pads of [batch, C, H, W] are supported"
+            ));
+        }
+        let before = [pads[1] as usize, pads[2] as usize, pads[3] as usize];
+        let after = [pads[5] as usize, pads[6] as usize, pads[7] as usize];
+        let shape = (0..3).map(|i| s[i] + before[i] + after[i]).collect();
+        self.emit(node, label, RawOp::Op(Op::Pad { before, after }), vec![x], shape)
     }
 
     fn conv(&mut self, node: &NodeProto, label: &str, a: &Attrs) -> Result<()> {

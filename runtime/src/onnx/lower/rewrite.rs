@@ -11,7 +11,7 @@ use super::{Lowering, RawNode, RawOp, Result, broadcast_slope, err};
 
 impl Lowering {
     /// Rewrites, dead-node removal and renumbering.
-    pub(super) fn finish(self, output: usize) -> Result<(Vec<Node>, usize)> {
+    pub(super) fn finish(self, outputs: &[usize]) -> Result<(Vec<Node>, Vec<usize>)> {
         let mut nodes = self.nodes;
         let n = nodes.len();
         // Value -> the value it now stands for (after a node was replaced by its input).
@@ -93,9 +93,11 @@ impl Lowering {
                 *v = resolve(&replace, *v);
             }
         }
-        let output = resolve(&replace, output);
+        let outputs: Vec<usize> = outputs.iter().map(|&o| resolve(&replace, o)).collect();
         let mut live = vec![false; n + 1];
-        live[output] = true;
+        for &o in &outputs {
+            live[o] = true;
+        }
         for i in (0..n).rev() {
             if live[i + 1] {
                 for &v in &nodes[i].inputs {
@@ -126,7 +128,7 @@ impl Lowering {
         if out.is_empty() {
             return err("the graph computes nothing from its input");
         }
-        Ok((out, new_id[output]))
+        Ok((out, outputs.iter().map(|&o| new_id[o]).collect()))
     }
 }
 
