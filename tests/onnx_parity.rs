@@ -2,9 +2,8 @@
 //! tract give burn's outputs (within 1e-4) for every model kind; names and metadata are there.
 
 use burn::prelude::*;
-use fer_edge::fer_trainer::data::ImageSpec;
 use fer_edge::fer_trainer::export::{INPUT_NAME, OUTPUT_NAME, to_onnx};
-use fer_edge::fer_trainer::model::{FerModel, ModelConfig, ModelKind};
+use fer_edge::fer_trainer::model::ModelKind;
 use fer_edge::fer_trainer::train::checkpoint::ModelCard;
 use fer_edge::fer_trainer::train::metrics::SetMetrics;
 use ort::session::Session;

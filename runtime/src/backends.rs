@@ -1,9 +1,10 @@
-//! Inference backends behind one trait: the own int8 engine (default), and as second
-//! backends and oracles tract-onnx (f32) and ONNX Runtime (int8 QDQ or f32, loaded at run
-//! time from `libonnxruntime.so`).
+//! Inference backends behind one trait: the own int8 engine (default); the runtime's own
+//! f32 evaluator (float ONNX, no other library); and as second backends and oracles
+//! tract-onnx (f32, feature `tract`) and ONNX Runtime (int8 QDQ or f32, loaded at run time
+//! from `libonnxruntime.so`, feature `ort`).
 
 use std::path::Path;
-#[cfg(feature = "peers")]
+#[cfg(feature = "ort")]
 use std::path::PathBuf;
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -66,14 +67,42 @@ impl Backend for Own {
     }
 }
 
+/// A float ONNX model on the runtime's own f32 evaluator (`onnx::eval`): slow, but needs
+/// nothing else.
+pub struct F32Eval {
+    graph: crate::onnx::FloatGraph,
+}
+
+impl F32Eval {
+    pub fn load(path: &Path) -> Result<F32Eval, String> {
+        let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
+        let graph = crate::onnx::read_onnx(&bytes).map_err(|e| std::format!("{}: {e}", path.display()))?;
+        Ok(F32Eval { graph })
+    }
+}
+
+impl Backend for F32Eval {
+    fn name(&self) -> String {
+        "own f32 evaluator".into()
+    }
+
+    fn input_shape(&self) -> [usize; 3] {
+        self.graph.input_shape
+    }
+
+    fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
+        crate::onnx::eval::run(&self.graph, image).map_err(|e| e.to_string())
+    }
+}
+
 /// tract-onnx, f32, optimized, batch 1.
-#[cfg(feature = "peers")]
+#[cfg(feature = "tract")]
 pub struct Tract {
     model: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
     shape: [usize; 3],
 }
 
-#[cfg(feature = "peers")]
+#[cfg(feature = "tract")]
 impl Tract {
     pub fn load(path: &Path) -> Result<Tract, String> {
         use tract_onnx::prelude::*;
@@ -91,7 +120,7 @@ impl Tract {
     }
 }
 
-#[cfg(feature = "peers")]
+#[cfg(feature = "tract")]
 impl Backend for Tract {
     fn name(&self) -> String {
         "tract f32".into()
@@ -113,7 +142,7 @@ impl Backend for Tract {
 }
 
 /// `libonnxruntime.so`: `$ORT_DYLIB_PATH`, else the PyPI wheel in the project's tools venv.
-#[cfg(feature = "peers")]
+#[cfg(feature = "ort")]
 pub fn onnxruntime_library() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         return std::path::absolute(PathBuf::from(p)).map_err(|e| e.to_string());
@@ -134,14 +163,14 @@ pub fn onnxruntime_library() -> Result<PathBuf, String> {
 }
 
 /// ONNX Runtime on one thread (int8 when given a QDQ model).
-#[cfg(feature = "peers")]
+#[cfg(feature = "ort")]
 pub struct Ort {
     session: ort::session::Session,
     shape: [usize; 3],
     label: String,
 }
 
-#[cfg(feature = "peers")]
+#[cfg(feature = "ort")]
 impl Ort {
     /// ONNX Runtime allows one environment per process: made once, shared by every session.
     fn environment() -> Result<&'static ort::environment::Environment, String> {
@@ -184,7 +213,7 @@ impl Ort {
 }
 
 /// The input shape from a model's first graph input (QDQ models are not for the reader).
-#[cfg(feature = "peers")]
+#[cfg(feature = "ort")]
 fn qdq_input_shape(bytes: &[u8]) -> Result<[usize; 3], String> {
     use prost::Message;
     let m = crate::onnx::proto::ModelProto::decode(bytes).map_err(|e| e.to_string())?;
@@ -202,7 +231,7 @@ fn qdq_input_shape(bytes: &[u8]) -> Result<[usize; 3], String> {
     }
 }
 
-#[cfg(feature = "peers")]
+#[cfg(feature = "ort")]
 impl Backend for Ort {
     fn name(&self) -> String {
         self.label.clone()

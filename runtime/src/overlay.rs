@@ -200,7 +200,7 @@ mod tests {
         let at = |x: usize, y: usize| &px[(y * 100 + x) * 3..][..3];
         let c = class_color(1);
         assert_eq!(at(70, 30), &[c.r(), c.g(), c.b()]);
-        assert!(px.iter().any(|&v| v == 255), "text is drawn");
+        assert!(px.contains(&255), "text is drawn");
         assert!(RgbBuffer::new(2, 2, &mut [0u8; 11]).is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! The shipped detector read by the runtime's own ONNX reader: the same outputs as tract
 //! and the same faces, so the reader and f32 evaluator cover every op BlazeFace uses (Pad
 //! of channels, SAME max pooling, residual Add, Transpose, Reshape, Concat, two outputs).
+#![cfg(feature = "tract")]
 
 use std::path::Path;
 

@@ -92,9 +92,12 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
                 &a.onnx.clone().unwrap_or_else(|| sibling(&a.model, ".onnx")),
                 "ONNX Runtime f32",
             )?),
+            #[cfg(feature = "tract")]
             "tract" => Box::new(fer_runtime::backends::Tract::load(
                 &a.onnx.clone().unwrap_or_else(|| sibling(&a.model, ".onnx")),
             )?),
+            #[cfg(not(feature = "tract"))]
+            "tract" => return Err("peer tract: this build has no tract (cargo feature `tract`)".into()),
             other => return Err(format!("unknown peer {other:?}: use ort, ort-f32, tract")),
         };
         peers.push((peer.replace('-', "_"), backend));

@@ -30,10 +30,12 @@ pub fn shipped(name: &str) -> PathBuf {
 pub enum Engine {
     /// The own int8 engine (.fer models).
     Own,
-    /// tract-onnx, f32 (.onnx models).
+    /// tract-onnx, f32 (.onnx models; builds with the `tract` feature).
     Tract,
     /// ONNX Runtime (.onnx models; libonnxruntime.so from ORT_DYLIB_PATH).
     Ort,
+    /// The runtime's own f32 evaluator (.onnx models; slow, needs nothing).
+    Eval,
 }
 
 impl From<Engine> for BackendKind {
@@ -42,20 +44,46 @@ impl From<Engine> for BackendKind {
             Engine::Own => BackendKind::Own,
             Engine::Tract => BackendKind::Tract,
             Engine::Ort => BackendKind::Ort,
+            Engine::Eval => BackendKind::Eval,
         }
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DetectorEngine {
-    /// ONNX Runtime when its library is found (2.7x faster here), else tract.
+    /// ONNX Runtime when its library is found, else tract when built in, else the own
+    /// f32 evaluator.
     Auto,
-    /// tract-onnx, f32: needs nothing installed.
+    /// tract-onnx, f32: needs nothing installed (builds with the `tract` feature).
     Tract,
     /// ONNX Runtime, f32 (libonnxruntime.so from ORT_DYLIB_PATH or the tools venv).
     Ort,
     /// The runtime's own f32 evaluator: no other library, slow (the reference).
     Eval,
+}
+
+/// The detector network on the engine asked for.
+fn detector_net(engine: DetectorEngine, path: &Path) -> Result<Box<dyn DetectorNet>, String> {
+    use fer_runtime::vision::detector::{EvalNet, OrtNet};
+    Ok(match engine {
+        DetectorEngine::Ort => Box::new(OrtNet::load(path)?),
+        DetectorEngine::Eval => Box::new(EvalNet::load(path)?),
+        #[cfg(feature = "tract")]
+        DetectorEngine::Tract => Box::new(fer_runtime::vision::detector::TractNet::load(path)?),
+        #[cfg(not(feature = "tract"))]
+        DetectorEngine::Tract => {
+            return Err("--detector-backend tract: this build has no tract (cargo feature `tract`)".into());
+        }
+        DetectorEngine::Auto => {
+            if fer_runtime::backends::onnxruntime_library().is_ok() {
+                Box::new(OrtNet::load(path)?)
+            } else if cfg!(feature = "tract") {
+                detector_net(DetectorEngine::Tract, path)?
+            } else {
+                Box::new(EvalNet::load(path)?)
+            }
+        }
+    })
 }
 
 /// Model and pipeline flags of `fer predict`, `eval` and `live`.
@@ -64,7 +92,7 @@ pub struct PipelineArgs {
     /// Expression model: .fer (int8) or .onnx (float) [default: models/edge.fer].
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Engine for --model [default: own for .fer, tract for .onnx].
+    /// Engine for --model [default: own for .fer; for .onnx, tract if built in, else eval].
     #[arg(long, value_enum)]
     pub backend: Option<Engine>,
     /// Face detector (BlazeFace short range) [default: models/blazeface_short.onnx].
@@ -114,16 +142,7 @@ impl PipelineArgs {
         if !path.is_file() {
             return Err(format!("{}: no such detector file (pass --detector FILE.onnx)", path.display()));
         }
-        use fer_runtime::vision::detector::{EvalNet, OrtNet, TractNet};
-        let net: Box<dyn DetectorNet> = match self.detector_backend {
-            DetectorEngine::Tract => Box::new(TractNet::load(&path)?),
-            DetectorEngine::Ort => Box::new(OrtNet::load(&path)?),
-            DetectorEngine::Eval => Box::new(EvalNet::load(&path)?),
-            DetectorEngine::Auto => match fer_runtime::backends::onnxruntime_library() {
-                Ok(_) => Box::new(OrtNet::load(&path)?),
-                Err(_) => Box::new(TractNet::load(&path)?),
-            },
-        };
+        let net = detector_net(self.detector_backend, &path)?;
         let mut d = BlazeFace::new(net);
         if !(self.min_score > 0.0 && self.min_score < 1.0) {
             return Err(format!("--min-score must be between 0 and 1, got {}", self.min_score));

@@ -10,19 +10,24 @@ use crate::backends::Backend;
 pub enum BackendKind {
     /// The own int8 engine (`.fer`).
     Own,
-    /// tract-onnx, f32 (`.onnx`).
+    /// tract-onnx, f32 (`.onnx`; feature `tract`).
     Tract,
-    /// ONNX Runtime (`.onnx`: f32, or int8 for a QDQ model).
+    /// ONNX Runtime (`.onnx`: f32, or int8 for a QDQ model; feature `ort`).
     Ort,
+    /// The runtime's own f32 evaluator (`.onnx`; always there, slow).
+    Eval,
 }
 
 impl BackendKind {
-    /// `own` for `.fer` files, else `tract` (the float ONNX runs without a shared library).
+    /// `own` for `.fer` files; for float ONNX, tract when built in, else the own f32
+    /// evaluator (neither needs a shared library).
     pub fn for_path(path: &Path) -> BackendKind {
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("fer")) {
             BackendKind::Own
-        } else {
+        } else if cfg!(feature = "tract") {
             BackendKind::Tract
+        } else {
+            BackendKind::Eval
         }
     }
 }
@@ -62,15 +67,17 @@ impl Classifier {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let backend: Box<dyn Backend> = match kind {
             BackendKind::Own => Box::new(crate::backends::Own::load(path)?),
-            #[cfg(feature = "peers")]
+            BackendKind::Eval => Box::new(crate::backends::F32Eval::load(path)?),
+            #[cfg(feature = "tract")]
             BackendKind::Tract => Box::new(crate::backends::Tract::load(path)?),
-            #[cfg(feature = "peers")]
+            #[cfg(feature = "ort")]
             BackendKind::Ort => Box::new(crate::backends::Ort::load(path, "ONNX Runtime")?),
-            #[cfg(not(feature = "peers"))]
-            _ => {
+            #[allow(unreachable_patterns)]
+            other => {
                 return Err(format!(
-                    "{}: this build has only the own engine (feature `peers` is off)",
-                    path.display()
+                    "{}: this build of the runtime has no {other:?} backend (cargo feature `{}`)",
+                    path.display(),
+                    format!("{other:?}").to_lowercase()
                 ));
             }
         };
@@ -156,6 +163,7 @@ mod tests {
     #[test]
     fn backend_follows_the_extension() {
         assert_eq!(BackendKind::for_path(Path::new("m.FER")), BackendKind::Own);
-        assert_eq!(BackendKind::for_path(Path::new("m.onnx")), BackendKind::Tract);
+        let float = if cfg!(feature = "tract") { BackendKind::Tract } else { BackendKind::Eval };
+        assert_eq!(BackendKind::for_path(Path::new("m.onnx")), float);
     }
 }

@@ -97,8 +97,8 @@ pub fn decode(
     out.clear();
     for (i, (anchor, &logit)) in anchors.iter().zip(scores).enumerate() {
         let score = sigmoid(logit.clamp(-o.score_clip, o.score_clip));
-        // NaN scores fail this test too.
-        if !(score >= o.min_score) {
+        // A NaN score is not a face either.
+        if score.is_nan() || score < o.min_score {
             continue;
         }
         let r = &regressors[i * COORDS..][..COORDS];

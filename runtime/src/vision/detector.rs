@@ -127,13 +127,13 @@ impl DetectorNet for EvalNet {
 }
 
 /// tract-onnx running the float detector.
-#[cfg(feature = "peers")]
+#[cfg(feature = "tract")]
 pub struct TractNet {
     model: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
     anchors: usize,
 }
 
-#[cfg(feature = "peers")]
+#[cfg(feature = "tract")]
 impl TractNet {
     pub fn load(path: &std::path::Path) -> Result<TractNet, String> {
         use tract_onnx::prelude::*;
@@ -149,7 +149,7 @@ impl TractNet {
     }
 }
 
-#[cfg(feature = "peers")]
+#[cfg(feature = "tract")]
 impl DetectorNet for TractNet {
     fn name(&self) -> String {
         "tract f32".into()
@@ -170,13 +170,13 @@ impl DetectorNet for TractNet {
 }
 
 /// ONNX Runtime running the float detector on one thread.
-#[cfg(feature = "peers")]
+#[cfg(feature = "ort")]
 pub struct OrtNet {
     session: ort::session::Session,
     anchors: usize,
 }
 
-#[cfg(feature = "peers")]
+#[cfg(feature = "ort")]
 impl OrtNet {
     pub fn load(path: &std::path::Path) -> Result<OrtNet, String> {
         let session = crate::backends::Ort::session(path)?;
@@ -184,7 +184,7 @@ impl OrtNet {
     }
 }
 
-#[cfg(feature = "peers")]
+#[cfg(feature = "ort")]
 impl DetectorNet for OrtNet {
     fn name(&self) -> String {
         "ONNX Runtime f32".into()
