@@ -115,6 +115,7 @@ fn bad_inputs_are_named_and_nothing_panics() {
     let dir = tempfile::tempdir().unwrap();
     let corrupt = dir.path().join("broken.jpg");
     std::fs::write(&corrupt, b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
     let good = dir.path().join("ok.png");
     image::RgbImage::from_pixel(64, 64, image::Rgb([0, 0, 0])).save(&good).unwrap();
 
@@ -144,6 +145,7 @@ fn bad_inputs_are_named_and_nothing_panics() {
             "broken.jpg",
         ),
         (vec!["eval", "--data", dir.path().to_str().unwrap(), "--model", &tiny()], "class folders"),
+        (vec!["predict", dir.path().join("empty").to_str().unwrap(), "--model", &tiny()], "no jpg/png"),
     ] {
         let out = fer(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -165,7 +167,11 @@ fn eval_scores_class_folders_with_the_contract_keys() {
                 .unwrap();
         }
     }
+    // A corrupt image is listed and left out, not fatal.
+    std::fs::write(dir.path().join("angry/broken.png"), b"\x89PNG not really").unwrap();
     let doc = json(&fer(&["eval", "--data", dir.path().to_str().unwrap(), "--model", &tiny(), "--json"]));
+    assert_eq!(doc["skipped"].as_array().unwrap().len(), 1, "{doc}");
+    assert!(doc["skipped"][0]["path"].as_str().unwrap().ends_with("broken.png"));
     for key in ["images", "accuracy", "balanced_accuracy", "macro_f1", "per_class_recall", "confusion"] {
         assert!(doc.get(key).is_some(), "missing {key}: {doc}");
     }

@@ -30,6 +30,12 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Serialize)]
+struct Unreadable {
+    path: String,
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
 struct Report {
     model: String,
     backend: String,
@@ -51,6 +57,8 @@ struct Report {
     no_face: u64,
     /// Images of classes the model does not have (e.g. contempt for a 7-class model).
     skipped_classes: u64,
+    /// Images that could not be decoded: left out of every figure, listed here.
+    skipped: Vec<Unreadable>,
     flip_tta: bool,
 }
 
@@ -66,12 +74,19 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
     // with, so that missed faces count as wrong in every metric without inventing a class.
     let mut confusion = Confusion::new(classes + 1);
     let (mut whole, mut detected, mut no_face, mut skipped) = (0u64, 0u64, 0u64, 0u64);
+    let mut unreadable = Vec::new();
     for (path, label) in &items {
         if *label >= classes {
             skipped += 1;
             continue;
         }
-        let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let img = match image::open(path) {
+            Ok(img) => img,
+            Err(e) => {
+                unreadable.push(Unreadable { path: path.display().to_string(), reason: e.to_string() });
+                continue;
+            }
+        };
         let crop_sized = img.width() as usize == shape[2] && img.height() as usize == shape[1];
         let predicted = if a.no_detect || crop_sized {
             whole += 1;
@@ -112,6 +127,7 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
         detected_images: detected,
         no_face,
         skipped_classes: skipped,
+        skipped: unreadable,
         flip_tta: a.pipeline.flip_tta,
     };
     if a.json {
@@ -130,6 +146,9 @@ fn print_human(r: &Report, recalls: &[Option<f64>]) {
         100.0 * r.balanced_accuracy,
         r.macro_f1
     );
+    for u in &r.skipped {
+        println!("skipped {}: {}", u.path, u.reason);
+    }
     if r.no_face > 0 {
         println!("no face found in {} of {} detected images (scored as wrong)", r.no_face, r.detected_images);
     }

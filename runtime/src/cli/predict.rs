@@ -42,15 +42,20 @@ struct ImageResult {
 }
 
 /// Every image named on the command line, folders expanded (sorted).
-fn inputs(paths: &[PathBuf]) -> Vec<PathBuf> {
+fn inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
-        match image_files(p) {
-            Ok(files) if p.is_dir() => out.extend(files),
-            _ => out.push(p.clone()),
+        if p.is_dir() {
+            let files = image_files(p)?;
+            if files.is_empty() {
+                return Err(format!("{}: no jpg/png images in this folder", p.display()));
+            }
+            out.extend(files);
+        } else {
+            out.push(p.clone());
         }
     }
-    out
+    Ok(out)
 }
 
 pub fn run(a: PredictArgs) -> Result<(), String> {
@@ -59,7 +64,7 @@ pub fn run(a: PredictArgs) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let mut results = Vec::new();
-    for path in inputs(&a.paths) {
+    for path in inputs(&a.paths)? {
         let r = match predict_one(&mut pipeline, &path, a.annotate.as_deref(), &results) {
             Ok(r) => r,
             Err(e) => ImageResult {
