@@ -217,9 +217,14 @@ pub fn write(r: &ShipReport, o: &ShipOptions) -> Result<(), String> {
     w(
         &mut md,
         format!(
-            "One image, batch 1, one thread, medians of {} runs in 10 alternating rounds, on {}:\n",
+            "One image, batch 1, one thread, medians of {} runs in 10 alternating rounds, on {}, {}:\n",
             l.reps,
-            cpu_name()
+            cpu_name(),
+            if cfg!(debug_assertions) {
+                "a dev build (debug assertions on: slower than a release build)"
+            } else {
+                "a release build"
+            }
         ),
     );
     w(&mut md, "| engine | µs per image |\n|---|---:|".into());
