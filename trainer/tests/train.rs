@@ -388,3 +388,78 @@ fn fine_tune_from_an_exported_model_resumes_without_the_onnx_file_and_exports_ag
     ok(&fer_train(&["export", "--checkpoint", s(&ft.join("best")), "--out", s(&again)], &[]));
     ok(&fer_train(&["layers", s(&again)], &[]));
 }
+
+/// `fer-train ship`: one command from data to the model files and a card whose figures are
+/// the run's; run again, it reuses the finished fit and writes the same int8 model; other
+/// settings for the same work folder are refused.
+#[test]
+fn ship_writes_models_and_a_card_from_one_run_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, test) = (dir.path().join("data"), dir.path().join("test"));
+    let classes = ["anger", "disgust", "fear", "happy", "sadness", "surprise"];
+    common::balanced_ckplus(&data, 8, &classes, 2);
+    common::balanced_ckplus(&test, 2, &classes, 1);
+    let (out, work) = (dir.path().join("models/tiny"), dir.path().join("work"));
+    let mut args = vec![
+        "ship",
+        "--data",
+        s(&data),
+        "--test",
+        s(&test),
+        "--out",
+        s(&out),
+        "--work",
+        s(&work),
+        "--epochs",
+        "2",
+        "--calib-images",
+        "20",
+        "--bench-reps",
+        "10",
+        "--no-progress",
+        "--json",
+    ];
+    args.extend(QUICK);
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_fer-train")).args(args).output().unwrap();
+    let first = run(&args);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let models = dir.path().join("models");
+    for f in
+        ["tiny.onnx", "tiny.fer", "tiny.qdq.onnx", "tiny.md", "tiny-curves.png", "tiny-confusion-int8.png"]
+    {
+        assert!(models.join(f).is_file(), "{f} missing");
+    }
+    let int8 = &report["scores"][1];
+    assert_eq!(int8["name"], "int8");
+    assert_eq!(int8["images"], 12);
+    let card = std::fs::read_to_string(models.join("tiny.md")).unwrap();
+    let pct = |v: &serde_json::Value| format!("{:.2}%", 100.0 * v.as_f64().unwrap());
+    assert!(
+        card.contains(&format!(
+            "| int8 | {} | {} |",
+            pct(&int8["accuracy"]),
+            pct(&int8["balanced_accuracy"])
+        )),
+        "{card}"
+    );
+    assert!(card.contains("fer-train ship --data"), "the card names its command");
+    assert!(report["latency"]["engine_us"].as_f64().unwrap() > 0.0);
+
+    let fer = std::fs::read(models.join("tiny.fer")).unwrap();
+    let second = run(&args);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("continuing the fit"));
+    assert_eq!(
+        std::fs::read(models.join("tiny.fer")).unwrap(),
+        fer,
+        "the same run gives the same int8 model"
+    );
+
+    let mut other = args.clone();
+    let epochs_at = other.iter().position(|a| *a == "--epochs").unwrap() + 1;
+    other[epochs_at] = "3";
+    let refused = run(&other);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("other settings"));
+}

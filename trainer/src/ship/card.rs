@@ -121,7 +121,7 @@ pub fn write(r: &ShipReport, o: &ShipOptions) -> Result<(), String> {
             f.stop_reason,
             f.best_epoch.map_or("-".into(), |e| e.to_string()),
             f.monitor,
-            f.seconds / 60.0,
+            r.training_seconds / 60.0,
             f.mean_train_images_per_second,
             cpu_name()
         ),

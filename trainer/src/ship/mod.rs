@@ -100,6 +100,8 @@ pub struct ShipReport {
     pub latency: Latency,
     pub onnx_bytes: usize,
     pub fer_bytes: usize,
+    /// Seconds of all the fit's epochs, across resumed runs.
+    pub training_seconds: f64,
 }
 
 fn stem(out: &Path) -> Result<String, String> {
@@ -120,6 +122,9 @@ pub fn ship(cfg: &TrainConfig, o: &ShipOptions) -> Result<ShipReport, String> {
         return Err(
             "ship needs a test set to measure the model on: set `test` in --config or pass --test".into()
         );
+    }
+    if let Some(dir) = o.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let (data, split) = prepare(cfg)?;
     let fit = train_stage(cfg, &data, o)?;
@@ -156,6 +161,7 @@ pub fn ship(cfg: &TrainConfig, o: &ShipOptions) -> Result<ShipReport, String> {
         latency,
         onnx_bytes: onnx.len(),
         fer_bytes: q.fer.len(),
+        training_seconds: training_seconds(&o.work)?,
     };
     card::write(&report, o)?;
     Ok(report)
@@ -183,6 +189,16 @@ fn train_stage(cfg: &TrainConfig, data: &RunData, o: &ShipOptions) -> Result<Run
     eprintln!("ship: {} {}", if resume { "continuing the fit in" } else { "fitting in" }, o.work.display());
     std::fs::create_dir_all(&o.work).map_err(|e| format!("{}: {e}", o.work.display()))?;
     fit::run(cfg, data, &o.work, &RunOptions { resume, progress: o.progress }).map_err(|e| e.to_string())
+}
+
+/// The epochs' seconds from the run's saved history (a resumed run's own report counts
+/// only its part).
+fn training_seconds(work: &Path) -> Result<f64, String> {
+    let path = work.join("last").join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let state: crate::train::checkpoint::TrainState =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(state.history.iter().map(|e| e.seconds).sum())
 }
 
 /// `n` training images spread over the (shuffled-by-split) training set, as the trainer
