@@ -145,7 +145,11 @@ impl Backend for Tract {
 #[cfg(feature = "ort")]
 pub fn onnxruntime_library() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        return std::path::absolute(PathBuf::from(p)).map_err(|e| e.to_string());
+        let p = std::path::absolute(PathBuf::from(p)).map_err(|e| e.to_string())?;
+        if !p.is_file() {
+            return Err(std::format!("ORT_DYLIB_PATH names {}, which is not a file", p.display()));
+        }
+        return Ok(p);
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     let lib = home.join(".cache/fer-edge/venv/lib");
