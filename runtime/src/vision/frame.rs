@@ -85,17 +85,45 @@ pub fn letterbox_into(frame: &RgbFrame, size: usize, scale: f32, offset: f32, ou
     let step = lb.side / size as f32;
     let plane = size * size;
     debug_assert_eq!(out.len(), 3 * plane);
+    // The bilinear taps of every column, computed once for all rows (the hot loop then
+    // only reads four pixels per output pixel and channel).
+    let cols: Vec<Option<(usize, usize, f32)>> =
+        (0..size).map(|u| taps((u as f32 + 0.5) * step - 0.5 - lb.pad_x, frame.width)).collect();
+    let px = frame.pixels;
     for v in 0..size {
-        let y = (v as f32 + 0.5) * step - 0.5 - lb.pad_y;
-        for u in 0..size {
-            let x = (u as f32 + 0.5) * step - 0.5 - lb.pad_x;
+        let row = taps((v as f32 + 0.5) * step - 0.5 - lb.pad_y, frame.height);
+        for (u, col) in cols.iter().enumerate() {
+            let at = v * size + u;
+            let (Some((y0, y1, fy)), Some((x0, x1, fx))) = (row, *col) else {
+                for c in 0..3 {
+                    out[c * plane + at] = offset;
+                }
+                continue;
+            };
+            let (r0, r1) = (y0 * frame.width, y1 * frame.width);
+            let [a, b, c_, d] = [(r0 + x0) * 3, (r0 + x1) * 3, (r1 + x0) * 3, (r1 + x1) * 3];
             for c in 0..3 {
-                let p = frame.sample(x, y, c).unwrap_or(0.0);
-                out[c * plane + v * size + u] = p * scale + offset;
+                let top = px[a + c] as f32 * (1.0 - fx) + px[b + c] as f32 * fx;
+                let bottom = px[c_ + c] as f32 * (1.0 - fx) + px[d + c] as f32 * fx;
+                out[c * plane + at] = (top * (1.0 - fy) + bottom * fy) * scale + offset;
             }
         }
     }
     lb
+}
+
+/// The two pixel indices and the weight of the second for a bilinear sample at `x` (pixel
+/// centres at integers) along an axis of `len` pixels, as [`RgbFrame::sample`] takes them;
+/// `None` outside.
+fn taps(x: f32, len: usize) -> Option<(usize, usize, f32)> {
+    if !(x > -1.0 && x < len as f32) {
+        return None;
+    }
+    let x0 = x.floor();
+    let last = len as isize - 1;
+    let i0 = (x0 as isize).clamp(0, last) as usize;
+    let i1 = (x0 as isize + 1).clamp(0, last) as usize;
+    Some((i0, i1, x - x0))
 }
 
 /// A square face crop in frame pixels: centre, side, and the rotation (radians) that makes
@@ -162,6 +190,29 @@ mod tests {
         // A point at the square's centre maps to the frame's centre.
         let (sx, ox, sy, oy) = lb.to_frame();
         assert_eq!((0.5 * sx + ox, 0.5 * sy + oy), (2.0, 1.0));
+    }
+
+    #[test]
+    fn letterbox_taps_sample_as_the_per_pixel_path_does() {
+        // An odd-sized, textured frame: every output pixel equals a per-pixel bilinear sample.
+        let (w, h) = (37usize, 23usize);
+        let px: Vec<u8> = (0..w * h * 3).map(|i| (i * 31 % 251) as u8).collect();
+        let f = RgbFrame::new(w, h, &px).unwrap();
+        let size = 16;
+        let mut out = vec![0f32; 3 * size * size];
+        let lb = letterbox_into(&f, size, 1.0 / 127.5, -1.0, &mut out);
+        let step = lb.side / size as f32;
+        for v in 0..size {
+            for u in 0..size {
+                let (x, y) =
+                    ((u as f32 + 0.5) * step - 0.5 - lb.pad_x, (v as f32 + 0.5) * step - 0.5 - lb.pad_y);
+                for c in 0..3 {
+                    let want = f.sample(x, y, c).unwrap_or(0.0) / 127.5 - 1.0;
+                    let got = out[c * size * size + v * size + u];
+                    assert!((got - want).abs() < 1e-5, "({u}, {v}, {c}): {got} vs {want}");
+                }
+            }
+        }
     }
 
     #[test]
