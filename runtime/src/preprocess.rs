@@ -10,15 +10,20 @@ use image::imageops::FilterType;
 /// `[C, H, W]` floats in [0, 1] for a model taking `shape`.
 pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>, String> {
     let img = image::open(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
+    image_input(img, shape)
+}
+
+/// A decoded image as the model's input: resized (bilinear, aspect not kept), gray or RGB.
+pub fn image_input(img: image::DynamicImage, shape: [usize; 3]) -> Result<Vec<f32>, String> {
     let [c, h, w] = shape;
+    if !matches!(c, 1 | 3) {
+        return Err(std::format!("models with {c} input channels are not supported (1 or 3)"));
+    }
     let img = if img.width() as usize != w || img.height() as usize != h {
         img.resize_exact(w as u32, h as u32, FilterType::Triangle)
     } else {
         img
     };
-    if !matches!(c, 1 | 3) {
-        return Err(std::format!("models with {c} input channels are not supported (1 or 3)"));
-    }
     let mut out = vec![0f32; c * h * w];
     to_chw(img, c, &mut out);
     Ok(out)

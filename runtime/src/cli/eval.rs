@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use fer_runtime::metrics::Confusion;
-use fer_runtime::preprocess::{labeled_images, load_image};
+use fer_runtime::preprocess::{image_input, labeled_images};
 use fer_runtime::vision::RgbFrame;
 use fer_runtime::vision::classify::argmax;
 use serde::Serialize;
@@ -90,7 +90,7 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
         let crop_sized = img.width() as usize == shape[2] && img.height() as usize == shape[1];
         let predicted = if a.no_detect || crop_sized {
             whole += 1;
-            let x = load_image(path, shape)?;
+            let x = image_input(img, shape)?;
             Some(argmax(&pipeline.classifier.classify(&x)?))
         } else {
             detected += 1;

@@ -8,6 +8,7 @@ use fer_runtime::format::{AlignedBytes, Model};
 use fer_runtime::onnx::eval;
 use fer_runtime::preprocess::{image_files, labeled_images, load_image, spread};
 use fer_runtime::quant::{self, Method, run_fer};
+use fer_runtime::vision::classify::argmax;
 use serde::Serialize;
 
 use super::write_atomic;
@@ -119,12 +120,6 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
             let (mut fc, mut ic, mut tot) =
                 (vec![0usize; classes], vec![0usize; classes], vec![0usize; classes]);
             let (mut agree, mut max_diff) = (0usize, 0f32);
-            let argmax = |v: &[f32]| {
-                v.iter()
-                    .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |m, (i, &x)| if x > m.1 { (i, x) } else { m })
-                    .0
-            };
             for (path, label) in &items {
                 if *label >= classes {
                     continue;

@@ -27,16 +27,7 @@ impl Detection {
     }
 
     pub fn iou(&self, o: &Detection) -> f32 {
-        let ix =
-            (self.cx + self.w / 2.0).min(o.cx + o.w / 2.0) - (self.cx - self.w / 2.0).max(o.cx - o.w / 2.0);
-        let iy =
-            (self.cy + self.h / 2.0).min(o.cy + o.h / 2.0) - (self.cy - self.h / 2.0).max(o.cy - o.h / 2.0);
-        if ix <= 0.0 || iy <= 0.0 {
-            return 0.0;
-        }
-        let inter = ix * iy;
-        let union = self.w * self.h + o.w * o.h - inter;
-        if union > 0.0 { inter / union } else { 0.0 }
+        iou(&self.xywh(), &o.xywh())
     }
 
     /// The same detection with every coordinate mapped by `x -> x * sx + ox`, `y -> y * sy + oy`.
@@ -51,6 +42,18 @@ impl Detection {
         }
         d
     }
+}
+
+/// Intersection over union of two `[x, y, w, h]` boxes.
+pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let ix = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
+    let iy = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
+    if ix <= 0.0 || iy <= 0.0 {
+        return 0.0;
+    }
+    let inter = ix * iy;
+    let union = a[2] * a[3] + b[2] * b[3] - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
 }
 
 /// Decoding settings (MediaPipe's short-range values by default).

@@ -3,6 +3,7 @@
 //! probabilities are smoothed (exponential moving average) so labels do not flicker.
 
 use super::classify::argmax;
+use super::decode::iou;
 use super::pipeline::Face;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,16 +33,6 @@ pub struct Tracker {
     pub options: TrackerOptions,
     tracks: Vec<Track>,
     next_id: u64,
-}
-
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let ix = (a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0]);
-    let iy = (a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1]);
-    if ix <= 0.0 || iy <= 0.0 {
-        return 0.0;
-    }
-    let inter = ix * iy;
-    inter / (a[2] * a[3] + b[2] * b[3] - inter)
 }
 
 impl Tracker {
