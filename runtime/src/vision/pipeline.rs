@@ -96,15 +96,10 @@ impl Pipeline {
         let [c, h, w] = self.classifier.input_shape();
         let mut faces = Vec::with_capacity(detections.len());
         for d in &detections {
-            let crop = if self.detector.is_some() {
-                crop_of(d, &self.crop)
-            } else {
-                Crop { cx: d.cx, cy: d.cy, side: d.w.max(d.h), angle: 0.0 }
-            };
             if self.detector.is_some() {
-                crop_into(frame, &crop, c, h, &mut self.crop_buf);
+                crop_into(frame, &crop_of(d, &self.crop), c, h, &mut self.crop_buf);
             } else {
-                stretch_into(frame, c, h, w, &mut self.crop_buf);
+                stretch_into(frame, [c, h, w], &mut self.crop_buf)?;
             }
             let probabilities = self.classifier.classify(&self.crop_buf)?;
             faces.push(Face {
@@ -131,15 +126,10 @@ fn whole_frame(frame: &RgbFrame) -> Detection {
 }
 
 /// The whole frame resized to the model input, aspect not kept: exactly what the trainer
-/// does with its images.
-fn stretch_into(frame: &RgbFrame, c: usize, h: usize, w: usize, out: &mut [f32]) {
+/// (and `preprocess::image_input`) does with its images.
+fn stretch_into(frame: &RgbFrame, shape: [usize; 3], out: &mut [f32]) -> Result<(), String> {
     let img = image::RgbImage::from_raw(frame.width as u32, frame.height as u32, frame.pixels.to_vec())
-        .expect("RgbFrame::new checked the size");
-    let img = image::DynamicImage::ImageRgb8(img);
-    let img = if img.width() as usize != w || img.height() as usize != h {
-        img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
-    } else {
-        img
-    };
-    crate::preprocess::to_chw(img, c, out);
+        .ok_or("the frame's pixels do not match its size")?;
+    out.copy_from_slice(&crate::preprocess::image_input(image::DynamicImage::ImageRgb8(img), shape)?);
+    Ok(())
 }
