@@ -142,11 +142,10 @@ impl PipelineArgs {
         if !path.is_file() {
             return Err(format!("{}: no such detector file (pass --detector FILE.onnx)", path.display()));
         }
-        let net = detector_net(self.detector_backend, &path)?;
-        let mut d = BlazeFace::new(net);
         if !(self.min_score > 0.0 && self.min_score < 1.0) {
             return Err(format!("--min-score must be between 0 and 1, got {}", self.min_score));
         }
+        let mut d = BlazeFace::new(detector_net(self.detector_backend, &path)?);
         d.options.min_score = self.min_score;
         Ok(d)
     }
