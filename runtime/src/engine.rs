@@ -81,6 +81,25 @@ impl<'m> Engine<'m> {
         self.model.value(self.model.header.output)
     }
 
+    /// The number of outputs (a detector has two: boxes and scores).
+    pub fn outputs(&self) -> usize {
+        self.model.header.n_outputs
+    }
+
+    /// Output `k` (0-based), or `None` past the last.
+    pub fn output_at(&self, k: usize) -> Option<Value> {
+        self.model.output_id(k).map(|id| self.model.value(id))
+    }
+
+    /// Output `k` dequantized into `out` (as many values as both hold). Values are in the
+    /// float model's order: the quantizer ends map outputs with a flatten.
+    pub fn output_f32_at(&self, k: usize, arena: &[u8], out: &mut [f32]) {
+        let Some(v) = self.output_at(k) else { return };
+        for (o, &q) in out.iter_mut().zip(&arena[v.offset..v.offset + v.len()]) {
+            *o = (q as i8 as i32 - v.zero_point as i32) as f32 * v.scale;
+        }
+    }
+
     /// Quantizes an image given as the float model takes it (`[C, H, W]`, f32) into the arena.
     pub fn set_input(&self, arena: &mut [u8], image: &[f32]) -> Result<(), EngineError> {
         let v = self.input();
@@ -169,7 +188,7 @@ impl<'m> Engine<'m> {
         let m = &self.model;
         let x = m.value(op.inputs[0]);
         let y = m.value(op.output);
-        let second = if op.code == OpCode::Add { m.value(op.inputs[1]) } else { x };
+        let second = if matches!(op.code, OpCode::Add | OpCode::Concat) { m.value(op.inputs[1]) } else { x };
         // SAFETY: the loader checked that outputs do not overlap inputs and all lie in the
         // arena, whose length `run` checked.
         let base = arena.as_mut_ptr();
@@ -242,6 +261,12 @@ impl<'m> Engine<'m> {
                     *o = clamp_i8_wide(zy as i64 + rshift_round(v, s), op.act_min, op.act_max);
                 }
             }
+            OpCode::Concat => {
+                let mult = m.i32s(op.mult, 2);
+                let s = m.u8s(op.shift, 1)[0];
+                concat(op, [(x, mult[0]), (second, mult[1])], s, y.zero_point, [xs, bs], ys);
+            }
+            OpCode::Pad => pad(op, &x, &y, xs, ys),
             OpCode::PRelu => {
                 let n = op.k_pad;
                 let p = PRelu {
@@ -551,6 +576,45 @@ fn fill_small(dst: &mut [i8], v: i8) {
         }
     } else {
         dst.fill(v);
+    }
+}
+
+/// Concat: per block, each input's run requantized (`zy + ((v - z) * mult) >> s`, as Add
+/// with one term) or copied when its quantization is the output's (multiplier `1 << s`).
+fn concat(op: &Op, inputs: [(Value, i32); 2], s: u8, zy: i8, xs: [&[i8]; 2], ys: &mut [i8]) {
+    let runs = [op.k_pad, op.n_pad];
+    let outer = ys.len() / (runs[0] + runs[1]);
+    let mut at = 0;
+    for o in 0..outer {
+        for ((&(v, mult), src), &n) in inputs.iter().zip(xs).zip(&runs) {
+            let (src, dst) = (&src[o * n..(o + 1) * n], &mut ys[at..at + n]);
+            if v.zero_point == zy && mult as i64 == 1i64 << s {
+                dst.copy_from_slice(src);
+            } else {
+                let z = v.zero_point as i64;
+                for (d, &q) in dst.iter_mut().zip(src) {
+                    let r = zy as i64 + rshift_round((q as i64 - z) * mult as i64, s);
+                    *d = clamp_i8_wide(r, op.act_min, op.act_max);
+                }
+            }
+            at += n;
+        }
+    }
+}
+
+/// Zero padding: the border rows and columns, and the channels before and after each
+/// pixel's own, hold the zero point (the quantization is the input's).
+fn pad(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
+    let [c, h, w] = x.shape;
+    let [co, _, wo] = y.shape;
+    let [pt, pl, ..] = op.pads;
+    let z = x.zero_point;
+    ys.fill(z);
+    for iy in 0..h {
+        for ix in 0..w {
+            let at = ((iy + pt) * wo + ix + pl) * co + op.k_pad;
+            ys[at..at + c].copy_from_slice(&xs[(iy * w + ix) * c..][..c]);
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! header   64 bytes   magic "FER8", version, sizes, CRC-32 of everything after byte 16
-//! values   32 bytes each: shape [C, H, W] (vectors [K, 1, 1]), arena offset, scale, zero point
+//! values   32 bytes each: shape [C, H, W] (vectors [K, 1, 1]), arena offset, scale, zero point,
+//!          output slot (byte 1: 0, or k for the model's k-th output)
 //! ops      64 bytes each: op code, value ids, window, fused clamp, offsets into data
 //! data     weights (int8, packed for the kernels), biases / multipliers (i32), shifts (u8), labels
 //! ```
@@ -21,7 +22,10 @@ use core::fmt;
 
 pub const MAGIC: [u8; 4] = *b"FER8";
 /// 2: conv window rows padded to 4 bytes in K, dense layers read maps directly, PReLU
-/// multipliers share one shift (version 1 files: quantize the model again).
+/// multipliers share one shift (version 1 files: quantize the model again). Later additions
+/// to version 2 are backward compatible: op codes 10 (Concat) and 11 (Pad), which older
+/// readers refuse as unknown, and several outputs (header byte 62, value byte 1), which
+/// older readers see as the first output alone.
 pub const VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 64;
 pub const VALUE_LEN: usize = 32;
@@ -34,6 +38,8 @@ pub const N_BLOCK: usize = 16;
 /// [`PRELU_MAX_SHIFT`], so `(x - zx) * m` and its rounding fit i32.
 pub const PRELU_MULT_LIMIT: i32 = 1 << 22;
 pub const PRELU_MAX_SHIFT: u8 = 30;
+/// At most this many model outputs (a detector has two).
+pub const MAX_OUTPUTS: usize = 16;
 /// Marks an absent value id.
 pub const NONE: u16 = u16::MAX;
 
@@ -63,6 +69,13 @@ pub enum OpCode {
     PRelu = 8,
     /// `[H, W, C]` (our layout) to the float model's `[C * H * W]` order.
     Flatten = 9,
+    /// Two values joined, each requantized to the output's scale: for each of `outer`
+    /// blocks, `k_pad` bytes of the first then `n_pad` bytes of the second. Channels of
+    /// two maps (`outer = H * W`) and row-major tensors along any axis are both this.
+    Concat = 10,
+    /// Zero padding (the input's zero point) of a map: `pads` spatially, `k_pad` channels
+    /// before and `n_pad` after; the quantization is the input's.
+    Pad = 11,
 }
 
 impl OpCode {
@@ -77,6 +90,8 @@ impl OpCode {
             7 => OpCode::Add,
             8 => OpCode::PRelu,
             9 => OpCode::Flatten,
+            10 => OpCode::Concat,
+            11 => OpCode::Pad,
             _ => return None,
         })
     }
@@ -204,6 +219,8 @@ pub struct Header {
     pub flags: u16,
     /// Pixels per im2col tile (the scratch holds `tile_m * K_pad` bytes).
     pub tile_m: usize,
+    /// Number of outputs (at least 1; `output` is the first).
+    pub n_outputs: usize,
 }
 
 /// A validated model, borrowing its bytes.
@@ -285,6 +302,8 @@ impl<'a> Model<'a> {
             labels_len: u16_at(bytes, 56) as usize,
             flags: u16_at(bytes, 58),
             tile_m: u16_at(bytes, 60) as usize,
+            // Files written before several outputs existed hold 0 here.
+            n_outputs: (u16_at(bytes, 62) as usize).max(1),
         };
         section(bytes, h.values_off, h.n_values * VALUE_LEN, "values")?;
         section(bytes, h.ops_off, h.n_ops * OP_LEN, "ops")?;
@@ -310,7 +329,44 @@ impl<'a> Model<'a> {
         for i in 0..h.n_ops {
             m.check_op(i as u16)?;
         }
+        m.check_outputs()?;
         Ok(m)
+    }
+
+    /// The output slot of value `id` (0: not an output; k: the k-th output).
+    fn output_slot(&self, id: u16) -> usize {
+        self.bytes[self.header.values_off + id as usize * VALUE_LEN + 1] as usize
+    }
+
+    /// Every slot 1..=n_outputs is held by exactly one value, slot 1 by the header's output
+    /// (or, in files with one output, no value is marked).
+    fn check_outputs(&self) -> Result<(), FormatError> {
+        let h = &self.header;
+        let marked = (0..h.n_values as u16).filter(|&v| self.output_slot(v) != 0).count();
+        if marked == 0 && h.n_outputs == 1 {
+            return Ok(());
+        }
+        let bad = Err(FormatError::BadSection("outputs"));
+        if h.n_outputs > MAX_OUTPUTS || marked != h.n_outputs || self.output_slot(h.output) != 1 {
+            return bad;
+        }
+        for k in 1..=h.n_outputs {
+            if (0..h.n_values as u16).filter(|&v| self.output_slot(v) == k).count() != 1 {
+                return bad;
+            }
+        }
+        Ok(())
+    }
+
+    /// The value id of output `k` (0-based; `None` past the last).
+    pub fn output_id(&self, k: usize) -> Option<u16> {
+        if k >= self.header.n_outputs {
+            return None;
+        }
+        if k == 0 {
+            return Some(self.header.output);
+        }
+        (0..self.header.n_values as u16).find(|&v| self.output_slot(v) == k + 1)
     }
 
     pub fn bytes(&self) -> &'a [u8] {
@@ -447,6 +503,7 @@ impl<'a> Model<'a> {
         let eff = |a: usize| op.kernel[a].max(1) * op.dilation[a].max(1);
         let windowed =
             matches!(op.code, OpCode::Conv | OpCode::DepthwiseConv | OpCode::MaxPool | OpCode::AvgPool);
+        let same_quant = x.scale == y.scale && x.zero_point == y.zero_point;
         if windowed && (op.pads[0].max(op.pads[2]) >= eff(0) || op.pads[1].max(op.pads[3]) >= eff(1)) {
             return bad("padding at least as large as the kernel");
         }
@@ -518,17 +575,17 @@ impl<'a> Model<'a> {
                 if op.dilation != [1, 1] {
                     return bad("pooling is not dilated");
                 }
-                if x.scale != y.scale || x.zero_point != y.zero_point {
+                if !same_quant {
                     return bad("pooling keeps its input's quantization");
                 }
             }
             OpCode::GlobalAvgPool => {
-                if y.shape != [c, 1, 1] || x.scale != y.scale || x.zero_point != y.zero_point {
+                if y.shape != [c, 1, 1] || !same_quant {
                     return bad("global pooling shapes or quantization");
                 }
             }
             OpCode::Flatten => {
-                if y.shape != [x.len(), 1, 1] || x.scale != y.scale || x.zero_point != y.zero_point {
+                if y.shape != [x.len(), 1, 1] || !same_quant {
                     return bad("flatten shapes or quantization");
                 }
             }
@@ -546,6 +603,32 @@ impl<'a> Model<'a> {
                 self.range(i, op.mult, 8, 4, "multipliers outside data")?;
                 self.range(i, op.shift, 1, 1, "shift outside data")?;
                 self.check_shifts(i, op.shift, 1)?;
+            }
+            OpCode::Concat => {
+                if !valid(op.inputs[1]) {
+                    return bad("value id out of range");
+                }
+                let b = self.value(op.inputs[1]);
+                let (ca, cb) = (op.k_pad, op.n_pad);
+                if ca == 0 || cb == 0 || !x.len().is_multiple_of(ca) {
+                    return bad("concat block sizes");
+                }
+                let outer = x.len() / ca;
+                if b.len() != outer * cb || y.len() != outer * (ca + cb) {
+                    return bad("concat sizes disagree with its inputs");
+                }
+                if overlap(&b, &y) {
+                    return bad("output overlaps its input in the arena");
+                }
+                self.range(i, op.mult, 8, 4, "multipliers outside data")?;
+                self.range(i, op.shift, 1, 1, "shift outside data")?;
+                self.check_shifts(i, op.shift, 1)?;
+            }
+            OpCode::Pad => {
+                let [pt, pl, pb, pr] = op.pads;
+                if y.shape != [c + op.k_pad + op.n_pad, h + pt + pb, w + pl + pr] || !same_quant {
+                    return bad("pad shapes or quantization");
+                }
             }
             OpCode::PRelu => {
                 if y.shape != x.shape {

@@ -51,9 +51,11 @@ impl From<Engine> for BackendKind {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DetectorEngine {
-    /// ONNX Runtime when its library is found, else tract when built in, else the own
-    /// f32 evaluator.
+    /// The own int8 engine for a .fer detector; for .onnx, ONNX Runtime when its library
+    /// is found, else tract when built in, else the own f32 evaluator.
     Auto,
+    /// The own int8 engine (.fer detectors, made by `fer quantize --letterbox`).
+    Own,
     /// tract-onnx, f32: needs nothing installed (builds with the `tract` feature).
     Tract,
     /// ONNX Runtime, f32 (libonnxruntime.so from ORT_DYLIB_PATH or the tools venv).
@@ -64,8 +66,19 @@ pub enum DetectorEngine {
 
 /// The detector network on the engine asked for.
 fn detector_net(engine: DetectorEngine, path: &Path) -> Result<Box<dyn DetectorNet>, String> {
-    use fer_runtime::vision::detector::{EvalNet, OrtNet};
+    use fer_runtime::vision::detector::{EvalNet, Int8Net, OrtNet};
+    let int8 = path.extension().is_some_and(|e| e == "fer");
+    if int8 != (engine == DetectorEngine::Own) && engine != DetectorEngine::Auto {
+        let name = engine.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+        return Err(format!(
+            "{}: --detector-backend {name} runs {} detectors",
+            path.display(),
+            if int8 { ".onnx" } else { ".fer" }
+        ));
+    }
     Ok(match engine {
+        DetectorEngine::Own => Box::new(Int8Net::load(path)?),
+        DetectorEngine::Auto if int8 => Box::new(Int8Net::load(path)?),
         DetectorEngine::Ort => Box::new(OrtNet::load(path)?),
         DetectorEngine::Eval => Box::new(EvalNet::load(path)?),
         #[cfg(feature = "tract")]
@@ -95,10 +108,10 @@ pub struct PipelineArgs {
     /// Engine for --model [default: own for .fer; for .onnx, tract if built in, else eval].
     #[arg(long, value_enum)]
     pub backend: Option<Engine>,
-    /// Face detector (BlazeFace short range) [default: models/blazeface_short.onnx].
+    /// Face detector (BlazeFace short range), .fer or .onnx [default: models/blazeface_short.onnx].
     #[arg(long)]
     pub detector: Option<PathBuf>,
-    /// Engine for the detector (the int8 detector is not shipped yet).
+    /// Engine for the detector.
     #[arg(long, value_enum, default_value_t = DetectorEngine::Auto)]
     pub detector_backend: DetectorEngine,
     /// Detector score threshold.

@@ -9,6 +9,7 @@ use fer_runtime::onnx::eval;
 use fer_runtime::preprocess::{image_files, labeled_images, load_image, spread};
 use fer_runtime::quant::{self, Method, run_fer};
 use fer_runtime::vision::classify::argmax;
+use fer_runtime::vision::frame::{RgbFrame, letterbox_into};
 use serde::Serialize;
 
 use super::write_atomic;
@@ -23,7 +24,7 @@ enum Calibration {
 
 #[derive(Debug, Args)]
 pub struct QuantizeArgs {
-    /// The float ONNX classifier.
+    /// The float ONNX model (a classifier, or a detector such as BlazeFace).
     model: PathBuf,
     /// Calibration images (any folder tree of jpg/png; class folders are fine).
     #[arg(long)]
@@ -47,8 +48,75 @@ pub struct QuantizeArgs {
     /// At most this many evaluation images (spread over the classes); 0: all.
     #[arg(long, default_value_t = 0)]
     eval_images: usize,
+    /// The model's input is `pixel * scale + offset` (pixels 0..=255) [default: the model's
+    /// `fer.input_scale` metadata, else 1/255].
+    #[arg(long)]
+    input_scale: Option<f32>,
+    /// See --input-scale [default: `fer.input_offset` metadata, else 0; BlazeFace: -1].
+    #[arg(long, allow_negative_numbers = true)]
+    input_offset: Option<f32>,
+    /// Calibration images letterboxed into the square input with black bars, as the face
+    /// detector sees frames (default: stretched to the input, as classifiers see crops).
+    #[arg(long)]
+    letterbox: bool,
     #[arg(long)]
     json: bool,
+}
+
+/// How calibration images become the model's input.
+struct InputMap {
+    shape: [usize; 3],
+    scale: f32,
+    offset: f32,
+    letterbox: bool,
+}
+
+impl InputMap {
+    fn new(a: &QuantizeArgs, graph: &fer_runtime::onnx::FloatGraph) -> Result<InputMap, String> {
+        let meta = |key: &str| -> Result<Option<f32>, String> {
+            graph
+                .metadata(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<f32>()
+                        .map_err(|e| format!("{}: metadata {key} = {v:?}: {e}", a.model.display()))
+                })
+                .transpose()
+        };
+        let scale =
+            a.input_scale.map_or_else(|| meta("fer.input_scale"), |v| Ok(Some(v)))?.unwrap_or(1.0 / 255.0);
+        let offset = a.input_offset.map_or_else(|| meta("fer.input_offset"), |v| Ok(Some(v)))?.unwrap_or(0.0);
+        if !(scale.is_finite() && scale != 0.0 && offset.is_finite()) {
+            return Err(format!(
+                "--input-scale {scale} / --input-offset {offset}: need a finite, non-zero scale"
+            ));
+        }
+        if a.letterbox && (graph.input_shape[0] != 3 || graph.input_shape[1] != graph.input_shape[2]) {
+            return Err(format!(
+                "--letterbox needs a square RGB input; {} takes {:?}",
+                a.model.display(),
+                graph.input_shape
+            ));
+        }
+        Ok(InputMap { shape: graph.input_shape, scale, offset, letterbox: a.letterbox })
+    }
+
+    fn load(&self, path: &Path) -> Result<Vec<f32>, String> {
+        if self.letterbox {
+            let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?.into_rgb8();
+            let (w, h) = (img.width() as usize, img.height() as usize);
+            let frame = RgbFrame::new(w, h, img.as_raw())?;
+            let mut out = vec![0f32; self.shape.iter().product()];
+            letterbox_into(&frame, self.shape[1], self.scale, self.offset, &mut out);
+            return Ok(out);
+        }
+        let mut v = load_image(path, self.shape)?;
+        if (self.scale, self.offset) != (1.0 / 255.0, 0.0) {
+            // load_image gives pixel / 255.
+            v.iter_mut().for_each(|x| *x = *x * 255.0 * self.scale + self.offset);
+        }
+        Ok(v)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -85,13 +153,13 @@ fn balanced(correct: &[usize], total: &[usize]) -> f64 {
 
 pub fn run(a: QuantizeArgs) -> Result<(), String> {
     let onnx = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
-    let shape =
-        fer_runtime::onnx::read_onnx(&onnx).map_err(|e| format!("{}: {e}", a.model.display()))?.input_shape;
+    let graph = fer_runtime::onnx::read_onnx(&onnx).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let input = InputMap::new(&a, &graph)?;
     let files = spread(&image_files(&a.calib)?, a.calib_images);
     if files.is_empty() {
         return Err(format!("{}: no jpg/png images to calibrate with", a.calib.display()));
     }
-    let images: Vec<Vec<f32>> = files.iter().map(|f| load_image(f, shape)).collect::<Result<_, _>>()?;
+    let images: Vec<Vec<f32>> = files.iter().map(|f| input.load(f)).collect::<Result<_, _>>()?;
     let method = match a.method {
         Calibration::Minmax => Method::MinMax,
         Calibration::Percentile => Method::Percentile(a.percentile),
@@ -124,7 +192,7 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
                 if *label >= classes {
                     continue;
                 }
-                let img = load_image(path, shape)?;
+                let img = input.load(path)?;
                 let f = eval::run(&q.graph, &img).map_err(|e| e.to_string())?;
                 let i = run_fer(&engine, &mut arena, &img)?;
                 let (d, same) = quant::compare(&f, &i);

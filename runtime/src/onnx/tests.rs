@@ -172,34 +172,6 @@ fn bad_models_are_named_errors() {
     assert!(e.contains("input has 3 values"), "{e}");
 }
 
-/// A detector-style head: a channel Pad, a residual Add, two branches each transposed to
-/// channels-last and reshaped, joined by Concat, and two graph outputs.
-fn detector_style() -> Vec<u8> {
-    let nodes = vec![
-        node("Pad", "chpad", &["x", "pads"], &["p"], vec![attr_s("mode", "constant")]),
-        node("Conv", "conv", &["x", "w"], &["c"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
-        node("Add", "res", &["c", "p"], &["r"], vec![]),
-        node("Transpose", "nhwc", &["r"], &["t"], vec![attr_ints("perm", &[0, 2, 3, 1])]),
-        node("Reshape", "rows", &["t", "rows_shape"], &["a"], vec![]),
-        node("Relu", "relu", &["x"], &["xr"], vec![]),
-        node("Transpose", "nhwc2", &["xr"], &["t2"], vec![attr_ints("perm", &[0, 2, 3, 1])]),
-        node("Reshape", "rows2", &["t2", "rows_shape"], &["b"], vec![]),
-        node("Concat", "join", &["a", "b"], &["both"], vec![attr_i("axis", 1)]),
-        node("Relu", "second", &["r"], &["y2"], vec![]),
-    ];
-    let init = vec![
-        // x is [1, 2, 3, 3]: 2 zero channels after its own.
-        i64s("pads", &[0, 0, 0, 0, 0, 2, 0, 0]),
-        f32s("w", &[4, 2, 3, 3], ramp(72, 0.2)),
-        i64s("rows_shape", &[1, -1, 2]),
-    ];
-    let mut m =
-        <super::proto::ModelProto as prost::Message>::decode(&model(nodes, init, [2, 3, 3], "both")[..])
-            .unwrap();
-    m.graph.as_mut().unwrap().output.push(value("y2", &[None]));
-    prost::Message::encode_to_vec(&m)
-}
-
 #[test]
 fn pad_transpose_reshape_concat_and_two_outputs() {
     let g = read_onnx(&detector_style()).unwrap();

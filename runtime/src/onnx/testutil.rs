@@ -92,3 +92,29 @@ pub fn model(nodes: Vec<NodeProto>, init: Vec<TensorProto>, input: [i64; 3], out
     }
     .encode_to_vec()
 }
+
+/// A detector-style head: a channel Pad, a residual Add, two branches each transposed to
+/// channels-last and reshaped, joined by Concat, and two graph outputs.
+pub fn detector_style() -> Vec<u8> {
+    let nodes = vec![
+        node("Pad", "chpad", &["x", "pads"], &["p"], vec![attr_s("mode", "constant")]),
+        node("Conv", "conv", &["x", "w"], &["c"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+        node("Add", "res", &["c", "p"], &["r"], vec![]),
+        node("Transpose", "nhwc", &["r"], &["t"], vec![attr_ints("perm", &[0, 2, 3, 1])]),
+        node("Reshape", "rows", &["t", "rows_shape"], &["a"], vec![]),
+        node("Relu", "relu", &["x"], &["xr"], vec![]),
+        node("Transpose", "nhwc2", &["xr"], &["t2"], vec![attr_ints("perm", &[0, 2, 3, 1])]),
+        node("Reshape", "rows2", &["t2", "rows_shape"], &["b"], vec![]),
+        node("Concat", "join", &["a", "b"], &["both"], vec![attr_i("axis", 1)]),
+        node("Relu", "second", &["r"], &["y2"], vec![]),
+    ];
+    let init = vec![
+        // x is [1, 2, 3, 3]: 2 zero channels after its own.
+        i64s("pads", &[0, 0, 0, 0, 0, 2, 0, 0]),
+        f32s("w", &[4, 2, 3, 3], (0..72).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.2).collect()),
+        i64s("rows_shape", &[1, -1, 2]),
+    ];
+    let mut m = ModelProto::decode(&model(nodes, init, [2, 3, 3], "both")[..]).unwrap();
+    m.graph.as_mut().unwrap().output.push(value("y2", &[None]));
+    m.encode_to_vec()
+}

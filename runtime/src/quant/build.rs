@@ -54,6 +54,8 @@ pub struct QLayer {
     pub bias: Vec<i32>,
     pub mult: Vec<i32>,
     pub shift: Vec<u8>,
+    /// Concat: bytes per block from each input. Pad: channels before and after.
+    pub runs: [usize; 2],
     /// PReLU: float slopes and their dims (for the ONNX twin).
     pub slope: Vec<f32>,
     pub slope_dims: Vec<usize>,
@@ -63,7 +65,10 @@ pub struct QLayer {
 pub struct QModel {
     pub values: Vec<QValue>,
     pub layers: Vec<QLayer>,
+    /// The first output.
     pub output: usize,
+    /// Every output: the float model's name and the value.
+    pub outputs: Vec<(String, usize)>,
     pub softmax: bool,
     pub labels: Vec<String>,
 }
@@ -98,8 +103,10 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
         let v = i + 1;
         let x = values[n.inputs[0]];
         let shape = shape3(&n.shape);
-        let same_as_input =
-            matches!(n.op, QOp::MaxPool(_) | QOp::AvgPool(_) | QOp::GlobalAvgPool | QOp::Flatten);
+        let same_as_input = matches!(
+            n.op,
+            QOp::MaxPool(_) | QOp::AvgPool(_) | QOp::GlobalAvgPool | QOp::Flatten | QOp::Pad { .. }
+        );
         let (mut lo, mut hi) = (ranges.lo[v], ranges.hi[v]);
         if let Some((a, b)) = n.clamp {
             lo = lo.max(a);
@@ -136,6 +143,7 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
             bias: Vec::new(),
             mult: Vec::new(),
             shift: Vec::new(),
+            runs: [0; 2],
             slope: Vec::new(),
             slope_dims: Vec::new(),
         };
@@ -173,16 +181,20 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
             }
             QOp::GlobalAvgPool => l.code = OpCode::GlobalAvgPool,
             QOp::Flatten => l.code = OpCode::Flatten,
-            QOp::Add => {
-                l.code = OpCode::Add;
+            QOp::Add | QOp::Concat { .. } => {
                 let b = values[n.inputs[1]];
-                let (fa, fb) = (x.scale as f64 / y.scale as f64, b.scale as f64 / y.scale as f64);
-                // One shift for both: the larger factor sets it.
-                let (_, s) = multiplier(fa.max(fb))
-                    .ok_or_else(|| OnnxError(format!("{what}: add scales out of range")))?;
-                let scale = (2f64).powi(s as i32);
-                l.mult = vec![(fa * scale).round() as i32, (fb * scale).round() as i32];
-                l.shift = vec![s];
+                (l.mult, l.shift) = pair_multipliers(x.scale, b.scale, y.scale)
+                    .ok_or_else(|| OnnxError(format!("{what}: input scales out of range")))?;
+                l.code = OpCode::Add;
+                if let QOp::Concat { runs } = n.op {
+                    l.code = OpCode::Concat;
+                    l.runs = runs;
+                }
+            }
+            QOp::Pad { before, after } => {
+                l.code = OpCode::Pad;
+                l.pads = [before[1], before[2], after[1], after[2]];
+                l.runs = [before[0], after[0]];
             }
             QOp::PRelu { slope } => {
                 l.code = OpCode::PRelu;
@@ -234,7 +246,23 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
         }
         layers.push(l);
     }
-    Ok(QModel { values, layers, output: plan.output, softmax: plan.softmax, labels })
+    Ok(QModel {
+        values,
+        layers,
+        output: plan.output,
+        outputs: plan.outputs.clone(),
+        softmax: plan.softmax,
+        labels,
+    })
+}
+
+/// Multipliers of two inputs into one output scale, with one shift that the larger factor
+/// sets (Add, Concat).
+fn pair_multipliers(sa: f32, sb: f32, sy: f32) -> Option<(Vec<i32>, Vec<u8>)> {
+    let (fa, fb) = (sa as f64 / sy as f64, sb as f64 / sy as f64);
+    let (_, s) = multiplier(fa.max(fb))?;
+    let scale = (2f64).powi(s as i32);
+    Some((vec![(fa * scale).round() as i32, (fb * scale).round() as i32], vec![s]))
 }
 
 /// Per-output-channel symmetric weights, int32 bias, requantization multipliers.

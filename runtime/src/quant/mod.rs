@@ -34,6 +34,15 @@ pub struct LayerReport {
     pub zero_point: i8,
 }
 
+/// One output of the model, int8 against float on the calibration images.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputReport {
+    pub name: String,
+    pub values: usize,
+    pub scale: f32,
+    pub max_abs_diff: f32,
+}
+
 /// What `fer quantize --json` prints (DESIGN.md keys first).
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -41,8 +50,9 @@ pub struct Report {
     pub weights_bytes: usize,
     /// Largest |float - int8| over every output value of the calibration images.
     pub float_vs_int8_max_abs_diff: f32,
-    /// Share of calibration images where int8 and float pick the same class.
+    /// Share of calibration images where int8 and float pick the same class (first output).
     pub top1_agreement: f64,
+    pub outputs: Vec<OutputReport>,
     pub calibration_images: usize,
     pub method: String,
     pub file_bytes: usize,
@@ -90,13 +100,28 @@ pub fn run_fer(engine: &Engine, arena: &mut [u8], image: &[f32]) -> Result<Vec<f
     Ok(out)
 }
 
+/// Runs a `.fer` model on one image; returns every output dequantized, in the model's order.
+pub fn run_fer_outputs(engine: &Engine, arena: &mut [u8], image: &[f32]) -> Result<Vec<Vec<f32>>, String> {
+    engine.set_input(arena, image).map_err(|e| e.to_string())?;
+    engine.run(arena).map_err(|e| e.to_string())?;
+    Ok((0..engine.outputs())
+        .map(|k| {
+            let mut out = vec![0f32; engine.output_at(k).map_or(0, |v| v.len())];
+            engine.output_f32_at(k, arena, &mut out);
+            out
+        })
+        .collect())
+}
+
 /// Quantizes `onnx` with `images` (each `[C, H, W]` as the model takes it).
 pub fn quantize(onnx: &[u8], images: &[Vec<f32>], method: Method) -> Result<Quantized, OnnxError> {
     let graph = read_onnx(onnx)?;
     let plan = fuse::plan(&graph)?;
     let ranges = calibrate::calibrate(&graph, &plan, images, method)?;
+    // Class names for classifiers; a detector's outputs are not classes.
     let classes = graph.shape(graph.output).iter().product();
-    let model = build::build(&plan, &ranges, labels(&graph, classes))?;
+    let names = if graph.outputs.len() == 1 { labels(&graph, classes) } else { Vec::new() };
+    let model = build::build(&plan, &ranges, names)?;
     let fer = write::write(&model)?;
     let qdq = qdq::qdq_onnx(&model, &graph.metadata);
 
@@ -106,14 +131,27 @@ pub fn quantize(onnx: &[u8], images: &[Vec<f32>], method: Method) -> Result<Quan
         .map_err(|e| OnnxError(std::format!("the written model does not load: {e}")))?;
     let engine = Engine::with_best_kernels(m);
     let mut arena = vec![0u8; engine.arena_size()];
-    let (mut max_diff, mut agree) = (0f32, 0usize);
+    let (mut max_diff, mut agree) = (vec![0f32; graph.outputs.len()], 0usize);
     for img in images {
-        let float = eval::run(&graph, img)?;
-        let int8 = run_fer(&engine, &mut arena, img).map_err(OnnxError)?;
-        let (d, same) = compare(&float, &int8);
-        max_diff = max_diff.max(d);
-        agree += same as usize;
+        let float = eval::run_outputs(&graph, img)?;
+        let int8 = run_fer_outputs(&engine, &mut arena, img).map_err(OnnxError)?;
+        for (k, (f, i)) in float.iter().zip(&int8).enumerate() {
+            let (d, same) = compare(f, i);
+            max_diff[k] = max_diff[k].max(d);
+            agree += (same && k == 0) as usize;
+        }
     }
+    let outputs = model
+        .outputs
+        .iter()
+        .zip(&max_diff)
+        .map(|((name, v), &d)| OutputReport {
+            name: name.clone(),
+            values: model.values[*v].len(),
+            scale: model.values[*v].scale,
+            max_abs_diff: d,
+        })
+        .collect();
     let weights_bytes = model.layers.iter().map(|l| l.weights.len()).sum();
     let per_layer = model
         .layers
@@ -132,8 +170,9 @@ pub fn quantize(onnx: &[u8], images: &[Vec<f32>], method: Method) -> Result<Quan
     let report = Report {
         layers: model.layers.len(),
         weights_bytes,
-        float_vs_int8_max_abs_diff: max_diff,
+        float_vs_int8_max_abs_diff: max_diff.iter().copied().fold(0.0, f32::max),
         top1_agreement: agree as f64 / images.len() as f64,
+        outputs,
         calibration_images: images.len(),
         method: match method {
             Method::MinMax => "minmax".into(),

@@ -53,6 +53,30 @@ impl G {
             ..Default::default()
         });
     }
+    fn i64s(&mut self, name: &str, v: &[i64]) {
+        self.init.push(TensorProto {
+            name: name.into(),
+            dims: vec![v.len() as i64],
+            data_type: data_type::INT64,
+            raw_data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ..Default::default()
+        });
+    }
+    /// `x` (`[1, C, H, W]`, or `[1, K]` when `rank2`) as the engine's bytes: `[1, blocks, run]`
+    /// in `[H, W, C]` order.
+    fn hwc_blocks(&mut self, x: &str, rank2: bool, blocks: usize, run: usize) -> String {
+        let src = if rank2 {
+            x.to_string()
+        } else {
+            let t = format!("{x}.hwc");
+            self.node("Transpose", &t, &[x], &t, vec![ints("perm", &[0, 2, 3, 1])]);
+            t
+        };
+        let (shape, out) = (format!("{x}.blocks.shape"), format!("{x}.blocks{run}"));
+        self.i64s(&shape, &[1, blocks as i64, run as i64]);
+        self.node("Reshape", &out, &[&src, &shape], &out, vec![]);
+        out
+    }
     fn i32s(&mut self, name: &str, dims: &[usize], v: &[i32]) {
         self.init.push(TensorProto {
             name: name.into(),
@@ -186,6 +210,29 @@ pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) ->
                 let b = names[l.inputs[1]].clone();
                 g.node("Add", &n, &[&x, &b], &out, vec![]);
             }
+            OpCode::Pad => {
+                let pads = format!("{n}.pads");
+                let [pt, pl, pb, pr] = l.pads.map(|p| p as i64);
+                let [cb, ca] = l.runs.map(|p| p as i64);
+                g.i64s(&pads, &[0, cb, pt, pl, 0, ca, pb, pr]);
+                g.node("Pad", &n, &[&x, &pads], &out, vec![]);
+            }
+            OpCode::Concat => {
+                // In the engine's byte order: blocks of each input's run, joined, then back
+                // to [1, C, H, W] of the output's shape.
+                let [ra, rb] = l.runs;
+                let blocks = y.len() / (ra + rb);
+                let a = g.hwc_blocks(&x, rank2[l.inputs[0]], blocks, ra);
+                let b = g.hwc_blocks(&names[l.inputs[1]].clone(), rank2[l.inputs[1]], blocks, rb);
+                let joined = format!("{n}.joined");
+                g.node("Concat", &joined, &[&a, &b], &joined, vec![int("axis", 2)]);
+                let [c, h, w] = y.shape;
+                let (shape, nhwc) = (format!("{n}.nhwc.shape"), format!("{n}.nhwc"));
+                g.i64s(&shape, &[1, h as i64, w as i64, c as i64]);
+                g.node("Reshape", &nhwc, &[&joined, &shape], &nhwc, vec![]);
+                g.node("Transpose", &n, &[&nhwc], &out, vec![ints("perm", &[0, 3, 1, 2])]);
+                rank2[l.output] = false;
+            }
             OpCode::PRelu => {
                 let slope = format!("{n}.slope");
                 g.f32s(&slope, &l.slope_dims, &l.slope);
@@ -194,18 +241,31 @@ pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) ->
         }
         names[l.output] = g.qdq(&out, l.output, y);
     }
-    // The graph output: the last dequantized value, named `logits`.
-    let last = names[m.output].clone();
-    g.node("Identity", "output", &[&last], "logits", vec![]);
+    // The graph outputs, `[1, K]` in the engine's byte order: one is named `logits`,
+    // several keep the float model's names.
+    let mut outputs = Vec::new();
+    for (name, v) in &m.outputs {
+        let out_name = if m.outputs.len() == 1 { "logits".to_string() } else { name.clone() };
+        let [c, h, w] = m.values[*v].shape;
+        let src = names[*v].clone();
+        let src = if rank2[*v] || c == 1 || h * w == 1 {
+            src
+        } else {
+            let t = format!("{out_name}.hwc");
+            g.node("Transpose", &t, &[&src], &t, vec![ints("perm", &[0, 2, 3, 1])]);
+            t
+        };
+        g.node("Flatten", &format!("output {out_name}"), &[&src], &out_name, vec![int("axis", 1)]);
+        outputs.push(value_info(&out_name, &[None, Some(m.values[*v].len())]));
+    }
     let [c, h, w] = m.values[0].shape;
-    let out_len = m.values[m.output].len();
     let graph = GraphProto {
         node: g.nodes,
         name: "fer-qdq".into(),
         initializer: g.init,
         input: vec![value_info("input", &[None, Some(c), Some(h), Some(w)])],
         output: {
-            let mut o = vec![value_info("logits", &[None, Some(out_len)])];
+            let mut o = outputs;
             if expose {
                 for id in 0..m.values.len() {
                     let mut v = value_info(&format!("v{id}.q"), &[]);

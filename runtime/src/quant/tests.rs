@@ -334,3 +334,43 @@ fn add_and_prelu_at_their_limits_saturate_without_overflow() {
         }
     }
 }
+
+/// A detector's shape of graph: channel Pad, residual Add, heads transposed to channels-last
+/// and reshaped (free in the arena's layout), joined by Concat, two outputs. Int8 follows
+/// float on both outputs, on every kernel set, in the float model's element order.
+#[test]
+fn pad_concat_layout_ops_and_two_outputs_follow_float() {
+    let onnx = detector_style();
+    let imgs: Vec<Vec<f32>> = (0..16).map(|k| ramp(18, 0.3, k)).collect();
+    let q = quantize(&onnx, &imgs, Method::MinMax).unwrap();
+    let codes: Vec<_> = q.model.layers.iter().map(|l| std::format!("{:?}", l.code)).collect();
+    assert_eq!(
+        codes,
+        ["Pad", "Conv", "Add", "PRelu", "Concat", "PRelu", "Flatten"],
+        "Transpose and Reshape cost nothing; the ReLUs that fuse with nothing are PReLUs; the \
+         map output y2 is flattened into the float model's [C, H, W] order"
+    );
+    assert_eq!(q.report.outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["both", "y2"]);
+    let g = read_onnx(&onnx).unwrap();
+    let buf = AlignedBytes::new(&q.fer);
+    for k in kernels::available() {
+        let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+        assert_eq!(engine.outputs(), 2);
+        let mut arena = vec![0u8; engine.arena_size()];
+        for img in &imgs[..6] {
+            let f = eval::run_outputs(&g, img).unwrap();
+            let i = super::run_fer_outputs(&engine, &mut arena, img).unwrap();
+            for (o, (fo, io)) in f.iter().zip(&i).enumerate() {
+                let step = engine.output_at(o).unwrap().scale;
+                assert_eq!(fo.len(), io.len());
+                for (a, b) in fo.iter().zip(io) {
+                    assert!(
+                        (a - b).abs() <= 3.0 * step,
+                        "{}: output {o}: float {fo:?} int8 {io:?}",
+                        k.name()
+                    );
+                }
+            }
+        }
+    }
+}

@@ -100,7 +100,9 @@ fn place(m: &QModel) -> (Vec<usize>, usize) {
             last[v] = last[v].max(i + 1);
         }
     }
-    last[m.output] = usize::MAX;
+    for &(_, v) in &m.outputs {
+        last[v] = usize::MAX;
+    }
     let mut offsets = vec![0usize; n];
     let mut placed: Vec<(usize, usize, usize, usize)> = Vec::new(); // (start, end, first, last)
     let mut end = 0;
@@ -206,9 +208,15 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
                 put_u32(o, 36, data.i32s(&l.mult) as u32);
                 put_u32(o, 40, data.put(&l.shift) as u32);
             }
-            OpCode::Add => {
+            OpCode::Add | OpCode::Concat => {
                 put_u32(o, 36, data.i32s(&l.mult) as u32);
                 put_u32(o, 40, data.put(&l.shift) as u32);
+                put_u32(o, 48, l.runs[0] as u32);
+                put_u32(o, 52, l.runs[1] as u32);
+            }
+            OpCode::Pad => {
+                put_u32(o, 48, l.runs[0] as u32);
+                put_u32(o, 52, l.runs[1] as u32);
             }
             OpCode::PRelu => {
                 put_u32(o, 36, data.i32s(&l.mult) as u32);
@@ -231,6 +239,22 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
         put_u32(b, 16, v.len() as u32);
         put_u32(b, 20, v.scale.to_bits());
         put_u32(b, 24, v.zero_point as i32 as u32);
+    }
+    // Output slots, when there are several (a one-output file reads as before).
+    if m.outputs.len() > 1 {
+        for (k, (name, v)) in m.outputs.iter().enumerate() {
+            if values[v * VALUE_LEN + 1] != 0 {
+                return Err(OnnxError(format!("output `{name}` repeats another output's tensor")));
+            }
+            values[v * VALUE_LEN + 1] =
+                u8::try_from(k + 1).ok().filter(|&s| s as usize <= format::MAX_OUTPUTS).ok_or_else(|| {
+                    OnnxError(format!(
+                        "{} outputs: the .fer format holds at most {}",
+                        m.outputs.len(),
+                        format::MAX_OUTPUTS
+                    ))
+                })?;
+        }
     }
     let values_off = align(HEADER_LEN);
     let ops_off = align(values_off + values.len());
@@ -256,6 +280,7 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
     put_u16(&mut out, 56, u16_field(labels.len(), "labels length")?);
     put_u16(&mut out, 58, if m.softmax { format::FLAG_SOFTMAX } else { 0 });
     put_u16(&mut out, 60, TILE_M as u16);
+    put_u16(&mut out, 62, m.outputs.len().max(1) as u16);
     out[values_off..values_off + values.len()].copy_from_slice(&values);
     out[ops_off..ops_off + ops.len()].copy_from_slice(&ops);
     out[data_off..data_off + data.0.len()].copy_from_slice(&data.0);

@@ -93,6 +93,60 @@ impl BlazeFace {
     }
 }
 
+/// The own int8 engine on a quantized detector (`fer quantize` of the float ONNX).
+pub struct Int8Net {
+    own: crate::backends::Own,
+    anchors: usize,
+    outputs: Vec<Vec<f32>>,
+}
+
+impl Int8Net {
+    pub fn load(path: &std::path::Path) -> Result<Int8Net, String> {
+        let own = crate::backends::Own::load(path)?;
+        let (shape, sizes) = {
+            let e = own.engine()?;
+            (
+                e.input().shape,
+                (0..e.outputs()).filter_map(|k| e.output_at(k)).map(|v| v.len()).collect::<Vec<_>>(),
+            )
+        };
+        if shape != [3, INPUT, INPUT] {
+            return Err(format!(
+                "{}: the detector takes {shape:?}; BlazeFace short range takes [3, {INPUT}, {INPUT}]",
+                path.display()
+            ));
+        }
+        let anchors = anchors::short_range().len();
+        // Told apart by size at every run: refuse a model that cannot be, here.
+        let probe = sizes.iter().map(|&n| vec![0f32; n]).collect();
+        split_outputs(probe, anchors, &mut Vec::new(), &mut Vec::new())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Int8Net { own, anchors, outputs: sizes.iter().map(|&n| vec![0f32; n]).collect() })
+    }
+}
+
+impl DetectorNet for Int8Net {
+    fn name(&self) -> String {
+        std::format!("own int8 ({})", crate::kernels::best().name())
+    }
+
+    fn run(&mut self, input: &[f32], regressors: &mut Vec<f32>, scores: &mut Vec<f32>) -> Result<(), String> {
+        self.own.run_outputs(input, &mut self.outputs)?;
+        // Each output to its place by size, into the caller's buffers (no allocation).
+        let (reg, sc) = (self.anchors * COORDS, self.anchors);
+        for o in &self.outputs {
+            if o.len() == reg {
+                regressors.clear();
+                regressors.extend_from_slice(o);
+            } else if o.len() == sc {
+                scores.clear();
+                scores.extend_from_slice(o);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The runtime's own f32 evaluator (`onnx::eval`): no second library, written for
 /// clarity, not speed; the reference the int8 detector will be checked against.
 pub struct EvalNet {

@@ -1,0 +1,136 @@
+//! BlazeFace on the int8 engine: quantized from the shipped float ONNX with face frames
+//! (`fer quantize --letterbox`), checked op by op against ONNX Runtime on its QDQ twin, and
+//! finding the faces the float detector finds.
+#![cfg(feature = "ort")]
+
+use std::path::{Path, PathBuf};
+
+use fer_runtime::engine::Engine;
+use fer_runtime::format::{AlignedBytes, Model};
+use fer_runtime::kernels;
+use fer_runtime::quant::{self, Method, qdq};
+use fer_runtime::vision::RgbFrame;
+use fer_runtime::vision::detector::INPUT;
+use fer_runtime::vision::frame::letterbox_into;
+use ort::session::Session;
+use ort::value::Tensor as OrtTensor;
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
+}
+
+/// The demo photo and, where `../shared` is present, the photos of real and drawn faces.
+fn frames() -> Vec<PathBuf> {
+    let mut v = vec![repo("demo/astronaut.jpg")];
+    if let Ok(dir) = std::fs::read_dir(repo("../shared/data/photos")) {
+        let mut p: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        p.sort();
+        v.extend(p);
+    }
+    v
+}
+
+/// A frame letterboxed into the detector's input, as the pipeline feeds it.
+fn input(path: &Path) -> Vec<f32> {
+    let img = image::open(path).unwrap().into_rgb8();
+    let frame = RgbFrame::new(img.width() as usize, img.height() as usize, img.as_raw()).unwrap();
+    let mut x = vec![0f32; 3 * INPUT * INPUT];
+    letterbox_into(&frame, INPUT, 1.0 / 127.5, -1.0, &mut x);
+    x
+}
+
+#[test]
+fn int8_blazeface_equals_onnx_runtime_op_by_op() {
+    let Ok(lib) = fer_runtime::backends::onnxruntime_library() else {
+        eprintln!("skipped: no ONNX Runtime library");
+        return;
+    };
+    let env = ort::init_from(&lib).unwrap().build().unwrap();
+    let onnx = std::fs::read(repo("models/blazeface_short.onnx")).unwrap();
+    let inputs: Vec<Vec<f32>> = frames().iter().map(|p| input(p)).collect();
+    let q = quant::quantize(&onnx, &inputs, Method::Percentile(99.99)).unwrap();
+    let twin = qdq::qdq_onnx_with(&q.model, &[], true);
+    let mut session = Session::builder(&env).unwrap().commit_from_memory(&twin).unwrap();
+    let buf = AlignedBytes::new(&q.fer);
+    let n_values = q.model.values.len();
+    for x in inputs.iter().take(3) {
+        let outputs = session
+            .run(ort::inputs!["input" => OrtTensor::from_array(([1usize, 3, INPUT, INPUT], x.clone())).unwrap()])
+            .unwrap();
+        let values: Vec<Vec<i8>> = (0..n_values)
+            .map(|id| outputs[format!("v{id}.q").as_str()].try_extract_tensor::<i8>().unwrap().1.to_vec())
+            .collect();
+        for k in kernels::available() {
+            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+            let mut arena = vec![0u8; engine.arena_size()];
+            let mut worst = 0;
+            for (i, l) in q.model.layers.iter().enumerate() {
+                for &v in &l.inputs {
+                    engine.write_value_chw(&mut arena, v as u16, &values[v]);
+                }
+                engine.run_op(i as u16, &mut arena).unwrap();
+                let mut ours = vec![0i8; values[l.output].len()];
+                engine.read_value_chw(&arena, l.output as u16, &mut ours);
+                let d = ours.iter().zip(&values[l.output]).map(|(&a, &b)| (a as i32 - b as i32).abs()).max();
+                let d = d.unwrap_or(0);
+                assert!(
+                    d <= 1,
+                    "{} kernels, op {i} `{}` ({:?}): {d} LSB from ONNX Runtime",
+                    k.name(),
+                    l.name,
+                    l.code
+                );
+                worst = worst.max(d);
+            }
+            eprintln!("{}: op by op within {worst} LSB of ONNX Runtime", k.name());
+        }
+    }
+}
+
+/// Faces found by the int8 detector against the float one (the runtime's own f32
+/// evaluator) on the same frames: the count per frame, and the IoU of matched boxes.
+#[test]
+fn int8_blazeface_finds_the_faces_the_float_one_finds() {
+    use fer_runtime::vision::detector::{BlazeFace, EvalNet, Int8Net};
+    let onnx_path = repo("models/blazeface_short.onnx");
+    let onnx = std::fs::read(&onnx_path).unwrap();
+    let paths = frames();
+    let inputs: Vec<Vec<f32>> = paths.iter().map(|p| input(p)).collect();
+    let q = quant::quantize(&onnx, &inputs, Method::Percentile(99.99)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fer = dir.path().join("blazeface_short.fer");
+    std::fs::write(&fer, &q.fer).unwrap();
+    let mut float = BlazeFace::new(Box::new(EvalNet::load(&onnx_path).unwrap()));
+    let mut int8 = BlazeFace::new(Box::new(Int8Net::load(&fer).unwrap()));
+    let (mut mismatched, mut worst, mut faces) = (Vec::new(), 1f32, 0);
+    for p in &paths {
+        let img = image::open(p).unwrap().into_rgb8();
+        let frame = RgbFrame::new(img.width() as usize, img.height() as usize, img.as_raw()).unwrap();
+        let f = float.detect(&frame).unwrap().to_vec();
+        let i = int8.detect(&frame).unwrap().to_vec();
+        if f.len() != i.len() {
+            mismatched.push(p.file_name().unwrap().to_string_lossy().into_owned());
+            continue;
+        }
+        for d in &f {
+            let best = i.iter().map(|e| d.iou(e)).fold(0f32, f32::max);
+            worst = worst.min(best);
+            faces += 1;
+        }
+        if p.ends_with("demo/astronaut.jpg") {
+            assert_eq!(i.len(), 1, "the astronaut: one face");
+            assert!(f[0].iou(&i[0]) >= 0.9, "the astronaut's box: IoU {}", f[0].iou(&i[0]));
+        }
+    }
+    eprintln!(
+        "int8 vs float detector on {} frames: {} with another face count ({mismatched:?}); worst IoU {worst:.3} over {faces} faces",
+        paths.len(),
+        mismatched.len()
+    );
+    // Measured with 10 calibration frames (docs/runtime.md): one frame's count differs (a
+    // face the float detector scores 0.51, at the threshold) and the worst box is at 0.66.
+    // The goal (same counts, IoU >= 0.9 everywhere) is not reached yet; this keeps it from
+    // getting worse.
+    assert!(mismatched.len() <= 1, "{mismatched:?}");
+    assert!(worst >= 0.6, "worst IoU {worst}");
+}
