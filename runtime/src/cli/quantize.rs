@@ -155,6 +155,13 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
     let onnx = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
     let graph = fer_runtime::onnx::read_onnx(&onnx).map_err(|e| format!("{}: {e}", a.model.display()))?;
     let input = InputMap::new(&a, &graph)?;
+    if a.eval.is_some() && graph.outputs.len() > 1 {
+        return Err(format!(
+            "--eval scores classifiers; {} has {} outputs (a detector?)",
+            a.model.display(),
+            graph.outputs.len()
+        ));
+    }
     let files = spread(&image_files(&a.calib)?, a.calib_images);
     if files.is_empty() {
         return Err(format!("{}: no jpg/png images to calibrate with", a.calib.display()));

@@ -161,28 +161,13 @@ fn padded_patch_rows_and_dense_layers_reading_maps() {
     }
 }
 
-#[test]
-fn bad_bytes_are_refused_without_panicking() {
-    let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
-    let fer = q.fer;
-    // Truncated at every length.
-    for len in 0..fer.len() {
-        let b = AlignedBytes::new(&fer[..len]);
-        assert!(Model::new(b.as_slice()).is_err(), "truncated to {len} bytes loaded");
-    }
-    // Any flipped byte is caught by the checksum (or the magic/version/size checks).
-    for at in (0..fer.len()).step_by(7) {
-        let mut bad = fer.clone();
-        bad[at] ^= 0x5A;
-        let b = AlignedBytes::new(&bad);
-        assert!(Model::new(b.as_slice()).is_err(), "byte {at} flipped and loaded");
-    }
-    // Without the checksum, the structural checks alone must keep the engine in bounds:
-    // corrupt every field byte by byte and run whatever still loads.
+/// Corrupts `fer` field by field (1-3 bytes, 4,000 times) and runs whatever still passes
+/// the structural checks (the checksum skipped); returns how many did.
+fn corrupt_and_run(fer: &[u8]) -> usize {
     let mut state = 0x1234_5678u64;
     let mut loaded = 0;
     for round in 0..4000 {
-        let mut bad = fer.clone();
+        let mut bad = fer.to_vec();
         for _ in 0..1 + round % 3 {
             state ^= state << 13;
             state ^= state >> 7;
@@ -202,6 +187,46 @@ fn bad_bytes_are_refused_without_panicking() {
             }
         }
     }
+    loaded
+}
+
+/// Concat, Pad and two outputs: corrupted files refused or run in bounds, and output
+/// slots that disagree with the header refused.
+#[test]
+fn concat_pad_and_output_tables_are_checked() {
+    let imgs: Vec<Vec<f32>> = (0..4).map(|k| ramp(18, 0.3, k)).collect();
+    let fer = quantize(&detector_style(), &imgs, Method::MinMax).unwrap().fer;
+    let loaded = corrupt_and_run(&fer);
+    std::eprintln!("{loaded} of 4000 corrupted detector-style models passed the structural checks and ran");
+    let m = Model::new(AlignedBytes::new(&fer).as_slice()).unwrap().header;
+    assert_eq!(m.n_outputs, 2);
+    // One output claimed where two are marked, and a third slot that no value holds.
+    for n in [1u16, 3] {
+        let mut bad = fer.clone();
+        bad[62..64].copy_from_slice(&n.to_le_bytes());
+        let b = AlignedBytes::new(&bad);
+        assert_eq!(Model::new_unchecked_crc(b.as_slice()).unwrap_err(), FormatError::BadSection("outputs"));
+    }
+}
+
+#[test]
+fn bad_bytes_are_refused_without_panicking() {
+    let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
+    let fer = q.fer;
+    // Truncated at every length.
+    for len in 0..fer.len() {
+        let b = AlignedBytes::new(&fer[..len]);
+        assert!(Model::new(b.as_slice()).is_err(), "truncated to {len} bytes loaded");
+    }
+    // Any flipped byte is caught by the checksum (or the magic/version/size checks).
+    for at in (0..fer.len()).step_by(7) {
+        let mut bad = fer.clone();
+        bad[at] ^= 0x5A;
+        let b = AlignedBytes::new(&bad);
+        assert!(Model::new(b.as_slice()).is_err(), "byte {at} flipped and loaded");
+    }
+    // Without the checksum, the structural checks alone must keep the engine in bounds.
+    let loaded = corrupt_and_run(&fer);
     std::eprintln!("{loaded} of 4000 corrupted models passed the structural checks and ran");
     let misaligned = AlignedBytes::new(&[&[0u8][..], &fer].concat());
     assert_eq!(Model::new(&misaligned.as_slice()[1..]).unwrap_err(), FormatError::Misaligned);
