@@ -49,26 +49,21 @@ fn engine_equals_onnx_runtime_on_the_qdq_twin() {
             // Op by op.
             let (mut worst_op, mut ties, mut total) = (0i32, 0usize, 0usize);
             for (values, _) in &runs {
-                for (i, l) in q.model.layers.iter().enumerate() {
-                    for &v in &l.inputs {
-                        engine.write_value_chw(&mut arena, v as u16, &values[v]);
-                    }
-                    engine.run_op(i as u16, &mut arena).unwrap();
-                    let mut ours = vec![0i8; values[l.output].len()];
-                    engine.read_value_chw(&arena, l.output as u16, &mut ours);
-                    for (&a, &b) in ours.iter().zip(&values[l.output]) {
-                        let d = (a as i32 - b as i32).abs();
-                        assert!(
-                            d <= 1,
-                            "{kind:?}, {} kernels, op {i} `{}` ({:?}): {d} LSB from ONNX Runtime",
-                            k.name(),
-                            l.name,
-                            l.code
-                        );
-                        worst_op = worst_op.max(d);
-                        ties += d as usize;
-                        total += 1;
-                    }
+                for d in quant::op_by_op(&engine, &q.model, values).unwrap() {
+                    let l = &q.model.layers[d.op];
+                    assert!(
+                        d.max_lsb <= 1,
+                        "{kind:?}, {} kernels, op {} `{}` ({:?}): {} LSB from ONNX Runtime",
+                        k.name(),
+                        d.op,
+                        l.name,
+                        l.code,
+                        d.max_lsb
+                    );
+                    worst_op = worst_op.max(d.max_lsb);
+                    // Within 1 LSB, each differing value is off by one.
+                    ties += d.differing;
+                    total += d.values;
                 }
             }
             // The whole model.

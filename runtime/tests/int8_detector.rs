@@ -62,25 +62,19 @@ fn int8_blazeface_equals_onnx_runtime_op_by_op() {
             .collect();
         for k in kernels::available() {
             let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
-            let mut arena = vec![0u8; engine.arena_size()];
             let mut worst = 0;
-            for (i, l) in q.model.layers.iter().enumerate() {
-                for &v in &l.inputs {
-                    engine.write_value_chw(&mut arena, v as u16, &values[v]);
-                }
-                engine.run_op(i as u16, &mut arena).unwrap();
-                let mut ours = vec![0i8; values[l.output].len()];
-                engine.read_value_chw(&arena, l.output as u16, &mut ours);
-                let d = ours.iter().zip(&values[l.output]).map(|(&a, &b)| (a as i32 - b as i32).abs()).max();
-                let d = d.unwrap_or(0);
+            for d in quant::op_by_op(&engine, &q.model, &values).unwrap() {
+                let l = &q.model.layers[d.op];
+                let lsb = d.max_lsb;
                 assert!(
-                    d <= 1,
-                    "{} kernels, op {i} `{}` ({:?}): {d} LSB from ONNX Runtime",
+                    lsb <= 1,
+                    "{} kernels, op {} `{}` ({:?}): {lsb} LSB from ONNX Runtime",
                     k.name(),
+                    d.op,
                     l.name,
                     l.code
                 );
-                worst = worst.max(d);
+                worst = worst.max(lsb);
             }
             eprintln!("{}: op by op within {worst} LSB of ONNX Runtime", k.name());
         }

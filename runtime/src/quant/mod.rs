@@ -184,3 +184,38 @@ pub fn quantize(onnx: &[u8], images: &[Vec<f32>], method: Method) -> Result<Quan
     };
     Ok(Quantized { graph, model, fer, qdq, report })
 }
+
+/// One op's int8 output against a reference's (ONNX Runtime on the QDQ twin).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpDiff {
+    pub op: usize,
+    /// Largest |ours - theirs| in LSB.
+    pub max_lsb: i32,
+    /// Values that differ, and values compared.
+    pub differing: usize,
+    pub values: usize,
+}
+
+/// Runs each op of `model` alone, fed the reference's int8 inputs (`values[id]`, `[C, H, W]`
+/// order, one per value), and compares its output with the reference's.
+pub fn op_by_op(engine: &Engine, model: &build::QModel, values: &[Vec<i8>]) -> Result<Vec<OpDiff>, String> {
+    let mut arena = vec![0u8; engine.arena_size()];
+    let mut diffs = Vec::with_capacity(model.layers.len());
+    for (i, l) in model.layers.iter().enumerate() {
+        for &v in &l.inputs {
+            engine.write_value_chw(&mut arena, v as u16, &values[v]);
+        }
+        engine.run_op(i as u16, &mut arena).map_err(|e| e.to_string())?;
+        let theirs = &values[l.output];
+        let mut ours = vec![0i8; theirs.len()];
+        engine.read_value_chw(&arena, l.output as u16, &mut ours);
+        let d: Vec<i32> = ours.iter().zip(theirs).map(|(&a, &b)| (a as i32 - b as i32).abs()).collect();
+        diffs.push(OpDiff {
+            op: i,
+            max_lsb: d.iter().copied().max().unwrap_or(0),
+            differing: d.iter().filter(|&&x| x > 0).count(),
+            values: d.len(),
+        });
+    }
+    Ok(diffs)
+}
