@@ -589,37 +589,28 @@ impl<'a> Model<'a> {
                     return bad("flatten shapes or quantization");
                 }
             }
-            OpCode::Add => {
+            OpCode::Add | OpCode::Concat => {
                 if !valid(op.inputs[1]) {
                     return bad("value id out of range");
                 }
                 let b = self.value(op.inputs[1]);
-                if b.shape != x.shape || y.shape != x.shape {
+                if op.code == OpCode::Add && (b.shape != x.shape || y.shape != x.shape) {
                     return bad("add needs equal shapes");
                 }
-                if overlap(&b, &y) {
-                    return bad("output overlaps its input in the arena");
-                }
-                self.range(i, op.mult, 8, 4, "multipliers outside data")?;
-                self.range(i, op.shift, 1, 1, "shift outside data")?;
-                self.check_shifts(i, op.shift, 1)?;
-            }
-            OpCode::Concat => {
-                if !valid(op.inputs[1]) {
-                    return bad("value id out of range");
-                }
-                let b = self.value(op.inputs[1]);
-                let (ca, cb) = (op.k_pad, op.n_pad);
-                if ca == 0 || cb == 0 || !x.len().is_multiple_of(ca) {
-                    return bad("concat block sizes");
-                }
-                let outer = x.len() / ca;
-                if b.len() != outer * cb || y.len() != outer * (ca + cb) {
-                    return bad("concat sizes disagree with its inputs");
+                if op.code == OpCode::Concat {
+                    let (ca, cb) = (op.k_pad, op.n_pad);
+                    if ca == 0 || cb == 0 || !x.len().is_multiple_of(ca) {
+                        return bad("concat block sizes");
+                    }
+                    let outer = x.len() / ca;
+                    if b.len() != outer * cb || y.len() != outer * (ca + cb) {
+                        return bad("concat sizes disagree with its inputs");
+                    }
                 }
                 if overlap(&b, &y) {
                     return bad("output overlaps its input in the arena");
                 }
+                // Both rescale two inputs: two multipliers and one shift.
                 self.range(i, op.mult, 8, 4, "multipliers outside data")?;
                 self.range(i, op.shift, 1, 1, "shift outside data")?;
                 self.check_shifts(i, op.shift, 1)?;
