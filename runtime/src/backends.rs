@@ -51,15 +51,7 @@ impl Own {
     /// Runs one image; fills `outputs` (one buffer per model output, resized to fit).
     pub fn run_outputs(&mut self, image: &[f32], outputs: &mut Vec<Vec<f32>>) -> Result<(), String> {
         let model = Model::new_unchecked_crc(self.bytes.as_slice()).map_err(|e| e.to_string())?;
-        let engine = Engine::new(model, self.kernels);
-        engine.set_input(&mut self.arena, image).map_err(|e| e.to_string())?;
-        engine.run(&mut self.arena).map_err(|e| e.to_string())?;
-        outputs.resize_with(engine.outputs(), Vec::new);
-        for (k, out) in outputs.iter_mut().enumerate() {
-            out.resize(engine.output_at(k).map_or(0, |v| v.len()), 0.0);
-            engine.output_f32_at(k, &self.arena, out);
-        }
-        Ok(())
+        crate::quant::run_fer_into(&Engine::new(model, self.kernels), &mut self.arena, image, outputs)
     }
 }
 

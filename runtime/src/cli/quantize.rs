@@ -55,8 +55,8 @@ pub struct QuantizeArgs {
     /// See --input-scale [default: `fer.input_offset` metadata, else 0; BlazeFace: -1].
     #[arg(long, allow_negative_numbers = true)]
     input_offset: Option<f32>,
-    /// Calibration images letterboxed into the square input with black bars, as the face
-    /// detector sees frames (default: stretched to the input, as classifiers see crops).
+    /// Calibration images letterboxed into the square input (bars at the input's 0), as the
+    /// face detector sees frames (default: stretched to the input, as classifiers see crops).
     #[arg(long)]
     letterbox: bool,
     #[arg(long)]

@@ -102,15 +102,27 @@ pub fn run_fer(engine: &Engine, arena: &mut [u8], image: &[f32]) -> Result<Vec<f
 
 /// Runs a `.fer` model on one image; returns every output dequantized, in the model's order.
 pub fn run_fer_outputs(engine: &Engine, arena: &mut [u8], image: &[f32]) -> Result<Vec<Vec<f32>>, String> {
+    let mut outputs = Vec::new();
+    run_fer_into(engine, arena, image, &mut outputs)?;
+    Ok(outputs)
+}
+
+/// [`run_fer_outputs`] into `outputs` (one buffer per output, resized to fit: no allocation
+/// once they have their sizes).
+pub fn run_fer_into(
+    engine: &Engine,
+    arena: &mut [u8],
+    image: &[f32],
+    outputs: &mut Vec<Vec<f32>>,
+) -> Result<(), String> {
     engine.set_input(arena, image).map_err(|e| e.to_string())?;
     engine.run(arena).map_err(|e| e.to_string())?;
-    Ok((0..engine.outputs())
-        .map(|k| {
-            let mut out = vec![0f32; engine.output_at(k).map_or(0, |v| v.len())];
-            engine.output_f32_at(k, arena, &mut out);
-            out
-        })
-        .collect())
+    outputs.resize_with(engine.outputs(), Vec::new);
+    for (k, out) in outputs.iter_mut().enumerate() {
+        out.resize(engine.output_at(k).map_or(0, |v| v.len()), 0.0);
+        engine.output_f32_at(k, arena, out);
+    }
+    Ok(())
 }
 
 /// Quantizes `onnx` with `images` (each `[C, H, W]` as the model takes it).

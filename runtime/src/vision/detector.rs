@@ -14,33 +14,27 @@ pub trait DetectorNet {
 
 /// The two outputs of a BlazeFace-style net told apart by size: `COORDS` values per anchor
 /// and one. Exporters name them differently (`regressors`/`classificators`, `Identity`...).
+/// Copied into the caller's buffers, which keep their capacity from frame to frame.
 pub fn split_outputs(
-    outputs: Vec<Vec<f32>>,
+    outputs: &[Vec<f32>],
     anchors: usize,
     regressors: &mut Vec<f32>,
     scores: &mut Vec<f32>,
 ) -> Result<(), String> {
-    let sizes: Vec<usize> = outputs.iter().map(Vec::len).collect();
-    let mut reg = None;
-    let mut sc = None;
-    for o in outputs {
-        if o.len() == anchors * COORDS && reg.is_none() {
-            reg = Some(o);
-        } else if o.len() == anchors && sc.is_none() {
-            sc = Some(o);
-        }
-    }
-    match (reg, sc) {
-        (Some(r), Some(s)) => {
-            *regressors = r;
-            *scores = s;
-            Ok(())
-        }
-        _ => Err(format!(
+    let reg = outputs.iter().find(|o| o.len() == anchors * COORDS);
+    let sc = outputs.iter().find(|o| o.len() == anchors);
+    let (Some(r), Some(sc)) = (reg, sc) else {
+        let sizes: Vec<usize> = outputs.iter().map(Vec::len).collect();
+        return Err(format!(
             "not a BlazeFace-style detector: outputs of {sizes:?} values; need {} ({anchors} anchors x {COORDS}) and {anchors}",
             anchors * COORDS
-        )),
-    }
+        ));
+    };
+    regressors.clear();
+    regressors.extend_from_slice(r);
+    scores.clear();
+    scores.extend_from_slice(sc);
+    Ok(())
 }
 
 /// BlazeFace short range: 128x128 RGB scaled to [-1, 1], 896 anchors.
@@ -118,10 +112,10 @@ impl Int8Net {
         }
         let anchors = anchors::short_range().len();
         // Told apart by size at every run: refuse a model that cannot be, here.
-        let probe = sizes.iter().map(|&n| vec![0f32; n]).collect();
-        split_outputs(probe, anchors, &mut Vec::new(), &mut Vec::new())
+        let outputs: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0f32; n]).collect();
+        split_outputs(&outputs, anchors, &mut Vec::new(), &mut Vec::new())
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Int8Net { own, anchors, outputs: sizes.iter().map(|&n| vec![0f32; n]).collect() })
+        Ok(Int8Net { own, anchors, outputs })
     }
 }
 
@@ -132,18 +126,7 @@ impl DetectorNet for Int8Net {
 
     fn run(&mut self, input: &[f32], regressors: &mut Vec<f32>, scores: &mut Vec<f32>) -> Result<(), String> {
         self.own.run_outputs(input, &mut self.outputs)?;
-        // Each output to its place by size, into the caller's buffers (no allocation).
-        let (reg, sc) = (self.anchors * COORDS, self.anchors);
-        for o in &self.outputs {
-            if o.len() == reg {
-                regressors.clear();
-                regressors.extend_from_slice(o);
-            } else if o.len() == sc {
-                scores.clear();
-                scores.extend_from_slice(o);
-            }
-        }
-        Ok(())
+        split_outputs(&self.outputs, self.anchors, regressors, scores)
     }
 }
 
@@ -176,7 +159,7 @@ impl DetectorNet for EvalNet {
 
     fn run(&mut self, input: &[f32], regressors: &mut Vec<f32>, scores: &mut Vec<f32>) -> Result<(), String> {
         let outputs = crate::onnx::eval::run_outputs(&self.graph, input).map_err(|e| e.to_string())?;
-        split_outputs(outputs, self.anchors, regressors, scores)
+        split_outputs(&outputs, self.anchors, regressors, scores)
     }
 }
 
@@ -219,7 +202,7 @@ impl DetectorNet for TractNet {
             .map(|o| o.to_plain_array_view::<f32>().map(|v| v.iter().copied().collect()))
             .collect::<Result<Vec<Vec<f32>>, _>>()
             .map_err(|e| e.to_string())?;
-        split_outputs(outputs, self.anchors, regressors, scores)
+        split_outputs(&outputs, self.anchors, regressors, scores)
     }
 }
 
@@ -254,7 +237,7 @@ impl DetectorNet for OrtNet {
             let (_, data) = v.try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
             outputs.push(data.to_vec());
         }
-        split_outputs(outputs, self.anchors, regressors, scores)
+        split_outputs(&outputs, self.anchors, regressors, scores)
     }
 }
 
@@ -297,9 +280,9 @@ mod tests {
     #[test]
     fn outputs_are_told_apart_by_size() {
         let (mut r, mut s) = (Vec::new(), Vec::new());
-        split_outputs(vec![vec![0.0; 10], vec![1.0; 10 * COORDS]], 10, &mut r, &mut s).unwrap();
+        split_outputs(&[vec![0.0; 10], vec![1.0; 10 * COORDS]], 10, &mut r, &mut s).unwrap();
         assert_eq!((r.len(), s.len()), (160, 10));
-        let err = split_outputs(vec![vec![0.0; 7]], 10, &mut r, &mut s).unwrap_err();
+        let err = split_outputs(&[vec![0.0; 7]], 10, &mut r, &mut s).unwrap_err();
         assert!(err.contains("[7]"), "{err}");
     }
 }
