@@ -245,6 +245,12 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
         r.float_vs_int8_max_abs_diff,
         100.0 * r.top1_agreement
     );
+    for l in r.per_layer.iter().filter(|l| !l.bias_widened_channels.is_empty()) {
+        println!(
+            "{} ({}): weight scale widened so the bias fits int32 in output channel(s) {:?}",
+            l.name, l.op, l.bias_widened_channels
+        );
+    }
     if let Some(e) = &out.eval {
         println!(
             "eval ({} images): float {:.2}% -> int8 {:.2}% (drop {:.2} points); balanced {:.2}% -> {:.2}%; same top-1 {:.1}%",

@@ -59,6 +59,8 @@ pub struct QLayer {
     /// PReLU: float slopes and their dims (for the ONNX twin).
     pub slope: Vec<f32>,
     pub slope_dims: Vec<usize>,
+    /// Conv/Gemm: output channels whose weight scale was widened so that their bias fits.
+    pub widened: Vec<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -146,6 +148,7 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
             runs: [0; 2],
             slope: Vec::new(),
             slope_dims: Vec::new(),
+            widened: Vec::new(),
         };
         let window = |l: &mut QLayer, p: &Pool| {
             l.kernel = p.kernel;
@@ -265,7 +268,23 @@ fn pair_multipliers(sa: f32, sb: f32, sy: f32) -> Option<(Vec<i32>, Vec<u8>)> {
     Some((vec![(fa * scale).round() as i32, (fb * scale).round() as i32], vec![s]))
 }
 
-/// Per-output-channel symmetric weights, int32 bias, requantization multipliers.
+/// Largest |quantized bias|. The engine adds the bias to an int32 accumulator; this leaves
+/// the dot product 2^30 of room (a 3x3x512 conv needs under 2^28).
+const BIAS_LIMIT: f64 = (1u32 << 30) as f64;
+
+/// One output channel's weight scale: its largest |weight| over 127, widened where the
+/// bias would not fit in [`BIAS_LIMIT`] steps of `s_x * s_w`, as ONNX Runtime's and TFLite's
+/// quantizers do. A channel whose weights are all zero gets `s_y / s_x` (its bias then
+/// requantizes with a factor of exactly 1). Returns the scale and whether it was widened.
+fn weight_scale(max_abs_weight: f32, bias: f32, sx: f32, sy: f32) -> (f32, bool) {
+    let natural = if max_abs_weight > 0.0 { max_abs_weight / 127.0 } else { sy / sx };
+    // 1.0001: a margin for the rounding of the f32 scale (ONNX Runtime uses the same).
+    let needed = (bias.abs() as f64 / (sx as f64 * BIAS_LIMIT) * 1.0001) as f32;
+    if needed > natural { (needed, true) } else { (natural, false) }
+}
+
+/// Per-output-channel symmetric weights, int32 bias, requantization multipliers. Channels
+/// whose weight scale had to widen for their bias are listed in `l.widened`.
 fn quantize_weights(
     l: &mut QLayer,
     w: &[f32],
@@ -281,15 +300,18 @@ fn quantize_weights(
     for ch in 0..o {
         let row = &w[ch * per..(ch + 1) * per];
         let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-        if !max.is_finite() {
-            return Err(OnnxError(format!("{what}: non-finite weights in output channel {ch}")));
+        if !max.is_finite() || !bias[ch].is_finite() {
+            return Err(OnnxError(format!("{what}: non-finite weights or bias in output channel {ch}")));
         }
-        let sw = if max > 0.0 { max / 127.0 } else { 1.0 };
+        let (sw, widened) = weight_scale(max, bias[ch], sx, sy);
+        if widened {
+            l.widened.push(ch);
+        }
         l.weight_scales.push(sw);
         l.weights.extend(row.iter().map(|v| (v / sw).round().clamp(-127.0, 127.0) as i8));
         let sb = sx as f64 * sw as f64;
         let b = (bias[ch] as f64 / sb).round();
-        if !(i32::MIN as f64..=i32::MAX as f64).contains(&b) {
+        if !(-BIAS_LIMIT..=BIAS_LIMIT).contains(&b) {
             return Err(OnnxError(format!("{what}: bias of channel {ch} overflows int32")));
         }
         l.bias.push(b as i32);

@@ -32,6 +32,10 @@ pub struct LayerReport {
     pub output: [usize; 3],
     pub scale: f32,
     pub zero_point: i8,
+    /// Output channels whose weight scale was widened so that their bias fits int32
+    /// (near-zero weights under a bias); they lose weight precision, not range.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bias_widened_channels: Vec<usize>,
 }
 
 /// One output of the model, int8 against float on the calibration images.
@@ -176,6 +180,7 @@ pub fn quantize(onnx: &[u8], images: &[Vec<f32>], method: Method) -> Result<Quan
                 output: v.shape,
                 scale: v.scale,
                 zero_point: v.zero_point,
+                bias_widened_channels: l.widened.clone(),
             }
         })
         .collect();

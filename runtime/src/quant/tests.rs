@@ -399,3 +399,35 @@ fn pad_concat_layout_ops_and_two_outputs_follow_float() {
         }
     }
 }
+
+/// A conv as exporters leave them: output channel 1 has near-zero weights under a real bias
+/// (its natural weight scale puts the bias at ~10^12 steps), channel 2 has no weights at all.
+/// Both quantize, as ONNX Runtime and TFLite would, and int8 follows float.
+#[test]
+fn a_bias_over_near_zero_weights_widens_that_channels_scale() {
+    let mut w = ramp(9, 0.2, 0);
+    w.extend(ramp(9, 1e-9, 1));
+    w.extend([0.0; 9]);
+    let nodes = vec![node("Conv", "conv", &["x", "w", "b"], &["y"], vec![attr_ints("pads", &[1, 1, 1, 1])])];
+    let init = vec![f32s("w", &[3, 1, 3, 3], w), f32s("b", &[3], vec![0.1, 0.5, -0.3])];
+    let onnx = model(nodes, init, [1, 8, 8], "y");
+    let q = quantize(&onnx, &images(16), Method::MinMax).unwrap();
+    let conv = &q.report.per_layer[0];
+    assert_eq!(conv.bias_widened_channels, [1], "only the near-zero channel needed widening");
+    let layer = &q.model.layers[0];
+    assert!(layer.bias.iter().all(|b| b.unsigned_abs() <= 1 << 30), "{:?}", layer.bias);
+    let g = read_onnx(&onnx).unwrap();
+    let buf = AlignedBytes::new(&q.fer);
+    for k in kernels::available() {
+        let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+        let mut arena = vec![0u8; engine.arena_size()];
+        let step = engine.output().scale;
+        for img in images(4) {
+            let f = eval::run(&g, &img).unwrap();
+            let i = super::run_fer(&engine, &mut arena, &img).unwrap();
+            for (a, b) in f.iter().zip(&i) {
+                assert!((a - b).abs() <= 1.5 * step, "{}: float {a} int8 {b} (step {step})", k.name());
+            }
+        }
+    }
+}
