@@ -269,3 +269,91 @@ fn live_without_frames_or_camera_says_what_to_do() {
         );
     }
 }
+
+/// With the `camera` feature, on a machine without cameras (as our build machines are):
+/// the list is empty and `--camera 0` names the problem. Without it, both say how to build it.
+#[test]
+fn cameras_are_listed_and_a_missing_camera_is_named() {
+    let list = fer(&["live", "--list-cameras"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&list.stdout), String::from_utf8_lossy(&list.stderr));
+    if !cfg!(feature = "camera") {
+        assert!(!list.status.success() && stderr.contains("--features camera"), "{stderr}");
+        return;
+    }
+    assert!(list.status.success(), "{stderr}");
+    if std::path::Path::new("/dev/video0").exists() {
+        eprintln!("this machine has a camera; the no-camera checks are skipped:\n{stdout}");
+        return;
+    }
+    assert_eq!(stdout.trim(), "no cameras found");
+    let out = fer(&["live", "--camera", "0", "--headless", "--model", &tiny()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("camera 0: no camera found") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
+
+/// An X server for the window test: Xvfb on display `:n`, killed on drop.
+struct Xvfb(std::process::Child);
+
+impl Xvfb {
+    /// `None` with a note when Xvfb is not installed; a panic when `FER_REQUIRE_XVFB=1` (CI).
+    fn start(n: u32) -> Option<Xvfb> {
+        let spawned = Command::new("Xvfb")
+            .args([format!(":{n}").as_str(), "-screen", "0", "800x600x24", "-nolisten", "tcp"])
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = spawned else {
+            assert!(std::env::var("FER_REQUIRE_XVFB").map_or(true, |v| v != "1"), "Xvfb is missing");
+            eprintln!("SKIPPED: no Xvfb (apt-get install xvfb)");
+            return None;
+        };
+        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+        for _ in 0..100 {
+            if socket.exists() {
+                return Some(Xvfb(child));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("Xvfb :{n} did not start within 5 s");
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Without `--headless`, frames go to a window (feature `window`): with no display that is
+/// a clear error, on an X server the frames are shown and the run ends normally.
+#[test]
+fn the_window_needs_a_display_and_shows_frames_on_one() {
+    let photo = root().join("demo/astronaut.jpg").display().to_string();
+    let args = ["live", "--input", &photo, "--repeat", "3", "--json", "--model", &tiny()];
+    let run = |display: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fer"));
+        cmd.args(args).current_dir(root()).env_remove("WAYLAND_DISPLAY");
+        match display {
+            Some(d) => cmd.env("DISPLAY", d),
+            None => cmd.env_remove("DISPLAY"),
+        };
+        cmd.output().expect("run fer")
+    };
+    let out = run(None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !cfg!(feature = "window") {
+        assert!(!out.status.success() && stderr.contains("--features window"), "{stderr}");
+        return;
+    }
+    assert!(!out.status.success() && stderr.contains("pass --headless") && !stderr.contains("panicked"), "{stderr}");
+    let Some(_x) = Xvfb::start(97) else { return };
+    let out = run(Some(":97"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4, "three frames and the summary: {stdout}");
+    assert_eq!(lines[3]["summary"]["frames"], 3);
+}

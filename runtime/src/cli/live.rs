@@ -1,13 +1,14 @@
 //! `fer live`: recognition on a stream of frames, with tracking and smoothing. Frames come
-//! from a replay (`--input`: image folders, MJPEG streams); camera capture and the window
-//! are separate features, not in this build yet.
+//! from a camera (`--camera N`, feature `camera`; reopened with backoff when it fails) or
+//! a replay (`--input`: image folders, MJPEG streams). Results go to stdout (JSON lines
+//! with `--json`) and, unless `--headless`, to a window (feature `window`).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use fer_runtime::video::Replay;
+use fer_runtime::video::{Replay, ReplayFrame};
 use fer_runtime::vision::RgbFrame;
 use fer_runtime::vision::track::{Tracker, TrackerOptions};
 use serde::Serialize;
@@ -18,10 +19,20 @@ use super::models::PipelineArgs;
 pub struct LiveArgs {
     #[command(flatten)]
     pipeline: PipelineArgs,
-    /// Camera index (needs the `camera` feature).
+    /// Camera index (needs the `camera` feature; `--list-cameras` lists them).
     #[arg(long, conflicts_with = "input")]
     camera: Option<u32>,
-    /// List cameras (needs the `camera` feature).
+    /// Camera resolution to ask for, WIDTHxHEIGHT (the camera gives its closest mode).
+    #[arg(long, default_value = "640x480", value_parser = parse_size)]
+    camera_size: (u32, u32),
+    /// Camera frame rate to ask for.
+    #[arg(long, default_value_t = 30)]
+    camera_fps: u32,
+    /// A camera that fails is reopened, pausing 0.25 s, 0.5 s, ... up to 4 s between tries,
+    /// for this many seconds in all; then `fer live` ends with an error.
+    #[arg(long, default_value_t = 30.0)]
+    reconnect_secs: f64,
+    /// List cameras and exit (needs the `camera` feature).
     #[arg(long)]
     list_cameras: bool,
     /// Replay frames instead of a camera: images, folders of images, .mjpeg streams.
@@ -36,7 +47,7 @@ pub struct LiveArgs {
     /// Pace the replay at this many frames per second [default: as fast as it runs].
     #[arg(long)]
     fps: Option<f64>,
-    /// No window: print results only.
+    /// No window: print results only (the window needs the `window` feature).
     #[arg(long)]
     headless: bool,
     /// JSON lines, one per frame, then one summary line.
@@ -99,17 +110,115 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let parsed = s.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
+    match parsed {
+        Some((w, h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => Err(format!("{s:?}: expected WIDTHxHEIGHT, e.g. 640x480")),
+    }
+}
+
+/// Frames to recognize: `Ok` frames (possibly damaged, then skipped), or one `Err` when a
+/// camera is lost for good.
+type Frames = Box<dyn Iterator<Item = Result<ReplayFrame, String>>>;
+
+#[cfg(feature = "camera")]
+mod camera {
+    use std::time::Duration;
+
+    use fer_runtime::video::camera::{self, CameraRequest, CameraStream};
+    use fer_runtime::video::{Backoff, Reconnecting};
+
+    use super::{Frames, LiveArgs};
+
+    pub fn frames(a: &LiveArgs, index: u32) -> Result<Frames, String> {
+        if !(a.reconnect_secs >= 0.0 && a.reconnect_secs.is_finite()) {
+            return Err(format!("--reconnect-secs must be 0 or more, got {}", a.reconnect_secs));
+        }
+        let (width, height) = a.camera_size;
+        let req = CameraRequest { index, width, height, fps: a.camera_fps };
+        let first = CameraStream::open(req)?;
+        eprintln!("camera {index}: {}", first.mode());
+        let mut first = Some(first);
+        let open = move || match first.take() {
+            Some(stream) => Ok(stream),
+            None => CameraStream::open(req),
+        };
+        let backoff = Backoff { give_up_after: Duration::from_secs_f64(a.reconnect_secs), ..Backoff::default() };
+        Ok(Box::new(Reconnecting::open(format!("camera {index}"), open, backoff)?))
+    }
+
+    pub fn list(json: bool) -> Result<(), String> {
+        let cams = camera::list()?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&cams).map_err(|e| e.to_string())?);
+        } else if cams.is_empty() {
+            println!("no cameras found");
+        } else {
+            for c in &cams {
+                println!("{}\t{}\t{}", c.index, c.name, c.description);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "camera"))]
+mod camera {
+    use super::{Frames, LiveArgs};
+
+    const MISSING: &str = "camera capture is not in this build of `fer`: rebuild with `--features camera` \
+                           (needs libclang: `apt-get install libclang-dev`), or replay recorded frames with --input";
+
+    pub fn frames(_: &LiveArgs, _: u32) -> Result<Frames, String> {
+        Err(MISSING.into())
+    }
+
+    pub fn list(_: bool) -> Result<(), String> {
+        Err(MISSING.into())
+    }
+}
+
+/// The window, opened at the first frame (feature `window`).
+#[derive(Default)]
+struct Screen {
+    #[cfg(feature = "window")]
+    window: Option<super::window::LiveWindow>,
+}
+
+impl Screen {
+    /// Shows the frame and its faces; `false` when the user closed the window.
+    #[cfg(feature = "window")]
+    fn show(&mut self, img: &image::RgbImage, faces: &[fer_runtime::vision::Face], labels: &[String]) -> Result<bool, String> {
+        if self.window.is_none() {
+            self.window = Some(super::window::LiveWindow::open(img.width() as usize, img.height() as usize)?);
+        }
+        self.window.as_mut().map_or(Ok(false), |w| w.show(img, faces, labels))
+    }
+
+    #[cfg(not(feature = "window"))]
+    fn show(&mut self, _: &image::RgbImage, _: &[fer_runtime::vision::Face], _: &[String]) -> Result<bool, String> {
+        Ok(true)
+    }
+}
+
+/// The camera or the replay that `a` names.
+fn frames(a: &LiveArgs) -> Result<Frames, String> {
+    match a.camera {
+        Some(index) => camera::frames(a, index),
+        None if a.input.is_empty() => Err("no frames: pass --camera N, or --input IMAGES|FOLDER|CLIP.mjpeg".into()),
+        None => Ok(Box::new(Replay::open(&a.input, a.repeat)?.map(Ok))),
+    }
+}
+
 pub fn run(a: LiveArgs) -> Result<(), String> {
-    if a.camera.is_some() || a.list_cameras {
-        return Err("camera capture is not in this build of `fer` (feature `camera`); replay recorded frames with --input".into());
+    if a.list_cameras {
+        return camera::list(a.json);
     }
-    if a.input.is_empty() {
+    if !a.headless && !cfg!(feature = "window") {
         return Err(
-            "no frames: pass --input IMAGES|FOLDER|CLIP.mjpeg (camera capture is not in this build)".into()
+            "this build of `fer` has no window: rebuild with `--features window`, or pass --headless".into()
         );
-    }
-    if !a.headless {
-        return Err("this build of `fer` has no window (feature `window`); pass --headless".into());
     }
     if !(a.smooth > 0.0 && a.smooth <= 1.0) {
         return Err(format!("--smooth must be in (0, 1], got {}", a.smooth));
@@ -122,7 +231,9 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
         max_missed: a.track_max_missed,
         smooth: a.smooth,
     });
-    let mut replay = Replay::open(&a.input, a.repeat)?;
+    let mut source = frames(&a)?;
+    let mut window = Screen::default();
+    let mut lost = None;
     let limit = a.max_frames.unwrap_or(u64::MAX);
     let period = a.fps.filter(|f| *f > 0.0).map(|f| Duration::from_secs_f64(1.0 / f));
     let (mut latencies, mut decodes) = (Vec::new(), Vec::new());
@@ -134,7 +245,14 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
         let due = period.map(|p| started + p.mul_f64(n as f64));
         // Reading and decoding the next frame (reported apart from the pipeline).
         let t0 = Instant::now();
-        let Some(f) = replay.next() else { break };
+        let f = match source.next() {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                lost = Some(e);
+                break;
+            }
+            None => break,
+        };
         let img = match f.image {
             Ok(img) => img,
             Err(e) => {
@@ -150,6 +268,9 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
         tracker.update(&mut faces, &labels);
         let took = t1.elapsed();
         busy += took;
+        if !a.headless && !window.show(&img, &faces, &labels)? {
+            break;
+        }
         let latency_ms = took.as_secs_f64() * 1e3;
         latencies.push(latency_ms);
         decodes.push(decode_ms);
@@ -214,6 +335,9 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
             summary.p99_ms,
             summary.decode_p50_ms
         );
+    }
+    if let Some(e) = lost {
+        return Err(e);
     }
     if frames == 0 {
         return Err(format!("none of the {skipped} frames could be decoded"));

@@ -6,6 +6,8 @@ mod live;
 mod models;
 mod predict;
 mod quantize;
+#[cfg(feature = "window")]
+mod window;
 
 use clap::{Parser, Subcommand};
 

@@ -1,6 +1,11 @@
 //! Where frames come from: replayed image folders and MJPEG stream files (so everything
-//! is testable without a camera), decoded to RGB one at a time.
+//! is testable without a camera), and cameras (feature `camera`), decoded to RGB one at a
+//! time. A camera is read through [`capture::Reconnecting`], which reopens it when it fails.
 
+pub mod capture;
+#[cfg(feature = "camera")]
+pub mod camera;
 pub mod replay;
 
+pub use capture::{Backoff, Capture, Reconnecting};
 pub use replay::{Replay, ReplayFrame};

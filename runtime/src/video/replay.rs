@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// One decoded frame, or why it could not be decoded (the caller skips and counts it).
+#[derive(Debug)]
 pub struct ReplayFrame {
     /// Position in the replay, from 0.
     pub index: u64,
