@@ -237,11 +237,26 @@ fn subject_grouped_cv_reports_mean_and_std() {
     assert_eq!(v["split"]["subject_independent"], true);
     assert!(v["selection"].as_str().unwrap().starts_with("last epoch"));
     assert!(out.join("cv.json").is_file() && out.join("fold-03/report.json").is_file());
-    // Resuming a finished cross-validation keeps every fold.
+    // Every subject's 12 images are scored once, in its one validation fold; the folds'
+    // correct predictions, summed per subject, are the folds' accuracies.
+    let subjects = &v["subjects"];
+    let per_subject = subjects["per_subject"].as_array().unwrap();
+    assert_eq!(subjects["subjects"], 6);
+    assert!(per_subject.iter().all(|p| p["images"] == 12), "{per_subject:?}");
+    let correct: f64 = per_subject.iter().map(|p| p["accuracy"].as_f64().unwrap() * 12.0).sum();
+    let fold_correct: f64 =
+        folds.iter().map(|f| f["accuracy"].as_f64().unwrap() * f["val_images"].as_f64().unwrap()).sum();
+    assert!((correct - fold_correct).abs() < 1e-6, "{correct} vs {fold_correct}");
+    let acc: Vec<f64> = per_subject.iter().map(|p| p["accuracy"].as_f64().unwrap()).collect();
+    assert!(acc.windows(2).all(|w| w[0] <= w[1]), "worst first: {acc:?}");
+    assert_eq!((subjects["min"].as_f64(), subjects["max"].as_f64()), (Some(acc[0]), Some(acc[5])));
+    // Resuming a finished cross-validation keeps every fold, and their subjects.
     let mut again = args.to_vec();
     again.push("--resume");
     let log = ok(&fer_train(&again, &[]));
     assert_eq!(log.matches("already finished").count(), 3, "{log}");
+    let resumed: Value = serde_json::from_slice(&std::fs::read(out.join("cv.json")).unwrap()).unwrap();
+    assert_eq!(resumed["subjects"], v["subjects"]);
 }
 
 #[test]

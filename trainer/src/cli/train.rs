@@ -461,6 +461,20 @@ pub fn cross_validate(args: CvArgs) -> anyhow::Result<()> {
             report.selection,
             args.out.join("cv.json").display()
         );
+        if let Some(sp) = &report.subjects {
+            let worst = &sp.per_subject[0];
+            println!(
+                "per subject ({} subjects): accuracy {:.1} ± {:.1}%, median {:.1}%, from {:.1}% ({}, {} images) to {:.1}%",
+                sp.subjects,
+                100.0 * sp.mean,
+                100.0 * sp.std,
+                100.0 * sp.median,
+                100.0 * sp.min,
+                worst.subject,
+                worst.images,
+                100.0 * sp.max
+            );
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! epoch number. A run resumed from `last/` therefore replays the interrupted epoch exactly
 //! as the uninterrupted run would have.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -93,6 +93,10 @@ pub struct RunReport {
     pub monitor: String,
     /// Validation metrics of the weights the run ends with (the best epoch's when restored).
     pub val: SetMetrics,
+    /// Those weights' predicted class for each validation image, in `RunData::val` order
+    /// (for per-subject figures; not written to report.json).
+    #[serde(skip)]
+    pub val_predictions: Vec<u8>,
     pub test: Option<SetMetrics>,
     /// Confusion of `test` when given, else of `val` (`counts[true][predicted]`).
     pub confusion: Confusion,
@@ -220,6 +224,14 @@ pub(crate) fn forward_loss(
     Step { objective, plain_loss_sum: plain as f64, predictions }
 }
 
+/// What scoring a set of images gives.
+pub struct Evaluation {
+    pub metrics: SetMetrics,
+    pub confusion: Confusion,
+    /// Each image's predicted class, in the order of the indices scored.
+    pub predictions: Vec<u8>,
+}
+
 /// Scores `indices` with the model in evaluation mode (optionally under augmentation).
 pub fn evaluate(
     model: &FerModel,
@@ -228,9 +240,10 @@ pub fn evaluate(
     classes: usize,
     augment: Option<(&super::augment::Augment, u64)>,
     device: &Device,
-) -> Result<(SetMetrics, Confusion), TrainError> {
+) -> Result<Evaluation, TrainError> {
     let mut confusion = Confusion::new(classes);
     let mut loss_sum = 0.0;
+    let mut predictions = Vec::with_capacity(indices.len());
     let items: Vec<Item> = indices.iter().map(|&i| (i, 1.0)).collect();
     let rx = loader.stream(items, EVAL_BATCH, augment.map(|(a, _)| a.clone()), augment.map_or(0, |(_, s)| s));
     for batch in rx {
@@ -239,9 +252,10 @@ pub fn evaluate(
         loss_sum += step.plain_loss_sum;
         for (&t, &p) in batch.targets.iter().zip(&step.predictions) {
             confusion.add(t as usize, p as usize);
+            predictions.push(p as u8);
         }
     }
-    Ok((SetMetrics::from_confusion(loss_sum, &confusion), confusion))
+    Ok(Evaluation { metrics: SetMetrics::from_confusion(loss_sum, &confusion), confusion, predictions })
 }
 
 fn save_model(model: &FerModel) -> Result<Vec<u8>, TrainError> {
@@ -319,14 +333,74 @@ fn crash_after() -> Option<usize> {
     std::env::var("FER_TRAIN_ABORT_AFTER_BATCHES").ok().and_then(|v| v.parse().ok())
 }
 
+/// Trains `data` under `cfg` into `out`: set up (or resume), then one epoch, validation and
+/// checkpoint after another until the last epoch or early stopping, then the report.
 pub fn run(
     cfg: &TrainConfig,
     data: &RunData,
     out: &Path,
     opts: &RunOptions,
 ) -> Result<RunReport, TrainError> {
-    cfg.validate().map_err(TrainError::Invalid)?;
     let started = Instant::now();
+    let (mut run, mut model) = Session::set_up(cfg, data, out, opts)?;
+    let abort_after = crash_after();
+    let mut batches_done = 0usize;
+    while run.state.epochs_done < cfg.epochs && run.state.stopped_early.is_none() {
+        let epoch = run.state.epochs_done;
+        let epoch_start = Instant::now();
+        let train;
+        (model, train) = run.train_epoch(cfg, data, model, epoch, opts, out, || {
+            batches_done += 1;
+            if abort_after == Some(batches_done) {
+                std::process::abort();
+            }
+        })?;
+        let (train, lr) = train;
+        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        let eval_model = model.valid();
+        let (val, val_augmented) = validate(cfg, data, &eval_model, &run.device, epoch)?;
+        let metrics = EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            train_images_per_second: train.images as f64 / train_seconds,
+            train,
+            val,
+            val_augmented,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        if run.end_epoch(cfg, metrics, &model, &eval_model, out)? {
+            break;
+        }
+    }
+    run.report(cfg, data, model, out, started)
+}
+
+/// What a run carries from epoch to epoch, besides the model (which each optimizer step
+/// consumes and returns).
+struct Session {
+    model_config: ModelConfig,
+    devices: Vec<Device>,
+    /// The first device, for evaluation; `ad_device` is its autodiff twin, for training.
+    device: Device,
+    ad_device: Device,
+    last_dir: PathBuf,
+    best_dir: PathBuf,
+    /// Per training image: its loss weight, or its sampling weight under the sampler.
+    weights: Vec<f64>,
+    sampler: Option<WeightedSampler>,
+    optim: ModuleOptimizer,
+    state: TrainState,
+    /// Frozen layers and per-group learning rates of a fine-tune.
+    groups: Option<crate::transfer::ParamGroups>,
+}
+
+/// The model a run trains and, for a fine-tune, how it was prepared and where it freezes.
+fn model_to_train(
+    cfg: &TrainConfig,
+    data: &RunData,
+    out: &Path,
+    opts: &RunOptions,
+) -> Result<(ModelConfig, Option<crate::transfer::Prepared>, Option<usize>), TrainError> {
     let spec = data.loader.spec;
     // A pretrained start (`--init`) brings its own layer list; otherwise a built-in model.
     // A resumed fine-tune rebuilds from its checkpoint's layer list: the ONNX file it
@@ -352,22 +426,12 @@ pub fn run(
         None => crate::transfer::freeze_index(&model_config, &cfg.transfer),
     };
     model_config.validate().map_err(TrainError::Invalid)?;
-    if data.train.is_empty() || data.val.is_empty() {
-        return Err(TrainError::Invalid(format!(
-            "need training and validation images; got {} and {}",
-            data.train.len(),
-            data.val.len()
-        )));
-    }
-    let devices = parse_devices(&cfg.devices).map_err(TrainError::Invalid)?;
-    let device = devices[0].clone();
-    let ad_device = device.clone().autodiff();
-    let (last_dir, best_dir) = (out.join("last"), out.join("best"));
-    std::fs::create_dir_all(out).map_err(io(out.display()))?;
-    checkpoint::recover(&last_dir).map_err(io(last_dir.display()))?;
-    checkpoint::recover(&best_dir).map_err(io(best_dir.display()))?;
+    Ok((model_config, transfer, freeze_until))
+}
 
-    // Per-image weights: loss weights, or sampling weights for the balanced sampler.
+/// Per-image weights (loss weights, or sampling weights for the balanced sampler) and the
+/// sampler when balancing draws images.
+fn balancing(cfg: &TrainConfig, data: &RunData) -> Result<(Vec<f64>, Option<WeightedSampler>), TrainError> {
     let weights: Vec<f64> = match cfg.balance {
         Some(by) => balance::sample_weights(&data.loader.ds, &data.train, by).map_err(TrainError::Invalid)?,
         None => vec![1.0; data.train.len()],
@@ -378,102 +442,201 @@ pub fn run(
         }
         _ => None,
     };
+    Ok((weights, sampler))
+}
 
-    let mut optim = optimizer(cfg);
-    let (mut model, mut state) = if opts.resume {
-        let state_path = last_dir.join(STATE_FILE);
-        let text = std::fs::read_to_string(&state_path).map_err(|e| {
-            TrainError::Invalid(format!(
-                "--resume: cannot read {}: {e} (no finished epoch to resume from?)",
-                state_path.display()
-            ))
-        })?;
-        let state: TrainState = serde_json::from_str(&text).map_err(io(state_path.display()))?;
-        if (state.train_images, state.val_images) != (data.train.len(), data.val.len())
-            || state.model != model_config
-        {
-            return Err(TrainError::Invalid(format!(
-                "--resume: {} was trained on {} + {} images with {:?}; this data gives {} + {} with {:?}",
-                out.display(),
-                state.train_images,
-                state.val_images,
-                state.model,
-                data.train.len(),
-                data.val.len(),
-                model_config
-            )));
-        }
-        let model = load_model(&last_dir, &model_config, &ad_device)?;
-        let opt_path = last_dir.join(OPTIMIZER_FILE);
-        let opt_bytes = std::fs::read(&opt_path).map_err(io(opt_path.display()))?;
-        optim = optim
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(opt_bytes))
-            .map_err(io(opt_path.display()))?;
-        eprintln!("resuming {} after epoch {}", out.display(), state.epochs_done);
-        (model, state)
-    } else {
-        if last_dir.exists() {
-            return Err(TrainError::Invalid(format!(
-                "{} already holds a run; continue it with --resume, or choose another --out",
-                out.display()
-            )));
-        }
-        ad_device.seed(cfg.seed);
-        let model = match &transfer {
-            Some(p) => {
-                for line in &p.summary {
-                    eprintln!("{line}");
-                }
-                crate::transfer::build(p, &ad_device).map_err(TrainError::Invalid)?
-            }
-            None => model_config.init(&ad_device),
-        };
-        let schedule = LrSchedule::new(cfg.lr, cfg.warmup_epochs, cfg.epochs, cfg.schedule.clone())
-            .map_err(TrainError::Invalid)?;
-        let state = TrainState {
-            config: cfg.clone(),
-            model: model_config.clone(),
-            epochs_done: 0,
-            history: Vec::new(),
-            schedule,
-            monitor: Monitor::new(cfg.monitor, cfg.min_delta),
-            events: Vec::new(),
-            stopped_early: None,
-            train_images: data.train.len(),
-            val_images: data.val.len(),
-        };
-        (model, state)
-    };
-    let groups = crate::transfer::ParamGroups::new(&model, &model_config, &cfg.transfer, freeze_until);
-    if groups.is_some() && devices.len() > 1 {
-        return Err(TrainError::Invalid(
-            "--freeze-until and --body-lr-mult work on one device for now; drop --devices or those flags"
-                .into(),
-        ));
+/// The model, optimizer and loop state saved in `last/`, checked against this run's data.
+fn resume_from(
+    last_dir: &Path,
+    out: &Path,
+    data: &RunData,
+    model_config: &ModelConfig,
+    optim: ModuleOptimizer,
+    ad_device: &Device,
+) -> Result<(FerModel, ModuleOptimizer, TrainState), TrainError> {
+    let state_path = last_dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&state_path).map_err(|e| {
+        TrainError::Invalid(format!(
+            "--resume: cannot read {}: {e} (no finished epoch to resume from?)",
+            state_path.display()
+        ))
+    })?;
+    let state: TrainState = serde_json::from_str(&text).map_err(io(state_path.display()))?;
+    if (state.train_images, state.val_images) != (data.train.len(), data.val.len()) || &state.model != model_config {
+        return Err(TrainError::Invalid(format!(
+            "--resume: {} was trained on {} + {} images with {:?}; this data gives {} + {} with {:?}",
+            out.display(),
+            state.train_images,
+            state.val_images,
+            state.model,
+            data.train.len(),
+            data.val.len(),
+            model_config
+        )));
     }
-    let early = cfg.early_stopping.map(|patience| EarlyStopping { patience });
-    let (mut status, mut stop_reason) = match &state.stopped_early {
-        Some(reason) => ("early-stopped", reason.clone()),
-        None => ("completed", format!("ran all {} epochs", cfg.epochs)),
-    };
-    let abort_after = crash_after();
-    let mut batches_done = 0usize;
+    let model = load_model(last_dir, model_config, ad_device)?;
+    let opt_path = last_dir.join(OPTIMIZER_FILE);
+    let opt_bytes = std::fs::read(&opt_path).map_err(io(opt_path.display()))?;
+    let optim = optim
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(opt_bytes))
+        .map_err(io(opt_path.display()))?;
+    eprintln!("resuming {} after epoch {}", out.display(), state.epochs_done);
+    Ok((model, optim, state))
+}
 
-    let steps = data.train.len().div_ceil(cfg.batch_size);
-    while state.epochs_done < cfg.epochs && state.stopped_early.is_none() {
-        let epoch = state.epochs_done;
-        let epoch_start = Instant::now();
-        ad_device.seed(mix(cfg.seed, 3 * epoch as u64 + 1));
+/// A new model (seeded from `cfg.seed`) and the state of a run that has not started.
+fn start_fresh(
+    cfg: &TrainConfig,
+    data: &RunData,
+    model_config: &ModelConfig,
+    transfer: Option<&crate::transfer::Prepared>,
+    ad_device: &Device,
+) -> Result<(FerModel, TrainState), TrainError> {
+    ad_device.seed(cfg.seed);
+    let model = match transfer {
+        Some(p) => {
+            for line in &p.summary {
+                eprintln!("{line}");
+            }
+            crate::transfer::build(p, ad_device).map_err(TrainError::Invalid)?
+        }
+        None => model_config.init(ad_device),
+    };
+    let schedule =
+        LrSchedule::new(cfg.lr, cfg.warmup_epochs, cfg.epochs, cfg.schedule.clone()).map_err(TrainError::Invalid)?;
+    let state = TrainState {
+        config: cfg.clone(),
+        model: model_config.clone(),
+        epochs_done: 0,
+        history: Vec::new(),
+        schedule,
+        monitor: Monitor::new(cfg.monitor, cfg.min_delta),
+        events: Vec::new(),
+        stopped_early: None,
+        train_images: data.train.len(),
+        val_images: data.val.len(),
+    };
+    Ok((model, state))
+}
+
+/// Validation metrics of `model` after `epoch`, clean and (when asked) under augmentation.
+fn validate(
+    cfg: &TrainConfig,
+    data: &RunData,
+    model: &FerModel,
+    device: &Device,
+    epoch: usize,
+) -> Result<(SetMetrics, Option<SetMetrics>), TrainError> {
+    let val = evaluate(model, &data.loader, &data.val, data.classes, None, device)?.metrics;
+    let val_augmented = if cfg.validate_augmented && !cfg.augment.is_identity() {
+        let seed = mix(cfg.seed, 0xA0A0 + epoch as u64);
+        let aug = Some((&cfg.augment, seed));
+        Some(evaluate(model, &data.loader, &data.val, data.classes, aug, device)?.metrics)
+    } else {
+        None
+    };
+    Ok((val, val_augmented))
+}
+
+/// What one optimizer step saw: the objective, the plain loss summed over the batch, and
+/// the predictions.
+struct StepResult {
+    objective: f32,
+    plain_loss_sum: f64,
+    predictions: Vec<i64>,
+}
+
+impl Session {
+    fn set_up(
+        cfg: &TrainConfig,
+        data: &RunData,
+        out: &Path,
+        opts: &RunOptions,
+    ) -> Result<(Session, FerModel), TrainError> {
+        cfg.validate().map_err(TrainError::Invalid)?;
+        let (model_config, transfer, freeze_until) = model_to_train(cfg, data, out, opts)?;
+        if data.train.is_empty() || data.val.is_empty() {
+            return Err(TrainError::Invalid(format!(
+                "need training and validation images; got {} and {}",
+                data.train.len(),
+                data.val.len()
+            )));
+        }
+        let devices = parse_devices(&cfg.devices).map_err(TrainError::Invalid)?;
+        let device = devices[0].clone();
+        let ad_device = device.clone().autodiff();
+        let (last_dir, best_dir) = (out.join("last"), out.join("best"));
+        std::fs::create_dir_all(out).map_err(io(out.display()))?;
+        checkpoint::recover(&last_dir).map_err(io(last_dir.display()))?;
+        checkpoint::recover(&best_dir).map_err(io(best_dir.display()))?;
+        let (weights, sampler) = balancing(cfg, data)?;
+
+        let (model, optim, state) = if opts.resume {
+            resume_from(&last_dir, out, data, &model_config, optimizer(cfg), &ad_device)?
+        } else {
+            if last_dir.exists() {
+                return Err(TrainError::Invalid(format!(
+                    "{} already holds a run; continue it with --resume, or choose another --out",
+                    out.display()
+                )));
+            }
+            let (model, state) = start_fresh(cfg, data, &model_config, transfer.as_ref(), &ad_device)?;
+            (model, optimizer(cfg), state)
+        };
+        let groups = crate::transfer::ParamGroups::new(&model, &model_config, &cfg.transfer, freeze_until);
+        if groups.is_some() && devices.len() > 1 {
+            return Err(TrainError::Invalid(
+                "--freeze-until and --body-lr-mult work on one device for now; drop --devices or those flags"
+                    .into(),
+            ));
+        }
+        let session = Session {
+            model_config,
+            devices,
+            device,
+            ad_device,
+            last_dir,
+            best_dir,
+            weights,
+            sampler,
+            optim,
+            state,
+            groups,
+        };
+        Ok((session, model))
+    }
+
+    /// This epoch's training images with their loss weights, in the epoch's order.
+    fn epoch_items(&self, cfg: &TrainConfig, data: &RunData, epoch: usize) -> Vec<Item> {
         let mut order_rng = ChaCha8Rng::seed_from_u64(mix(cfg.seed, 3 * epoch as u64 + 2));
-        let items: Vec<Item> = match &sampler {
+        match &self.sampler {
             Some(s) => s.draw(data.train.len(), &mut order_rng).into_iter().map(|i| (i, 1.0)).collect(),
             None => {
                 let mut items: Vec<Item> =
-                    data.train.iter().zip(&weights).map(|(&i, &w)| (i, w as f32)).collect();
+                    data.train.iter().zip(&self.weights).map(|(&i, &w)| (i, w as f32)).collect();
                 items.shuffle(&mut order_rng);
                 items
             }
-        };
+        }
+    }
+
+    /// One epoch of training; returns the trained model, the epoch's metrics and its last
+    /// learning rate. `after_batch` runs after every batch (the test hook that aborts
+    /// mid-epoch).
+    #[allow(clippy::too_many_arguments)]
+    fn train_epoch(
+        &mut self,
+        cfg: &TrainConfig,
+        data: &RunData,
+        mut model: FerModel,
+        epoch: usize,
+        opts: &RunOptions,
+        out: &Path,
+        mut after_batch: impl FnMut(),
+    ) -> Result<(FerModel, (SetMetrics, f64)), TrainError> {
+        self.ad_device.seed(mix(cfg.seed, 3 * epoch as u64 + 1));
+        let items = self.epoch_items(cfg, data, epoch);
+        let steps = data.train.len().div_ceil(cfg.batch_size);
         let aug = (!cfg.augment.is_identity()).then(|| cfg.augment.clone());
         let rx = data.loader.stream(items, cfg.batch_size, aug, mix(cfg.seed, 3 * epoch as u64 + 3));
         let bar = progress_bar(opts.progress, steps as u64, &format!("epoch {}/{}", epoch + 1, cfg.epochs));
@@ -482,77 +645,19 @@ pub fn run(
         let mut lr = cfg.lr;
         for (step, batch) in rx.into_iter().enumerate() {
             let batch = batch.map_err(TrainError::Io)?;
-            lr = state.schedule.lr(epoch, step, steps);
-            let (objective_value, plain, preds);
-            if devices.len() == 1 {
-                let s = forward_loss(
-                    &model,
-                    &batch,
-                    0..batch.len,
-                    spec,
-                    data.classes,
-                    cfg.label_smoothing,
-                    &ad_device,
-                );
-                objective_value = s.objective.clone().into_scalar::<f32>();
-                if objective_value.is_finite() {
-                    let grads = s.objective.backward();
-                    model = match &groups {
-                        Some(g) => g.step(&mut optim, model, grads, lr, epoch),
-                        None => {
-                            let grads = GradientsParams::from_grads(grads, &model);
-                            optim.step(lr, model, grads)
-                        }
-                    };
-                }
-                (plain, preds) = (s.plain_loss_sum, s.predictions);
+            lr = self.state.schedule.lr(epoch, step, steps);
+            let s;
+            (model, s) = if self.devices.len() == 1 {
+                self.step_one_device(cfg, data, model, &batch, lr, epoch)
             } else {
-                // Data parallel: one shard per device, gradients summed by the optimizer.
-                let shard = batch.len.div_ceil(devices.len());
-                let mut multi = MultiGradientsParams::default();
-                let (mut obj, mut pl, mut pr) = (0.0f32, 0.0, Vec::new());
-                for (d, dev) in devices.iter().enumerate() {
-                    let range = (d * shard).min(batch.len)..((d + 1) * shard).min(batch.len);
-                    if range.is_empty() {
-                        continue;
-                    }
-                    let share = range.len() as f32 / batch.len as f32;
-                    let dev = dev.clone().autodiff();
-                    let replica = model.clone().fork(&dev);
-                    let s =
-                        forward_loss(&replica, &batch, range, spec, data.classes, cfg.label_smoothing, &dev);
-                    let scaled = s.objective * share;
-                    obj += scaled.clone().into_scalar::<f32>();
-                    multi.grads.push((GradientsParams::from_grads(scaled.backward(), &replica), dev));
-                    pl += s.plain_loss_sum;
-                    pr.extend(s.predictions);
-                }
-                objective_value = obj;
-                if obj.is_finite() {
-                    model = optim.step_multi(lr, model, multi);
-                }
-                (plain, preds) = (pl, pr);
-            }
-            if !objective_value.is_finite() {
+                self.step_data_parallel(cfg, data, model, &batch, lr)
+            };
+            if !s.objective.is_finite() {
                 bar.finish_and_clear();
-                let last = if state.epochs_done > 0 {
-                    format!("{} (epoch {})", last_dir.display(), state.epochs_done)
-                } else {
-                    "none (it diverged in the first epoch)".to_string()
-                };
-                let err = TrainError::Diverged {
-                    value: objective_value,
-                    epoch: epoch + 1,
-                    batch: step + 1,
-                    lr,
-                    last,
-                };
-                let note = serde_json::json!({"status": "diverged", "error": err.to_string(), "epochs_done": state.epochs_done});
-                let _ = write_atomic(&out.join("report.json"), note.to_string().as_bytes());
-                return Err(err);
+                return Err(self.diverged(out, s.objective, epoch, step, lr));
             }
-            loss_sum += plain;
-            for (&t, &p) in batch.targets.iter().zip(&preds) {
+            loss_sum += s.plain_loss_sum;
+            for (&t, &p) in batch.targets.iter().zip(&s.predictions) {
                 confusion.add(t as usize, p as usize);
             }
             bar.inc(1);
@@ -561,156 +666,237 @@ pub fn run(
                 loss_sum / confusion.total() as f64,
                 100.0 * confusion.accuracy()
             ));
-            batches_done += 1;
-            if abort_after == Some(batches_done) {
-                std::process::abort();
-            }
+            after_batch();
         }
         bar.finish_and_clear();
-        let train_seconds = epoch_start.elapsed().as_secs_f64();
-        let train = SetMetrics::from_confusion(loss_sum, &confusion);
+        Ok((model, (SetMetrics::from_confusion(loss_sum, &confusion), lr)))
+    }
 
-        let eval_model = model.valid();
-        let (val, _) = evaluate(&eval_model, &data.loader, &data.val, data.classes, None, &device)?;
-        let val_augmented = if cfg.validate_augmented && !cfg.augment.is_identity() {
-            let seed = mix(cfg.seed, 0xA0A0 + epoch as u64);
-            Some(
-                evaluate(
-                    &eval_model,
-                    &data.loader,
-                    &data.val,
-                    data.classes,
-                    Some((&cfg.augment, seed)),
-                    &device,
-                )?
-                .0,
-            )
+    /// Forward, backward and optimizer step on one device (skipped when the loss is not finite).
+    fn step_one_device(
+        &mut self,
+        cfg: &TrainConfig,
+        data: &RunData,
+        mut model: FerModel,
+        batch: &Batch,
+        lr: f64,
+        epoch: usize,
+    ) -> (FerModel, StepResult) {
+        let s = forward_loss(
+            &model,
+            batch,
+            0..batch.len,
+            data.loader.spec,
+            data.classes,
+            cfg.label_smoothing,
+            &self.ad_device,
+        );
+        let objective = s.objective.clone().into_scalar::<f32>();
+        if objective.is_finite() {
+            let grads = s.objective.backward();
+            model = match &self.groups {
+                Some(g) => g.step(&mut self.optim, model, grads, lr, epoch),
+                None => {
+                    let grads = GradientsParams::from_grads(grads, &model);
+                    self.optim.step(lr, model, grads)
+                }
+            };
+        }
+        (model, StepResult { objective, plain_loss_sum: s.plain_loss_sum, predictions: s.predictions })
+    }
+
+    /// Data parallel: one shard of the batch per device, gradients summed by the optimizer.
+    fn step_data_parallel(
+        &mut self,
+        cfg: &TrainConfig,
+        data: &RunData,
+        mut model: FerModel,
+        batch: &Batch,
+        lr: f64,
+    ) -> (FerModel, StepResult) {
+        let shard = batch.len.div_ceil(self.devices.len());
+        let mut multi = MultiGradientsParams::default();
+        let mut r = StepResult { objective: 0.0, plain_loss_sum: 0.0, predictions: Vec::new() };
+        for (d, dev) in self.devices.iter().enumerate() {
+            let range = (d * shard).min(batch.len)..((d + 1) * shard).min(batch.len);
+            if range.is_empty() {
+                continue;
+            }
+            let share = range.len() as f32 / batch.len as f32;
+            let dev = dev.clone().autodiff();
+            let replica = model.clone().fork(&dev);
+            let s = forward_loss(&replica, batch, range, data.loader.spec, data.classes, cfg.label_smoothing, &dev);
+            let scaled = s.objective * share;
+            r.objective += scaled.clone().into_scalar::<f32>();
+            multi.grads.push((GradientsParams::from_grads(scaled.backward(), &replica), dev));
+            r.plain_loss_sum += s.plain_loss_sum;
+            r.predictions.extend(s.predictions);
+        }
+        if r.objective.is_finite() {
+            model = self.optim.step_multi(lr, model, multi);
+        }
+        (model, r)
+    }
+
+    /// The error for a loss that is not finite; report.json says so, `last/` stays as it was.
+    fn diverged(&self, out: &Path, value: f32, epoch: usize, step: usize, lr: f64) -> TrainError {
+        let last = if self.state.epochs_done > 0 {
+            format!("{} (epoch {})", self.last_dir.display(), self.state.epochs_done)
         } else {
-            None
+            "none (it diverged in the first epoch)".to_string()
         };
-        let metrics = EpochMetrics {
-            epoch: epoch + 1,
-            lr,
-            train_images_per_second: train.images as f64 / train_seconds,
-            train,
-            val,
-            val_augmented,
-            seconds: epoch_start.elapsed().as_secs_f64(),
-        };
-        let improved = state.monitor.update(epoch, cfg.monitor.read(&metrics));
+        let err = TrainError::Diverged { value, epoch: epoch + 1, batch: step + 1, lr, last };
+        let note = serde_json::json!({"status": "diverged", "error": err.to_string(), "epochs_done": self.state.epochs_done});
+        let _ = write_atomic(&out.join("report.json"), note.to_string().as_bytes());
+        err
+    }
+
+    /// After an epoch: keep the best weights, step the schedule, decide on early stopping,
+    /// write the last checkpoint, metrics.csv and curves.png. True when the run stops here.
+    fn end_epoch(
+        &mut self,
+        cfg: &TrainConfig,
+        metrics: EpochMetrics,
+        model: &FerModel,
+        eval_model: &FerModel,
+        out: &Path,
+    ) -> Result<bool, TrainError> {
+        let epoch = metrics.epoch - 1;
+        let improved = self.state.monitor.update(epoch, cfg.monitor.read(&metrics));
         eprintln!("{}", epoch_line(&metrics, cfg.epochs, improved));
         if improved {
-            let card = ModelCard::new(model_config.clone(), epoch + 1, metrics.val.clone());
+            let card = ModelCard::new(self.model_config.clone(), epoch + 1, metrics.val.clone());
             let card = serde_json::to_vec_pretty(&card).map_err(io("model card"))?;
-            let bytes = save_model(&eval_model)?;
-            checkpoint::write_dir(&best_dir, &[(MODEL_FILE, &bytes), (MODEL_JSON, &card)])
-                .map_err(io(best_dir.display()))?;
+            let bytes = save_model(eval_model)?;
+            checkpoint::write_dir(&self.best_dir, &[(MODEL_FILE, &bytes), (MODEL_JSON, &card)])
+                .map_err(io(self.best_dir.display()))?;
         }
+        let state = &mut self.state;
         if let Some(event) = state.schedule.end_epoch(epoch, improved) {
             eprintln!("  {event}");
             state.events.push(format!("epoch {}: {event}", epoch + 1));
         }
         state.history.push(metrics);
         state.epochs_done = epoch + 1;
-        let stop = early.as_ref().is_some_and(|e| e.should_stop(&state.monitor));
+        let stop = cfg.early_stopping.is_some_and(|patience| EarlyStopping { patience }.should_stop(&state.monitor));
         if stop {
-            stop_reason = format!(
+            let reason = format!(
                 "early stopping: {} did not improve for {} epoch(s) after epoch {}",
                 cfg.monitor.name(),
                 state.monitor.epochs_since_best,
                 state.monitor.best_epoch.map_or(0, |e| e + 1)
             );
-            status = "early-stopped";
-            state.stopped_early = Some(stop_reason.clone());
-            state.events.push(format!("epoch {}: {stop_reason}", epoch + 1));
-            eprintln!("  {stop_reason}");
+            state.stopped_early = Some(reason.clone());
+            state.events.push(format!("epoch {}: {reason}", epoch + 1));
+            eprintln!("  {reason}");
         }
-        // The last checkpoint: everything a resumed run needs, written as one folder.
-        let state_json = serde_json::to_vec_pretty(&state).map_err(io("state"))?;
-        let model_bytes = save_model(&model)?;
-        let optim_bytes = optim.into_bytes().map_err(io("serialising the optimizer"))?;
-        checkpoint::write_dir(
-            &last_dir,
-            &[(MODEL_FILE, &model_bytes), (OPTIMIZER_FILE, &optim_bytes), (STATE_FILE, &state_json)],
-        )
-        .map_err(io(last_dir.display()))?;
-        write_csv(&out.join("metrics.csv"), &state.history)?;
-        let onset = diagnose::overfitting(&state.history).map(|o| o.onset_epoch);
-        plot::curves(&out.join("curves.png"), &state.history, state.monitor.best_epoch.map(|e| e + 1), onset)
-            .map_err(|e| TrainError::Io(format!("curves.png: {e}")))?;
-        if stop {
-            break;
-        }
+        self.write_last(model, out)?;
+        Ok(stop)
     }
 
-    // The weights the run ends with: the best epoch's when asked (and there is one).
-    let restore = cfg.restore_best && best_dir.join(MODEL_FILE).exists();
-    let final_model = if restore { load_model(&best_dir, &model_config, &device)? } else { model.valid() };
-    let (val, val_confusion) = evaluate(&final_model, &data.loader, &data.val, data.classes, None, &device)?;
-    let test = match &data.test {
-        Some((loader, idx)) => Some(evaluate(&final_model, loader, idx, data.classes, None, &device)?),
-        None => None,
-    };
-    let labels: Vec<String> = ALL_CLASSES[..data.classes].iter().map(|s| s.to_string()).collect();
-    let (confusion, which) = match &test {
-        Some((_, c)) => (c.clone(), "test"),
-        None => (val_confusion, "validation"),
-    };
-    let weights_note = if restore { "best epoch's weights" } else { "last epoch's weights" };
-    plot::confusion(&out.join("confusion.png"), &confusion, &labels, &format!("{which} set, {weights_note}"))
-        .map_err(|e| TrainError::Io(format!("confusion.png: {e}")))?;
+    /// The last checkpoint (everything a resumed run needs, written as one folder),
+    /// metrics.csv and curves.png.
+    fn write_last(&self, model: &FerModel, out: &Path) -> Result<(), TrainError> {
+        let state_json = serde_json::to_vec_pretty(&self.state).map_err(io("state"))?;
+        let model_bytes = save_model(model)?;
+        let optim_bytes = self.optim.into_bytes().map_err(io("serialising the optimizer"))?;
+        checkpoint::write_dir(
+            &self.last_dir,
+            &[(MODEL_FILE, &model_bytes), (OPTIMIZER_FILE, &optim_bytes), (STATE_FILE, &state_json)],
+        )
+        .map_err(io(self.last_dir.display()))?;
+        let history = &self.state.history;
+        write_csv(&out.join("metrics.csv"), history)?;
+        let onset = diagnose::overfitting(history).map(|o| o.onset_epoch);
+        plot::curves(&out.join("curves.png"), history, self.state.monitor.best_epoch.map(|e| e + 1), onset)
+            .map_err(|e| TrainError::Io(format!("curves.png: {e}")))
+    }
 
-    let eval_counts: Vec<usize> = confusion.counts.iter().map(|r| r.iter().sum::<u64>() as usize).collect();
-    let diagnoses = {
-        let overfitting = diagnose::overfitting(&state.history);
-        let val_above_train = diagnose::val_above_train(&state.history, !cfg.augment.is_identity());
-        let prior = diagnose::prior_shift(
-            &training_prior(data, &weights),
-            &eval_counts,
-            which,
-            cfg.balance.is_some(),
-        );
+    /// Scores the weights the run ends with (the best epoch's when asked and there is one),
+    /// draws confusion.png, diagnoses the curves and writes report.json.
+    fn report(
+        self,
+        cfg: &TrainConfig,
+        data: &RunData,
+        model: FerModel,
+        out: &Path,
+        started: Instant,
+    ) -> Result<RunReport, TrainError> {
+        let restore = cfg.restore_best && self.best_dir.join(MODEL_FILE).exists();
+        let final_model =
+            if restore { load_model(&self.best_dir, &self.model_config, &self.device)? } else { model.valid() };
+        let device = &self.device;
+        let val = evaluate(&final_model, &data.loader, &data.val, data.classes, None, device)?;
+        let test = match &data.test {
+            Some((loader, idx)) => Some(evaluate(&final_model, loader, idx, data.classes, None, device)?),
+            None => None,
+        };
+        let labels: Vec<String> = ALL_CLASSES[..data.classes].iter().map(|s| s.to_string()).collect();
+        let (confusion, which) = match &test {
+            Some(t) => (t.confusion.clone(), "test"),
+            None => (val.confusion.clone(), "validation"),
+        };
+        let weights_note = if restore { "best epoch's weights" } else { "last epoch's weights" };
+        plot::confusion(&out.join("confusion.png"), &confusion, &labels, &format!("{which} set, {weights_note}"))
+            .map_err(|e| TrainError::Io(format!("confusion.png: {e}")))?;
+        let diagnoses = self.diagnoses(cfg, data, &confusion, which);
+        for note in &diagnoses.notes {
+            eprintln!("note: {note}");
+        }
+        let state = self.state;
+        let (status, stop_reason) = match &state.stopped_early {
+            Some(reason) => ("early-stopped", reason.clone()),
+            None => ("completed", format!("ran all {} epochs", cfg.epochs)),
+        };
+        let report = RunReport {
+            status: status.to_string(),
+            stop_reason,
+            epochs_run: state.epochs_done,
+            best_epoch: state.monitor.best_epoch.map(|e| e + 1),
+            monitor: cfg.monitor.name().to_string(),
+            val: val.metrics,
+            val_predictions: val.predictions,
+            test: test.map(|t| t.metrics),
+            confusion,
+            labels,
+            diagnoses,
+            train_images: data.train.len(),
+            val_images: data.val.len(),
+            test_images: data.test.as_ref().map(|(_, i)| i.len()),
+            parameters: final_model.num_params(),
+            mean_train_images_per_second: {
+                let h = &state.history;
+                h.iter().map(|m| m.train_images_per_second).sum::<f64>() / h.len().max(1) as f64
+            },
+            seconds: started.elapsed().as_secs_f64(),
+            model: self.model_config,
+            config: cfg.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&report).map_err(io("report"))?;
+        write_atomic(&out.join("report.json"), &json).map_err(io(out.join("report.json").display()))?;
+        Ok(report)
+    }
+
+    /// Overfitting, validation above training, and the class-prior shift between what the
+    /// model trained on and what it is scored on (`which` set's `confusion`).
+    fn diagnoses(&self, cfg: &TrainConfig, data: &RunData, confusion: &Confusion, which: &str) -> Diagnoses {
+        let history = &self.state.history;
+        let eval_counts: Vec<usize> = confusion.counts.iter().map(|r| r.iter().sum::<u64>() as usize).collect();
+        let overfitting = diagnose::overfitting(history);
+        let val_above_train = diagnose::val_above_train(history, !cfg.augment.is_identity());
+        let prior =
+            diagnose::prior_shift(&training_prior(data, &self.weights), &eval_counts, which, cfg.balance.is_some());
         let mut notes: Vec<String> = [
-            &overfitting.as_ref().map(|o| o.message.clone()),
-            &val_above_train.as_ref().map(|v| v.message.clone()),
-            &prior.as_ref().map(|p| p.message.clone()),
+            overfitting.as_ref().map(|o| o.message.clone()),
+            val_above_train.as_ref().map(|v| v.message.clone()),
+            prior.as_ref().map(|p| p.message.clone()),
         ]
         .into_iter()
         .flatten()
-        .cloned()
         .collect();
-        notes.extend(state.events.iter().cloned());
+        notes.extend(self.state.events.iter().cloned());
         Diagnoses { overfitting, val_above_train, prior_shift: prior, notes }
-    };
-    for note in &diagnoses.notes {
-        eprintln!("note: {note}");
     }
-    let report = RunReport {
-        status: status.to_string(),
-        stop_reason,
-        epochs_run: state.epochs_done,
-        best_epoch: state.monitor.best_epoch.map(|e| e + 1),
-        monitor: cfg.monitor.name().to_string(),
-        val,
-        test: test.map(|(m, _)| m),
-        confusion,
-        labels,
-        diagnoses,
-        train_images: data.train.len(),
-        val_images: data.val.len(),
-        test_images: data.test.as_ref().map(|(_, i)| i.len()),
-        parameters: final_model.num_params(),
-        mean_train_images_per_second: {
-            let h = &state.history;
-            h.iter().map(|m| m.train_images_per_second).sum::<f64>() / h.len().max(1) as f64
-        },
-        seconds: started.elapsed().as_secs_f64(),
-        model: model_config.clone(),
-        config: cfg.clone(),
-    };
-    let json = serde_json::to_vec_pretty(&report).map_err(io("report"))?;
-    write_atomic(&out.join("report.json"), &json).map_err(io(out.join("report.json").display()))?;
-    Ok(report)
 }
 
 fn epoch_line(m: &EpochMetrics, epochs: usize, improved: bool) -> String {
