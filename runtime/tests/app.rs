@@ -348,7 +348,10 @@ fn the_window_needs_a_display_and_shows_frames_on_one() {
         assert!(!out.status.success() && stderr.contains("--features window"), "{stderr}");
         return;
     }
-    assert!(!out.status.success() && stderr.contains("pass --headless") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("pass --headless") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
     let Some(_x) = Xvfb::start(97) else { return };
     let out = run(Some(":97"));
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -144,7 +144,8 @@ mod camera {
             Some(stream) => Ok(stream),
             None => CameraStream::open(req),
         };
-        let backoff = Backoff { give_up_after: Duration::from_secs_f64(a.reconnect_secs), ..Backoff::default() };
+        let backoff =
+            Backoff { give_up_after: Duration::from_secs_f64(a.reconnect_secs), ..Backoff::default() };
         Ok(Box::new(Reconnecting::open(format!("camera {index}"), open, backoff)?))
     }
 
@@ -189,7 +190,12 @@ struct Screen {
 impl Screen {
     /// Shows the frame and its faces; `false` when the user closed the window.
     #[cfg(feature = "window")]
-    fn show(&mut self, img: &image::RgbImage, faces: &[fer_runtime::vision::Face], labels: &[String]) -> Result<bool, String> {
+    fn show(
+        &mut self,
+        img: &image::RgbImage,
+        faces: &[fer_runtime::vision::Face],
+        labels: &[String],
+    ) -> Result<bool, String> {
         if self.window.is_none() {
             self.window = Some(super::window::LiveWindow::open(img.width() as usize, img.height() as usize)?);
         }
@@ -197,7 +203,12 @@ impl Screen {
     }
 
     #[cfg(not(feature = "window"))]
-    fn show(&mut self, _: &image::RgbImage, _: &[fer_runtime::vision::Face], _: &[String]) -> Result<bool, String> {
+    fn show(
+        &mut self,
+        _: &image::RgbImage,
+        _: &[fer_runtime::vision::Face],
+        _: &[String],
+    ) -> Result<bool, String> {
         Ok(true)
     }
 }
@@ -206,7 +217,9 @@ impl Screen {
 fn frames(a: &LiveArgs) -> Result<Frames, String> {
     match a.camera {
         Some(index) => camera::frames(a, index),
-        None if a.input.is_empty() => Err("no frames: pass --camera N, or --input IMAGES|FOLDER|CLIP.mjpeg".into()),
+        None if a.input.is_empty() => {
+            Err("no frames: pass --camera N, or --input IMAGES|FOLDER|CLIP.mjpeg".into())
+        }
         None => Ok(Box::new(Replay::open(&a.input, a.repeat)?.map(Ok))),
     }
 }
@@ -217,7 +230,7 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
     }
     if !a.headless && !cfg!(feature = "window") {
         return Err(
-            "this build of `fer` has no window: rebuild with `--features window`, or pass --headless".into()
+            "this build of `fer` has no window: rebuild with `--features window`, or pass --headless".into(),
         );
     }
     if !(a.smooth > 0.0 && a.smooth <= 1.0) {

@@ -28,7 +28,12 @@ impl LiveWindow {
     }
 
     /// Shows `frame` with `faces` drawn. `false` once the window was closed or Esc pressed.
-    pub fn show(&mut self, frame: &image::RgbImage, faces: &[Face], labels: &[String]) -> Result<bool, String> {
+    pub fn show(
+        &mut self,
+        frame: &image::RgbImage,
+        faces: &[Face],
+        labels: &[String],
+    ) -> Result<bool, String> {
         if !self.window.is_open() || self.window.is_key_down(Key::Escape) {
             return Ok(false);
         }
@@ -38,7 +43,9 @@ impl LiveWindow {
         draw_faces(&mut self.rgb, w, h, faces, labels);
         self.xrgb.clear();
         self.xrgb.extend(self.rgb.chunks_exact(3).map(|p| u32::from_be_bytes([0, p[0], p[1], p[2]])));
-        self.window.update_with_buffer(&self.xrgb, w as usize, h as usize).map_err(|e| format!("window: {e}"))?;
+        self.window
+            .update_with_buffer(&self.xrgb, w as usize, h as usize)
+            .map_err(|e| format!("window: {e}"))?;
         Ok(self.window.is_open())
     }
 }

@@ -4,7 +4,9 @@
 
 use nokhwa::Camera;
 use nokhwa::pixel_format::RgbFormat;
-use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
+use nokhwa::utils::{
+    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
+};
 use serde::Serialize;
 
 use super::capture::Capture;
@@ -23,7 +25,11 @@ pub fn list() -> Result<Vec<CameraInfo>, String> {
     let cams = nokhwa::query(ApiBackend::Auto).map_err(|e| format!("listing cameras: {e}"))?;
     Ok(cams
         .into_iter()
-        .map(|c| CameraInfo { index: c.index().to_string(), name: c.human_name(), description: c.description().to_string() })
+        .map(|c| CameraInfo {
+            index: c.index().to_string(),
+            name: c.human_name(),
+            description: c.description().to_string(),
+        })
         .collect())
 }
 
@@ -78,7 +84,13 @@ impl CameraStream {
     /// The mode the camera agreed to, e.g. `640x480 MJPEG @ 30 fps`.
     pub fn mode(&self) -> String {
         let f = self.camera.camera_format();
-        format!("{}x{} {} @ {} fps", f.resolution().width(), f.resolution().height(), f.format(), f.frame_rate())
+        format!(
+            "{}x{} {} @ {} fps",
+            f.resolution().width(),
+            f.resolution().height(),
+            f.format(),
+            f.frame_rate()
+        )
     }
 }
 
@@ -87,9 +99,11 @@ impl Capture for CameraStream {
         // A failed read means the device is gone or wedged: the caller reopens it.
         let buffer = self.camera.frame().map_err(|e| e.to_string())?;
         let image = match buffer.source_frame_format() {
-            FrameFormat::MJPEG => image::load_from_memory_with_format(buffer.buffer(), image::ImageFormat::Jpeg)
-                .map(|i| i.into_rgb8())
-                .map_err(|e| format!("MJPEG frame: {e}")),
+            FrameFormat::MJPEG => {
+                image::load_from_memory_with_format(buffer.buffer(), image::ImageFormat::Jpeg)
+                    .map(|i| i.into_rgb8())
+                    .map_err(|e| format!("MJPEG frame: {e}"))
+            }
             _ => buffer.decode_image::<RgbFormat>().map_err(|e| e.to_string()),
         };
         Ok(image)

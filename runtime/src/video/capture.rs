@@ -26,7 +26,11 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Backoff {
-        Backoff { first: Duration::from_millis(250), max: Duration::from_secs(4), give_up_after: Duration::from_secs(30) }
+        Backoff {
+            first: Duration::from_millis(250),
+            max: Duration::from_secs(4),
+            give_up_after: Duration::from_secs(30),
+        }
     }
 }
 
@@ -161,7 +165,11 @@ mod tests {
     }
 
     fn quick() -> Backoff {
-        Backoff { first: Duration::from_millis(10), max: Duration::from_millis(40), give_up_after: Duration::from_millis(200) }
+        Backoff {
+            first: Duration::from_millis(10),
+            max: Duration::from_millis(40),
+            give_up_after: Duration::from_millis(200),
+        }
     }
 
     /// A device whose openings succeed or fail as `opens` says (then fail), streaming `events`.
@@ -198,7 +206,8 @@ mod tests {
     fn an_unplugged_camera_is_reopened_and_frames_go_on() {
         use Event::*;
         // Opened; two frames; unplugged; two failed reopenings; back; a damaged frame; a frame.
-        let (open, tries) = device(vec![Frame, Frame, Unplugged, Damaged, Frame], vec![true, false, false, true]);
+        let (open, tries) =
+            device(vec![Frame, Frame, Unplugged, Damaged, Frame], vec![true, false, false, true]);
         let mut cam = Reconnecting::open("camera 0", open, quick()).unwrap();
         cam.sleep = no_sleep;
         let frames: Vec<ReplayFrame> = cam.by_ref().take(4).map(|f| f.unwrap()).collect();

@@ -2,9 +2,9 @@
 //! is testable without a camera), and cameras (feature `camera`), decoded to RGB one at a
 //! time. A camera is read through [`capture::Reconnecting`], which reopens it when it fails.
 
-pub mod capture;
 #[cfg(feature = "camera")]
 pub mod camera;
+pub mod capture;
 pub mod replay;
 
 pub use capture::{Backoff, Capture, Reconnecting};

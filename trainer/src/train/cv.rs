@@ -167,7 +167,11 @@ fn subject_counts(data: &RunData, predictions: &[u8]) -> Vec<SubjectCount> {
     }
     counts
         .into_iter()
-        .map(|(s, (images, correct))| SubjectCount { subject: ds.subjects[s as usize].clone(), images, correct })
+        .map(|(s, (images, correct))| SubjectCount {
+            subject: ds.subjects[s as usize].clone(),
+            images,
+            correct,
+        })
         .collect()
 }
 

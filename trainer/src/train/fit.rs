@@ -462,7 +462,9 @@ fn resume_from(
         ))
     })?;
     let state: TrainState = serde_json::from_str(&text).map_err(io(state_path.display()))?;
-    if (state.train_images, state.val_images) != (data.train.len(), data.val.len()) || &state.model != model_config {
+    if (state.train_images, state.val_images) != (data.train.len(), data.val.len())
+        || &state.model != model_config
+    {
         return Err(TrainError::Invalid(format!(
             "--resume: {} was trained on {} + {} images with {:?}; this data gives {} + {} with {:?}",
             out.display(),
@@ -477,9 +479,8 @@ fn resume_from(
     let model = load_model(last_dir, model_config, ad_device)?;
     let opt_path = last_dir.join(OPTIMIZER_FILE);
     let opt_bytes = std::fs::read(&opt_path).map_err(io(opt_path.display()))?;
-    let optim = optim
-        .from_bytes(burn::tensor::Bytes::from_bytes_vec(opt_bytes))
-        .map_err(io(opt_path.display()))?;
+    let optim =
+        optim.from_bytes(burn::tensor::Bytes::from_bytes_vec(opt_bytes)).map_err(io(opt_path.display()))?;
     eprintln!("resuming {} after epoch {}", out.display(), state.epochs_done);
     Ok((model, optim, state))
 }
@@ -502,8 +503,8 @@ fn start_fresh(
         }
         None => model_config.init(ad_device),
     };
-    let schedule =
-        LrSchedule::new(cfg.lr, cfg.warmup_epochs, cfg.epochs, cfg.schedule.clone()).map_err(TrainError::Invalid)?;
+    let schedule = LrSchedule::new(cfg.lr, cfg.warmup_epochs, cfg.epochs, cfg.schedule.clone())
+        .map_err(TrainError::Invalid)?;
     let state = TrainState {
         config: cfg.clone(),
         model: model_config.clone(),
@@ -725,7 +726,15 @@ impl Session {
             let share = range.len() as f32 / batch.len as f32;
             let dev = dev.clone().autodiff();
             let replica = model.clone().fork(&dev);
-            let s = forward_loss(&replica, batch, range, data.loader.spec, data.classes, cfg.label_smoothing, &dev);
+            let s = forward_loss(
+                &replica,
+                batch,
+                range,
+                data.loader.spec,
+                data.classes,
+                cfg.label_smoothing,
+                &dev,
+            );
             let scaled = s.objective * share;
             r.objective += scaled.clone().into_scalar::<f32>();
             multi.grads.push((GradientsParams::from_grads(scaled.backward(), &replica), dev));
@@ -778,7 +787,8 @@ impl Session {
         }
         state.history.push(metrics);
         state.epochs_done = epoch + 1;
-        let stop = cfg.early_stopping.is_some_and(|patience| EarlyStopping { patience }.should_stop(&state.monitor));
+        let stop =
+            cfg.early_stopping.is_some_and(|patience| EarlyStopping { patience }.should_stop(&state.monitor));
         if stop {
             let reason = format!(
                 "early stopping: {} did not improve for {} epoch(s) after epoch {}",
@@ -823,8 +833,11 @@ impl Session {
         started: Instant,
     ) -> Result<RunReport, TrainError> {
         let restore = cfg.restore_best && self.best_dir.join(MODEL_FILE).exists();
-        let final_model =
-            if restore { load_model(&self.best_dir, &self.model_config, &self.device)? } else { model.valid() };
+        let final_model = if restore {
+            load_model(&self.best_dir, &self.model_config, &self.device)?
+        } else {
+            model.valid()
+        };
         let device = &self.device;
         let val = evaluate(&final_model, &data.loader, &data.val, data.classes, None, device)?;
         let test = match &data.test {
@@ -837,8 +850,13 @@ impl Session {
             None => (val.confusion.clone(), "validation"),
         };
         let weights_note = if restore { "best epoch's weights" } else { "last epoch's weights" };
-        plot::confusion(&out.join("confusion.png"), &confusion, &labels, &format!("{which} set, {weights_note}"))
-            .map_err(|e| TrainError::Io(format!("confusion.png: {e}")))?;
+        plot::confusion(
+            &out.join("confusion.png"),
+            &confusion,
+            &labels,
+            &format!("{which} set, {weights_note}"),
+        )
+        .map_err(|e| TrainError::Io(format!("confusion.png: {e}")))?;
         let diagnoses = self.diagnoses(cfg, data, &confusion, which);
         for note in &diagnoses.notes {
             eprintln!("note: {note}");
@@ -881,11 +899,16 @@ impl Session {
     /// model trained on and what it is scored on (`which` set's `confusion`).
     fn diagnoses(&self, cfg: &TrainConfig, data: &RunData, confusion: &Confusion, which: &str) -> Diagnoses {
         let history = &self.state.history;
-        let eval_counts: Vec<usize> = confusion.counts.iter().map(|r| r.iter().sum::<u64>() as usize).collect();
+        let eval_counts: Vec<usize> =
+            confusion.counts.iter().map(|r| r.iter().sum::<u64>() as usize).collect();
         let overfitting = diagnose::overfitting(history);
         let val_above_train = diagnose::val_above_train(history, !cfg.augment.is_identity());
-        let prior =
-            diagnose::prior_shift(&training_prior(data, &self.weights), &eval_counts, which, cfg.balance.is_some());
+        let prior = diagnose::prior_shift(
+            &training_prior(data, &self.weights),
+            &eval_counts,
+            which,
+            cfg.balance.is_some(),
+        );
         let mut notes: Vec<String> = [
             overfitting.as_ref().map(|o| o.message.clone()),
             val_above_train.as_ref().map(|v| v.message.clone()),
