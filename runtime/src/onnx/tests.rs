@@ -217,3 +217,52 @@ fn unsupported_pads_and_perms_are_named() {
     let e = read_onnx(&bad_perm).unwrap_err().0;
     assert!(e.contains("swapbatch") && e.contains("batch"), "{e}");
 }
+
+/// `FER_WRITE_ONNX_SEEDS=DIR cargo test -p fer-runtime --lib write_onnx_fuzz_seeds` writes the
+/// small models the tests read (exporter spellings, plain ops, every quantizer op, the
+/// detector's layout ops and two outputs) as seeds for the
+/// `onnx_model` fuzz target.
+#[test]
+fn write_onnx_fuzz_seeds() {
+    if let Some(dir) = std::env::var_os("FER_WRITE_ONNX_SEEDS") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("exporter_style.onnx"), exporter_style()).unwrap();
+        std::fs::write(dir.join("plain_style.onnx"), plain_style()).unwrap();
+        std::fs::write(dir.join("tiny.onnx"), crate::quant::tests::tiny_model()).unwrap();
+        std::fs::write(dir.join("detector_style.onnx"), detector_style()).unwrap();
+    }
+}
+
+/// Every file in `fuzz/seeds/onnx_model` (the seeds and the inputs that once crashed the
+/// reader) goes through it as the fuzz target does: no panic.
+#[test]
+fn onnx_fuzz_seeds_replay_without_panicking() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/onnx_model");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        if let Ok(graph) = read_onnx(&bytes) {
+            let _ = crate::quant::fuse::plan(&graph);
+            let n = graph.input_shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if let Some(n) = n.filter(|&n| n <= 1 << 16) {
+                let _ = super::eval::run_outputs(&graph, &vec![0.0; n]);
+            }
+        }
+        n += 1;
+    }
+    assert!(n >= 4, "{n} seeds in {}", dir.display());
+}
+
+/// Dims that multiply past `usize` (the first input the `onnx_model` fuzz target crashed
+/// on: a Reshape to [3, 7782220156096217089, 1]) or past MAX_VALUES are named errors.
+#[test]
+fn dims_too_large_to_hold_are_named_errors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/onnx_model");
+    let bytes = std::fs::read(dir.join("crash-reshape-product-overflow.onnx")).unwrap();
+    let e = read_onnx(&bytes).unwrap_err().0;
+    assert!(e.contains("node `slope_shape` (Reshape)") && e.contains("more than 67108864 values"), "{e}");
+    let huge = model(vec![node("Relu", "r", &["x"], &["y"], vec![])], vec![], [64, 4096, 4096], "y");
+    let e = read_onnx(&huge).unwrap_err().0;
+    assert!(e.contains("input `x`") && e.contains("more than"), "{e}");
+}

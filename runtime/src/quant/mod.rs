@@ -10,7 +10,7 @@ pub mod calibrate;
 pub mod fuse;
 pub mod qdq;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod write;
 
 use std::string::{String, ToString};

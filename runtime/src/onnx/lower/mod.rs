@@ -22,6 +22,20 @@ fn err<T>(msg: impl Into<String>) -> Result<T> {
     Err(OnnxError(msg.into()))
 }
 
+/// The most values one tensor may hold (256 MiB of f32): far above any edge model's
+/// (BlazeFace's largest is 98,304; a 640x640x64 map is 26 M), and a bound on what a
+/// malformed file's dims can make the reader or the evaluator allocate.
+pub const MAX_VALUES: usize = 1 << 26;
+
+/// The number of values of `dims`, or an error naming `what` when it overflows or passes
+/// [`MAX_VALUES`].
+fn numel(dims: &[usize], what: &str) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_VALUES)
+        .ok_or_else(|| OnnxError(format!("{what}: dims {dims:?} hold more than {MAX_VALUES} values")))
+}
+
 /// Parses ONNX bytes and lowers the graph. Errors name the node, input or field at fault.
 pub fn read_onnx(bytes: &[u8]) -> Result<FloatGraph> {
     let model = ModelProto::decode(bytes).map_err(|e| {
@@ -104,7 +118,7 @@ fn tensor_const(t: &TensorProto, what: &str) -> Result<Const> {
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| OnnxError(format!("{what}: negative dimension {d}"))))
         .collect::<Result<_>>()?;
-    let n: usize = dims.iter().product();
+    let n = numel(&dims, what)?;
     let raw = &t.raw_data;
     let c = match t.data_type {
         data_type::FLOAT => {
@@ -270,6 +284,7 @@ impl Lowering {
                 ));
             }
         };
+        numel(&input_shape, &format!("input `{}`", input.name))?;
         values.insert(input.name.clone(), Val::Act(0));
         let mut l = Lowering { values, nodes: Vec::new(), input_shape };
         for (i, node) in graph.node.iter().enumerate() {
@@ -339,6 +354,7 @@ impl Lowering {
         inputs: Vec<usize>,
         shape: Vec<usize>,
     ) -> Result<()> {
+        numel(&shape, &format!("node `{label}` ({}) output", node.op_type))?;
         // Name layers after their weights where the exporter did (`Baseline.conv.weight` ->
         // `Baseline.conv`), which is what users recognise.
         let name = node
@@ -774,7 +790,7 @@ fn transpose2(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 
 /// ONNX Reshape's target: `0` copies a dim (unless `allowzero`), one `-1` is inferred.
 fn reshape_dims(from: &[usize], target: &[i64], allowzero: bool) -> Result<Vec<usize>> {
-    let total: usize = from.iter().product();
+    let total = numel(from, "Reshape input")?;
     let mut out = Vec::with_capacity(target.len());
     let mut infer = None;
     for (i, &t) in target.iter().enumerate() {
@@ -790,14 +806,14 @@ fn reshape_dims(from: &[usize], target: &[i64], allowzero: bool) -> Result<Vec<u
             t => return err(format!("Reshape: bad target dim {t}")),
         }
     }
-    let known: usize = out.iter().product();
+    let known = numel(&out, "Reshape target")?;
     if let Some(i) = infer {
         if known == 0 || !total.is_multiple_of(known) {
             return err(format!("Reshape: cannot infer -1 reshaping {from:?} to {target:?}"));
         }
         out[i] = total / known;
     }
-    if out.iter().product::<usize>() != total {
+    if numel(&out, "Reshape target")? != total {
         return err(format!("Reshape: {from:?} has {total} values, target {target:?} does not"));
     }
     Ok(out)
