@@ -348,14 +348,13 @@ pub fn run(
     while run.state.epochs_done < cfg.epochs && run.state.stopped_early.is_none() {
         let epoch = run.state.epochs_done;
         let epoch_start = Instant::now();
-        let train;
-        (model, train) = run.train_epoch(cfg, data, model, epoch, opts, out, || {
+        let (trained, train, lr) = run.train_epoch(cfg, data, model, epoch, opts, out, || {
             batches_done += 1;
             if abort_after == Some(batches_done) {
                 std::process::abort();
             }
         })?;
-        let (train, lr) = train;
+        model = trained;
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         let eval_model = model.valid();
         let (val, val_augmented) = validate(cfg, data, &eval_model, &run.device, epoch)?;
@@ -634,7 +633,7 @@ impl Session {
         opts: &RunOptions,
         out: &Path,
         mut after_batch: impl FnMut(),
-    ) -> Result<(FerModel, (SetMetrics, f64)), TrainError> {
+    ) -> Result<(FerModel, SetMetrics, f64), TrainError> {
         self.ad_device.seed(mix(cfg.seed, 3 * epoch as u64 + 1));
         let items = self.epoch_items(cfg, data, epoch);
         let steps = data.train.len().div_ceil(cfg.batch_size);
@@ -670,7 +669,7 @@ impl Session {
             after_batch();
         }
         bar.finish_and_clear();
-        Ok((model, (SetMetrics::from_confusion(loss_sum, &confusion), lr)))
+        Ok((model, SetMetrics::from_confusion(loss_sum, &confusion), lr))
     }
 
     /// Forward, backward and optimizer step on one device (skipped when the loss is not finite).
