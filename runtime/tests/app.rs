@@ -360,3 +360,47 @@ fn the_window_needs_a_display_and_shows_frames_on_one() {
     assert_eq!(lines.len(), 4, "three frames and the summary: {stdout}");
     assert_eq!(lines[3]["summary"]["frames"], 3);
 }
+
+/// `fer bench --litert SCRIPT --tflite FILE` runs the peer script once and reports its time
+/// beside the engine's; a peer that fails (LiteRT not installed) is named with the fix.
+/// The scripts here stand in for `benches/litert_peer.py`, so no LiteRT is needed.
+#[test]
+fn bench_reports_a_litert_peer_and_names_a_failing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = dir.path().join("peer.py");
+    std::fs::write(&ok, "print('loading...')\nprint('{\"us\": 250.0, \"runtime\": \"fake LiteRT\"}')\n")
+        .unwrap();
+    let broken = dir.path().join("broken.py");
+    std::fs::write(&broken, "import ai_edge_litert_missing\n").unwrap();
+    let tflite = dir.path().join("m.tflite");
+    std::fs::write(&tflite, b"").unwrap();
+    let bench = |script: &Path| {
+        let (s, t) = (script.display().to_string(), tflite.display().to_string());
+        fer(&[
+            "bench",
+            "--model",
+            &tiny(),
+            "--peers",
+            "",
+            "--reps",
+            "20",
+            "--litert",
+            &s,
+            "--tflite",
+            &t,
+            "--json",
+        ])
+    };
+    let v = json(&bench(&ok));
+    assert_eq!(v["litert_us"], 250.0);
+    let ratio = v["ratio_vs_litert"].as_f64().unwrap();
+    assert!((ratio - v["engine_us"].as_f64().unwrap() / 250.0).abs() < 1e-9, "{v}");
+    let out = bench(&broken);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("ai_edge_litert_missing")
+            && stderr.contains("ai-edge-litert"),
+        "{stderr}"
+    );
+}

@@ -1,5 +1,7 @@
 //! `fer bench`: the own engine beside ONNX Runtime and tract, same image, same process,
-//! one thread each, median of many runs, interleaved in rounds.
+//! one thread each, median of many runs, interleaved in rounds; and, in the same
+//! invocation, LiteRT through a peer script (`--litert`), timed the same way in its own
+//! process right after.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,6 +27,13 @@ pub struct BenchArgs {
     /// Timed runs per backend (after as many warm-up runs).
     #[arg(long, default_value_t = 300)]
     reps: usize,
+    /// A peer script that times a .tflite model on LiteRT (`benches/litert_peer.py`; needs
+    /// `pip install ai-edge-litert`), run with $PYTHON or python3 after the other peers.
+    #[arg(long, requires = "tflite")]
+    litert: Option<PathBuf>,
+    /// The .tflite model for --litert (BlazeFace's: `scripts/blazeface-onnx.sh` keeps it).
+    #[arg(long, requires = "litert")]
+    tflite: Option<PathBuf>,
     /// Also time each layer of the engine: microseconds, GMAC/s.
     #[arg(long)]
     layers: bool,
@@ -82,7 +91,8 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     let image = pattern(shape);
     let reps = a.reps.max(1);
     let mut peers: Vec<(String, Box<dyn Backend>)> = Vec::new();
-    for peer in &a.peers {
+    // `--peers ''` times the engine alone (and LiteRT, with --litert).
+    for peer in a.peers.iter().filter(|p| !p.is_empty()) {
         let backend: Box<dyn Backend> = match peer.as_str() {
             "ort" => Box::new(fer_runtime::backends::Ort::load(
                 &a.qdq.clone().unwrap_or_else(|| sibling(&a.model, ".qdq.onnx")),
@@ -131,6 +141,16 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             us / engine_us
         ));
     }
+    if let (Some(script), Some(tflite)) = (&a.litert, &a.tflite) {
+        let (us, runtime) = litert_peer(script, tflite, reps)?;
+        doc.insert("litert_us".into(), json!(us));
+        doc.insert("ratio_vs_litert".into(), json!(engine_us / us));
+        lines.push(format!(
+            "{runtime}, own process, after the rounds: {us:.1} µs (engine / peer = {:.2}; {:.2}x faster)",
+            engine_us / us,
+            us / engine_us
+        ));
+    }
     if a.layers {
         let rows = layer_times(&mut own, &image, reps)?;
         for r in &rows {
@@ -153,6 +173,36 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Runs the LiteRT peer script on `tflite` (one thread, `reps` runs); its median
+/// microseconds and the runtime's name.
+fn litert_peer(script: &Path, tflite: &Path, reps: usize) -> Result<(f64, String), String> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg("--model")
+        .arg(tflite)
+        .args(["--reps", &reps.to_string(), "--threads", "1"])
+        .output()
+        .map_err(|e| format!("LiteRT peer: cannot run {python} {}: {e}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        return Err(format!(
+            "LiteRT peer {} failed ({}): {} (is `ai-edge-litert` installed for {python}?)",
+            script.display(),
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        ));
+    }
+    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_default();
+    let v: Value = serde_json::from_str(line)
+        .map_err(|e| format!("LiteRT peer {}: no JSON result ({e}): {stdout}", script.display()))?;
+    let us =
+        v["us"].as_f64().filter(|u| *u > 0.0).ok_or_else(|| format!("LiteRT peer: no `us` in {line}"))?;
+    Ok((us, v["runtime"].as_str().unwrap_or("LiteRT").to_string()))
 }
 
 /// Median time of each op alone, with its multiply-accumulates.
