@@ -13,6 +13,7 @@ use fer_runtime::vision::RgbFrame;
 use fer_runtime::vision::track::{Tracker, TrackerOptions};
 use serde::Serialize;
 
+use super::latency::Latencies;
 use super::models::PipelineArgs;
 
 #[derive(Debug, Args)]
@@ -101,13 +102,6 @@ fn rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -249,7 +243,8 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
     let mut lost = None;
     let limit = a.max_frames.unwrap_or(u64::MAX);
     let period = a.fps.filter(|f| *f > 0.0).map(|f| Duration::from_secs_f64(1.0 / f));
-    let (mut latencies, mut decodes) = (Vec::new(), Vec::new());
+    // Constant memory however long the session runs.
+    let (mut latencies, mut decodes) = (Latencies::new(), Latencies::new());
     let (mut frames, mut skipped, mut faces_seen, mut rss_100) = (0u64, 0u64, 0u64, None);
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
@@ -285,8 +280,8 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
             break;
         }
         let latency_ms = took.as_secs_f64() * 1e3;
-        latencies.push(latency_ms);
-        decodes.push(decode_ms);
+        latencies.add(latency_ms);
+        decodes.add(decode_ms);
         frames += 1;
         faces_seen += faces.len() as u64;
         if frames == 100 {
@@ -319,15 +314,13 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
     }
-    latencies.sort_by(f64::total_cmp);
-    decodes.sort_by(f64::total_cmp);
     let summary = Summary {
         fps: frames as f64 / busy.as_secs_f64().max(1e-9),
-        p50_ms: percentile(&latencies, 0.5),
-        p99_ms: percentile(&latencies, 0.99),
+        p50_ms: latencies.percentile(0.5),
+        p99_ms: latencies.percentile(0.99),
         frames,
         skipped,
-        decode_p50_ms: percentile(&decodes, 0.5),
+        decode_p50_ms: decodes.percentile(0.5),
         faces: faces_seen,
         tracks_started: tracker.started(),
         rss_kb_frame_100: rss_100,

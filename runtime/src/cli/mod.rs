@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod latency;
 mod live;
 mod models;
 mod predict;
