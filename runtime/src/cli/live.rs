@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use fer_runtime::video::{Replay, ReplayFrame};
+use fer_runtime::video::{Frame, Replay};
 use fer_runtime::vision::RgbFrame;
 use fer_runtime::vision::track::{Tracker, TrackerOptions};
 use serde::Serialize;
@@ -114,7 +114,7 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 
 /// Frames to recognize: `Ok` frames (possibly damaged, then skipped), or one `Err` when a
 /// camera is lost for good.
-type Frames = Box<dyn Iterator<Item = Result<ReplayFrame, String>>>;
+type Frames = Box<dyn Iterator<Item = Result<Frame, String>>>;
 
 #[cfg(feature = "camera")]
 mod camera {

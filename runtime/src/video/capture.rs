@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::ReplayFrame;
+use super::Frame;
 
 /// An open stream of frames.
 pub trait Capture {
@@ -104,7 +104,7 @@ impl<C: Capture, O: FnMut() -> Result<C, String>> Reconnecting<C, O> {
 }
 
 impl<C: Capture, O: FnMut() -> Result<C, String>> Iterator for Reconnecting<C, O> {
-    type Item = Result<ReplayFrame, String>;
+    type Item = Result<Frame, String>;
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.finished {
@@ -117,7 +117,7 @@ impl<C: Capture, O: FnMut() -> Result<C, String>> Iterator for Reconnecting<C, O
                     let index = self.next_index;
                     self.next_index += 1;
                     let image = image.map_err(|e| format!("{} frame {index}: {e}", self.name));
-                    return Some(Ok(ReplayFrame { index, source: self.name.clone(), image }));
+                    return Some(Ok(Frame { index, source: self.name.clone(), image }));
                 }
                 Err(lost) => {
                     // Close the failed stream before opening the device again.
@@ -210,7 +210,7 @@ mod tests {
             device(vec![Frame, Frame, Unplugged, Damaged, Frame], vec![true, false, false, true]);
         let mut cam = Reconnecting::open("camera 0", open, quick()).unwrap();
         cam.sleep = no_sleep;
-        let frames: Vec<ReplayFrame> = cam.by_ref().take(4).map(|f| f.unwrap()).collect();
+        let frames: Vec<super::Frame> = cam.by_ref().take(4).map(|f| f.unwrap()).collect();
         let indices: Vec<u64> = frames.iter().map(|f| f.index).collect();
         assert_eq!(indices, [0, 1, 2, 3], "frame numbers run on across the reconnection");
         assert!(frames[2].image.as_ref().is_err_and(|e| e.contains("camera 0 frame 2: corrupt")));

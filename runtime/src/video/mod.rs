@@ -8,4 +8,4 @@ pub mod capture;
 pub mod replay;
 
 pub use capture::{Backoff, Capture, Reconnecting};
-pub use replay::{Replay, ReplayFrame};
+pub use replay::{Frame, Replay};

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-/// One decoded frame, or why it could not be decoded (the caller skips and counts it).
+/// One frame from a replay or a camera, decoded, or why it could not be decoded (the
+/// caller skips and counts it).
 #[derive(Debug)]
-pub struct ReplayFrame {
+pub struct Frame {
     /// Position in the replay, from 0.
     pub index: u64,
     /// `path` or `path#N` (the N-th JPEG of a stream).
@@ -101,9 +102,9 @@ impl Replay {
 }
 
 impl Iterator for Replay {
-    type Item = ReplayFrame;
+    type Item = Frame;
 
-    fn next(&mut self) -> Option<ReplayFrame> {
+    fn next(&mut self) -> Option<Frame> {
         if self.next >= self.total() {
             return None;
         }
@@ -123,7 +124,7 @@ impl Iterator for Replay {
                 (name, img)
             }
         };
-        Some(ReplayFrame { index, source, image })
+        Some(Frame { index, source, image })
     }
 }
 
@@ -150,7 +151,7 @@ mod tests {
         let path = dir.path().join("clip.mjpeg");
         std::fs::write(&path, &stream).unwrap();
         assert_eq!(split_mjpeg(&stream).len(), 3);
-        let frames: Vec<ReplayFrame> = Replay::open(&[path], 2).unwrap().collect();
+        let frames: Vec<Frame> = Replay::open(&[path], 2).unwrap().collect();
         assert_eq!(frames.len(), 6);
         assert_eq!(frames[0].image.as_ref().unwrap().dimensions(), (16, 8));
         assert!(
