@@ -10,6 +10,7 @@ use nokhwa::utils::{
 use serde::Serialize;
 
 use super::capture::Capture;
+use super::replay::decode_jpeg;
 
 /// A camera the system lists.
 #[derive(Clone, Debug, Serialize)]
@@ -99,11 +100,7 @@ impl Capture for CameraStream {
         // A failed read means the device is gone or wedged: the caller reopens it.
         let buffer = self.camera.frame().map_err(|e| e.to_string())?;
         let image = match buffer.source_frame_format() {
-            FrameFormat::MJPEG => {
-                image::load_from_memory_with_format(buffer.buffer(), image::ImageFormat::Jpeg)
-                    .map(|i| i.into_rgb8())
-                    .map_err(|e| format!("MJPEG frame: {e}"))
-            }
+            FrameFormat::MJPEG => decode_jpeg(buffer.buffer()).map_err(|e| format!("MJPEG frame: {e}")),
             _ => buffer.decode_image::<RgbFormat>().map_err(|e| e.to_string()),
         };
         Ok(image)

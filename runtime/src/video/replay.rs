@@ -52,6 +52,11 @@ pub fn split_mjpeg(bytes: &[u8]) -> Vec<(usize, usize)> {
     starts.iter().enumerate().map(|(k, &s)| (s, starts.get(k + 1).copied().unwrap_or(bytes.len()))).collect()
 }
 
+/// One JPEG image (an MJPEG stream's or a camera's frame) decoded to RGB.
+pub fn decode_jpeg(bytes: &[u8]) -> Result<image::RgbImage, image::ImageError> {
+    image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).map(|i| i.into_rgb8())
+}
+
 impl Replay {
     /// `path`: an image, a folder of images (sorted, recursively), or an `.mjpeg` stream.
     pub fn open(paths: &[PathBuf], repeat: u64) -> Result<Replay, String> {
@@ -118,9 +123,7 @@ impl Iterator for Replay {
             Item::Jpeg { stream, start, end } => {
                 let (path, bytes) = &self.streams[*stream];
                 let name = format!("{}#{}", path.display(), start);
-                let img = image::load_from_memory_with_format(&bytes[*start..*end], image::ImageFormat::Jpeg)
-                    .map(|i| i.into_rgb8())
-                    .map_err(|e| format!("{name}: {e}"));
+                let img = decode_jpeg(&bytes[*start..*end]).map_err(|e| format!("{name}: {e}"));
                 (name, img)
             }
         };

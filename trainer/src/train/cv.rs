@@ -89,17 +89,20 @@ pub struct CvReport {
     pub config: TrainConfig,
 }
 
-fn summarise(folds: &[FoldResult]) -> (Summary, Summary) {
-    let n = folds.len() as f64;
-    let stat = |get: fn(&FoldResult) -> f64| {
-        let mean = folds.iter().map(get).sum::<f64>() / n;
-        let var = if folds.len() > 1 {
-            folds.iter().map(|f| (get(f) - mean).powi(2)).sum::<f64>() / (n - 1.0)
-        } else {
-            0.0
-        };
-        (mean, var.sqrt())
+/// Mean and sample standard deviation (n - 1; 0 for a single value) of `values`.
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
     };
+    (mean, var.sqrt())
+}
+
+fn summarise(folds: &[FoldResult]) -> (Summary, Summary) {
+    let stat = |get: fn(&FoldResult) -> f64| mean_std(&folds.iter().map(get).collect::<Vec<_>>());
     let (a, sa) = stat(|f| f.accuracy);
     let (b, sb) = stat(|f| f.balanced_accuracy);
     let (m, sm) = stat(|f| f.macro_f1);
@@ -133,13 +136,7 @@ pub fn subject_spread(folds: &[FoldResult]) -> Option<SubjectSpread> {
     }
     per_subject.sort_by(|a, b| a.accuracy.total_cmp(&b.accuracy).then_with(|| a.subject.cmp(&b.subject)));
     let acc: Vec<f64> = per_subject.iter().map(|s| s.accuracy).collect();
-    let n = acc.len() as f64;
-    let mean = acc.iter().sum::<f64>() / n;
-    let std = if acc.len() > 1 {
-        (acc.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        0.0
-    };
+    let (mean, std) = mean_std(&acc);
     let mid = acc.len() / 2;
     let median = if acc.len() % 2 == 1 { acc[mid] } else { (acc[mid - 1] + acc[mid]) / 2.0 };
     Some(SubjectSpread {
