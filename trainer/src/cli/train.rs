@@ -119,6 +119,9 @@ pub struct TrainArgs {
     brightness: Option<f32>,
     #[arg(long)]
     contrast: Option<f32>,
+    /// Random erasing probability: one noise rectangle of 2-33% of the image.
+    #[arg(long)]
+    erase: Option<f32>,
     /// Skip scoring validation under augmentation each epoch.
     #[arg(long)]
     no_validate_augmented: bool,
@@ -256,6 +259,7 @@ impl TrainArgs {
             (self.shift, &mut a.shift),
             (self.brightness, &mut a.brightness),
             (self.contrast, &mut a.contrast),
+            (self.erase, &mut a.erase),
         ] {
             if let Some(v) = flag {
                 *field = v;

@@ -1,6 +1,6 @@
 //! Real-time augmentation: rotation, zoom, shift, horizontal flip, brightness, contrast,
 //! as Keras' `ImageDataGenerator` does them (one affine warp, edges filled with the nearest
-//! pixel).
+//! pixel), then random erasing (Zhong et al. 2020: one rectangle filled with noise).
 //!
 //! Written here instead of through imageproc: the warp is fused with the conversion from
 //! stored `u8` HWC pixels to the model's `f32` CHW input in [0, 1], so each image is
@@ -26,6 +26,9 @@ pub struct Augment {
     pub brightness: f32,
     /// Scale contrast around the image mean by a factor in [1 - contrast, 1 + contrast].
     pub contrast: f32,
+    /// Random erasing: with this probability, one rectangle of 2-33% of the image (aspect
+    /// 0.3-3.3) is filled with uniform noise, so the net cannot lean on one face region.
+    pub erase: f32,
 }
 
 impl Default for Augment {
@@ -36,13 +39,29 @@ impl Default for Augment {
 
 impl Augment {
     pub fn none() -> Augment {
-        Augment { rotation: 0.0, zoom: 0.0, shift: 0.0, flip: false, brightness: 0.0, contrast: 0.0 }
+        Augment {
+            rotation: 0.0,
+            zoom: 0.0,
+            shift: 0.0,
+            flip: false,
+            brightness: 0.0,
+            contrast: 0.0,
+            erase: 0.0,
+        }
     }
 
     /// A common FER setting: +-10 degrees, 10% zoom and shift, flips, +-10% brightness and
     /// contrast.
     pub fn standard() -> Augment {
-        Augment { rotation: 10.0, zoom: 0.1, shift: 0.1, flip: true, brightness: 0.1, contrast: 0.1 }
+        Augment {
+            rotation: 10.0,
+            zoom: 0.1,
+            shift: 0.1,
+            flip: true,
+            brightness: 0.1,
+            contrast: 0.1,
+            erase: 0.0,
+        }
     }
 
     pub fn is_identity(&self) -> bool {
@@ -56,6 +75,7 @@ impl Augment {
             ("shift", self.shift, 0.5),
             ("brightness", self.brightness, 1.0),
             ("contrast", self.contrast, 0.9),
+            ("erase", self.erase, 1.0),
         ];
         for (name, v, max) in ranges {
             if !(v.is_finite() && (0.0..=max).contains(&v)) {
@@ -125,6 +145,27 @@ pub fn augment_into<R: Rng + ?Sized>(
             }
         }
     }
+    // Drawn last, and only when enabled, so recipes without erasing keep their random streams.
+    if aug.erase > 0.0 && rng.random::<f32>() < aug.erase {
+        erase_rectangle(spec, rng, out);
+    }
+}
+
+/// Fills one random rectangle (2-33% of the area, aspect 0.3-3.3) of every plane with noise.
+fn erase_rectangle<R: Rng + ?Sized>(spec: ImageSpec, rng: &mut R, out: &mut [f32]) {
+    let (w, h) = (spec.width as usize, spec.height as usize);
+    let area = (w * h) as f32 * rng.random_range(0.02..=0.33f32);
+    let aspect = rng.random_range(0.3f32.ln()..=3.3f32.ln()).exp();
+    let rw = ((area * aspect).sqrt().round() as usize).clamp(1, w);
+    let rh = ((area / aspect).sqrt().round() as usize).clamp(1, h);
+    let (x0, y0) = (rng.random_range(0..=w - rw), rng.random_range(0..=h - rh));
+    for plane in out.chunks_exact_mut(w * h) {
+        for row in plane.chunks_exact_mut(w).skip(y0).take(rh) {
+            for v in &mut row[x0..x0 + rw] {
+                *v = rng.random::<f32>();
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -187,10 +228,37 @@ mod tests {
     }
 
     #[test]
+    fn erasing_fills_one_rectangle_with_noise() {
+        let spec = ImageSpec { width: 48, height: 48, channels: 1 };
+        let src = vec![128u8; 48 * 48];
+        let aug = Augment { erase: 1.0, ..Augment::none() };
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..20 {
+            let mut out = vec![0.0; 2304];
+            augment_into(&src, spec, &aug, &mut rng, &mut out);
+            let changed: Vec<usize> =
+                (0..2304).filter(|&i| (out[i] - 128.0 / 255.0).abs() > 1e-6).collect();
+            // 2-33% of 2304 pixels, less the few noise values that land on 128/255.
+            assert!((30..=800).contains(&changed.len()), "{} pixels erased", changed.len());
+            // One rectangle: the changed pixels' bounding box is (nearly) all changed.
+            let (xs, ys): (Vec<usize>, Vec<usize>) = changed.iter().map(|i| (i % 48, i / 48)).unzip();
+            let bw = xs.iter().max().unwrap() - xs.iter().min().unwrap() + 1;
+            let bh = ys.iter().max().unwrap() - ys.iter().min().unwrap() + 1;
+            assert!(changed.len() * 100 >= bw * bh * 95, "{} of {bw}x{bh}", changed.len());
+            assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+        let mut plain = vec![0.0; 2304];
+        let off = Augment { erase: 0.0, ..Augment::none() };
+        augment_into(&src, spec, &off, &mut rng, &mut plain);
+        assert!(plain.iter().all(|v| (v - 128.0 / 255.0).abs() < 1e-6));
+    }
+
+    #[test]
     fn out_of_range_settings_are_errors() {
         assert!(Augment::standard().validate().is_ok());
         assert!(Augment { rotation: -1.0, ..Augment::none() }.validate().is_err());
         assert!(Augment { zoom: f32::NAN, ..Augment::none() }.validate().is_err());
         assert!(Augment { shift: 0.7, ..Augment::none() }.validate().is_err());
+        assert!(Augment { erase: 1.5, ..Augment::none() }.validate().is_err());
     }
 }
