@@ -383,13 +383,13 @@ fn assert_arena_plan_is_safe(fer: &[u8]) {
         let op = m.op(i as u16).unwrap();
         let gathers = match op.code {
             crate::format::OpCode::Conv => true,
-            crate::format::OpCode::Dense => m.value(op.inputs[0]).len() % 4 != 0,
+            crate::format::OpCode::Dense => !m.value(op.inputs[0]).len().is_multiple_of(4),
             _ => false,
         };
         if !gathers {
             continue;
         }
-        for v in (0..n).filter(|&v| first[v] <= i + 1 && i + 1 <= last[v]) {
+        for v in (0..n).filter(|&v| first[v] <= i + 1 && i < last[v]) {
             assert!(!meet(&s, &bytes(v)), "op {i} gathers into the scratch over live value {v}");
         }
     }

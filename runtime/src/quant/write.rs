@@ -157,7 +157,7 @@ fn scratch_need(l: &QLayer) -> usize {
         }
         OpCode::Dense => {
             let k = l.weights.len() / l.bias.len();
-            if k % 4 != 0 { k.next_multiple_of(4) } else { 0 }
+            if k.is_multiple_of(4) { 0 } else { k.next_multiple_of(4) }
         }
         _ => 0,
     }
