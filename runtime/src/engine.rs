@@ -102,10 +102,18 @@ impl<'m> Engine<'m> {
 
     /// Quantizes an image given as the float model takes it (`[C, H, W]`, f32) into the arena.
     pub fn set_input(&self, arena: &mut [u8], image: &[f32]) -> Result<(), EngineError> {
-        let v = self.input();
-        if image.len() != v.len() {
-            return Err(EngineError::InputSize { need: v.len(), got: image.len() });
+        let need = self.input().len();
+        if image.len() != need {
+            return Err(EngineError::InputSize { need, got: image.len() });
         }
+        self.set_input_fn(arena, |i| image[i])
+    }
+
+    /// Like [`set_input`](Self::set_input), the float input's element `i` (in `[C, H, W]`
+    /// order) given by `value(i)`: a microcontroller maps its 8-bit pixels on the fly
+    /// instead of holding the whole float image.
+    pub fn set_input_fn(&self, arena: &mut [u8], value: impl Fn(usize) -> f32) -> Result<(), EngineError> {
+        let v = self.input();
         if arena.len() < self.arena_size() {
             return Err(EngineError::ArenaTooSmall { need: self.arena_size(), got: arena.len() });
         }
@@ -113,7 +121,7 @@ impl<'m> Engine<'m> {
         let inv = 1.0 / v.scale;
         for ch in 0..c {
             for p in 0..h * w {
-                let q = round_f32(image[ch * h * w + p] * inv) + v.zero_point as i32;
+                let q = round_f32(value(ch * h * w + p) * inv) + v.zero_point as i32;
                 arena[v.offset + p * c + ch] = clamp_i8(q, -128, 127) as u8;
             }
         }

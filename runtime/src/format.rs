@@ -385,6 +385,13 @@ impl<'a> Model<'a> {
             .unwrap_or("")
     }
 
+    /// Class name `k`, read from the labels' JSON list without an allocator (names are
+    /// plain strings as the quantizer writes them; one holding `"` or `,` is not split right).
+    pub fn label(&self, k: usize) -> Option<&'a str> {
+        let list = self.labels_json().trim().strip_prefix('[')?.strip_suffix(']')?;
+        list.split(',').map(|s| s.trim().trim_matches('"')).filter(|s| !s.is_empty()).nth(k)
+    }
+
     pub fn value(&self, id: u16) -> Value {
         let o = self.header.values_off + id as usize * VALUE_LEN;
         let b = self.bytes;

@@ -16,6 +16,7 @@ compile_error!("the .fer format is read in place and is little-endian");
 #[cfg(feature = "std")]
 pub mod backends;
 pub mod engine;
+pub mod face_source;
 pub mod format;
 pub mod kernels;
 pub mod labels;
@@ -29,6 +30,7 @@ pub mod preprocess;
 #[cfg(feature = "std")]
 pub mod quant;
 pub mod requant;
+pub mod screen;
 #[cfg(feature = "std")]
 pub mod video;
 #[cfg(feature = "std")]
