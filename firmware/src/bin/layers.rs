@@ -1,0 +1,78 @@
+//! The edge model layer by layer, for counting instructions under QEMU: runs the demo face
+//! through the engine one op at a time, calling `fer_mark` before the first op and after
+//! each one, and prints each op's shapes and multiply-accumulates. The counting plugin
+//! (`insn-count/`) reports the instruction count at every `fer_mark`:
+//!
+//! `CARGO_TARGET_THUMBV7EM_NONE_EABIHF_RUNNER=insn-count/qemu-counted.sh cargo run --release --bin layers`
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use fer_runtime::engine::Engine;
+use fer_runtime::format::{Model, OpCode};
+use fer_runtime::kernels;
+use fer_runtime::screen::FACE;
+use panic_semihosting as _;
+
+#[repr(C, align(16))]
+struct Aligned<T: ?Sized>(T);
+
+static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/edge.fer"));
+static FACE_IN_FLASH: &[u8; FACE * FACE] = include_bytes!("../../vectors/face48.gray");
+const ARENA: usize = 64 * 1024;
+
+/// The counting plugin watches this function's address.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn fer_mark(i: u32) {
+    core::hint::black_box(i);
+}
+
+fn fail(what: &str) -> ! {
+    hprintln!("error: {}", what);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    static mut ARENA_MEM: [u8; ARENA] = [0; ARENA];
+    let arena: &mut [u8] = ARENA_MEM;
+    let Ok(model) = Model::new(&MODEL.0) else { fail("models/edge.fer does not load") };
+    let engine = Engine::new(model, kernels::best());
+    if engine.arena_size() > ARENA {
+        fail("the model needs more than its 64 KB arena");
+    }
+    let n = model.header.n_ops as u16;
+    for i in 0..n {
+        let Some(op) = model.op(i) else { fail("op") };
+        let (x, y) = (model.value(op.inputs[0]), model.value(op.output));
+        let [c, h, w] = x.shape;
+        let [co, oh, ow] = y.shape;
+        let [kh, kw] = op.kernel;
+        let macs = match op.code {
+            OpCode::Conv | OpCode::DepthwiseConv => co * oh * ow * kh * kw * (c / op.groups.max(1)),
+            OpCode::Dense => x.len() * y.len(),
+            _ => 0,
+        };
+        hprintln!("op {} {:?} {}x{}x{} -> {}x{}x{} k{}x{} macs {}", i, op.code, c, h, w, co, oh, ow, kh, kw, macs);
+    }
+    if engine.set_input_fn(arena, |i| FACE_IN_FLASH[i] as f32 / 255.0).is_err() {
+        fail("set_input");
+    }
+    fer_mark(0);
+    for i in 0..n {
+        if engine.run_op(i, arena).is_err() {
+            fail("run_op");
+        }
+        fer_mark(i as u32 + 1);
+    }
+    hprintln!("ops: {} (kernels {})", n, kernels::best().name());
+    debug::exit(debug::EXIT_SUCCESS);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
