@@ -197,6 +197,11 @@ impl Ort {
         .map_err(Clone::clone)
     }
 
+    /// Whether ONNX Runtime's library is found and loads (once per process).
+    pub fn available() -> Result<(), String> {
+        Ort::environment().map(|_| ())
+    }
+
     pub fn load(path: &Path, label: &str) -> Result<Ort, String> {
         let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
         let shape = crate::onnx::read_onnx(&bytes)

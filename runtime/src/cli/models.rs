@@ -64,6 +64,13 @@ pub enum DetectorEngine {
     Eval,
 }
 
+impl DetectorEngine {
+    /// What `auto` picks for a float detector when ONNX Runtime is not there.
+    fn without_ort(self) -> DetectorEngine {
+        if cfg!(feature = "tract") { DetectorEngine::Tract } else { DetectorEngine::Eval }
+    }
+}
+
 /// The detector network on the engine asked for.
 fn detector_net(engine: DetectorEngine, path: &Path) -> Result<Box<dyn DetectorNet>, String> {
     use fer_runtime::vision::detector::{EvalNet, Int8Net, OrtNet};
@@ -88,12 +95,17 @@ fn detector_net(engine: DetectorEngine, path: &Path) -> Result<Box<dyn DetectorN
             return Err("--detector-backend tract: this build has no tract (cargo feature `tract`)".into());
         }
         DetectorEngine::Auto => {
-            if fer_runtime::backends::onnxruntime_library().is_ok() {
-                Box::new(OrtNet::load(path)?)
-            } else if cfg!(feature = "tract") {
-                detector_net(DetectorEngine::Tract, path)?
-            } else {
-                Box::new(EvalNet::load(path)?)
+            // A library that is found but does not load (another CPU's wheel, a broken
+            // install) is a note, not an error: the detector runs without it.
+            let found = fer_runtime::backends::onnxruntime_library().is_ok();
+            match fer_runtime::backends::Ort::available() {
+                Ok(()) => Box::new(OrtNet::load(path)?),
+                Err(e) => {
+                    if found {
+                        eprintln!("note: {e}; the detector runs without ONNX Runtime");
+                    }
+                    detector_net(DetectorEngine::Auto.without_ort(), path)?
+                }
             }
         }
     })
