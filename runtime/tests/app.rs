@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::io::Write;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -228,6 +229,36 @@ fn live_replays_a_clip_with_one_stable_track_and_skips_the_damaged_frame() {
         assert_eq!(faces.len(), 1, "frame {}: {faces:?}", f["frame"]);
         assert_eq!(faces[0]["track"], 1, "the panning face keeps its id (frame {})", f["frame"]);
     }
+}
+
+#[test]
+fn live_reads_an_mjpeg_stream_from_a_pipe() {
+    let Some(data) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(panning_clip(dir.path(), &data)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fer"))
+        .args(["live", "--input", "-", "--headless", "--json", "--model", &tiny()])
+        .current_dir(root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Written in pieces, as a camera program does.
+    let writer = std::thread::spawn(move || {
+        for piece in clip.chunks(5000) {
+            stdin.write_all(piece).unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = String::from_utf8_lossy(&out.stdout).lines().last().map(str::to_string).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&last).unwrap();
+    assert_eq!(summary["summary"]["frames"], 39, "{summary}");
+    assert_eq!(summary["summary"]["skipped"], 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stdin#20"), "the damaged frame is named");
 }
 
 #[test]

@@ -94,7 +94,7 @@ fn the_firmware_draws_the_hosts_screen_pixel_for_pixel() {
             std::env::var_os("FER_REQUIRE_FIRMWARE").is_none(),
             "FER_REQUIRE_FIRMWARE is set but FER_FIRMWARE_SCREEN names no dump"
         );
-        eprintln!("skipped: set FER_FIRMWARE_SCREEN to the firmware's dump (see firmware/README)");
+        eprintln!("skipped: set FER_FIRMWARE_SCREEN to the firmware's dump (see docs/firmware.md)");
         return;
     };
     // Relative to the repository root (cargo runs tests in the package's folder).

@@ -1,6 +1,7 @@
 //! `fer live`: recognition on a stream of frames, with tracking and smoothing. Frames come
 //! from a camera (`--camera N`, feature `camera`; reopened with backoff when it fails) or
-//! a replay (`--input`: image folders, MJPEG streams). Results go to stdout (JSON lines
+//! a replay (`--input`: image folders, MJPEG streams; `-`: an MJPEG stream on stdin, read
+//! as it arrives, e.g. from `rpicam-vid --codec mjpeg -o -`). Results go to stdout (JSON lines
 //! with `--json`) and, unless `--headless`, to a window (feature `window`).
 
 use std::io::Write;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use fer_runtime::video::{Frame, Replay};
+use fer_runtime::video::{Frame, MjpegStream, Replay};
 use fer_runtime::vision::RgbFrame;
 use fer_runtime::vision::track::{Tracker, TrackerOptions};
 use serde::Serialize;
@@ -36,7 +37,8 @@ pub struct LiveArgs {
     /// List cameras and exit (needs the `camera` feature).
     #[arg(long)]
     list_cameras: bool,
-    /// Replay frames instead of a camera: images, folders of images, .mjpeg streams.
+    /// Replay frames instead of a camera: images, folders of images, .mjpeg streams; `-`
+    /// reads an MJPEG stream from stdin as it arrives (a camera program's pipe).
     #[arg(long, num_args = 1..)]
     input: Vec<PathBuf>,
     /// Replay the input this many times (long runs from a short clip).
@@ -213,6 +215,9 @@ fn frames(a: &LiveArgs) -> Result<Frames, String> {
         Some(index) => camera::frames(a, index),
         None if a.input.is_empty() => {
             Err("no frames: pass --camera N, or --input IMAGES|FOLDER|CLIP.mjpeg".into())
+        }
+        None if a.input.len() == 1 && a.input[0].as_os_str() == "-" => {
+            Ok(Box::new(MjpegStream::new(std::io::stdin(), "stdin").map(Ok)))
         }
         None => Ok(Box::new(Replay::open(&a.input, a.repeat)?.map(Ok))),
     }
