@@ -15,9 +15,11 @@ pub struct BenchArgs {
     /// An int8 .fer model (its twins `<name>.qdq.onnx` and `<name>.onnx` run the peers).
     #[arg(long)]
     model: PathBuf,
-    /// Peers to time beside the engine: ort (int8 QDQ twin), ort-f32, tract (f32).
-    #[arg(long, value_delimiter = ',', default_value = "ort,tract")]
-    peers: Vec<String>,
+    /// Peers to time beside the engine: ort (int8 QDQ twin), ort-f32, tract (f32)
+    /// [default: ort and tract, each where this build and machine have it, and its twin
+    /// file exists; on a board without them the engine is timed alone].
+    #[arg(long, value_delimiter = ',')]
+    peers: Option<Vec<String>>,
     /// The float ONNX model for float peers [default: <name>.onnx beside --model].
     #[arg(long)]
     onnx: Option<PathBuf>,
@@ -85,6 +87,21 @@ fn pattern(shape: [usize; 3]) -> Vec<f32> {
 /// noisy moment on a shared machine slows all of them rather than one.
 const ROUNDS: usize = 10;
 
+/// The peers a plain `fer bench` times: those this build and machine can run.
+fn default_peers(a: &BenchArgs) -> Vec<String> {
+    let mut peers = Vec::new();
+    let qdq = a.qdq.clone().unwrap_or_else(|| sibling(&a.model, ".qdq.onnx"));
+    match fer_runtime::backends::Ort::available() {
+        Ok(()) if qdq.is_file() => peers.push("ort".to_string()),
+        Ok(()) => eprintln!("note: no {}: ONNX Runtime not timed", qdq.display()),
+        Err(e) => eprintln!("note: ONNX Runtime not timed ({e})"),
+    }
+    if cfg!(feature = "tract") && a.onnx.clone().unwrap_or_else(|| sibling(&a.model, ".onnx")).is_file() {
+        peers.push("tract".to_string());
+    }
+    peers
+}
+
 pub fn run(a: BenchArgs) -> Result<(), String> {
     let mut own = Own::load(&a.model)?;
     let shape = own.input_shape()?;
@@ -92,7 +109,8 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     let reps = a.reps.max(1);
     let mut peers: Vec<(String, Box<dyn Backend>)> = Vec::new();
     // `--peers ''` times the engine alone (and LiteRT, with --litert).
-    for peer in a.peers.iter().filter(|p| !p.is_empty()) {
+    let asked = a.peers.clone().unwrap_or_else(|| default_peers(&a));
+    for peer in asked.iter().filter(|p| !p.is_empty()) {
         let backend: Box<dyn Backend> = match peer.as_str() {
             "ort" => Box::new(fer_runtime::backends::Ort::load(
                 &a.qdq.clone().unwrap_or_else(|| sibling(&a.model, ".qdq.onnx")),
