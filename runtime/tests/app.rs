@@ -217,6 +217,7 @@ fn live_replays_a_clip_with_one_stable_track_and_skips_the_damaged_frame() {
     let summary = &summary[0]["summary"];
     assert_eq!(summary["frames"], 39);
     assert_eq!(summary["skipped"], 1);
+    assert_eq!(summary["reconnects"], 0, "a replay has no camera to lose");
     for key in ["fps", "p50_ms", "p99_ms"] {
         assert!(summary[key].as_f64().unwrap() > 0.0, "{key}: {summary}");
     }

@@ -89,6 +89,8 @@ struct Summary {
     frames: u64,
     /// Frames that could not be decoded (skipped, not fatal).
     skipped: u64,
+    /// Times the camera was lost and reopened (0 for replays).
+    reconnects: u64,
     decode_p50_ms: f64,
     faces: u64,
     tracks_started: u64,
@@ -118,6 +120,9 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 /// camera is lost for good.
 type Frames = Box<dyn Iterator<Item = Result<Frame, String>>>;
 
+/// How many times the camera was lost and found again (0 for replays), for the summary.
+type Reconnects = std::rc::Rc<std::cell::Cell<u64>>;
+
 #[cfg(feature = "camera")]
 mod camera {
     use std::time::Duration;
@@ -125,9 +130,9 @@ mod camera {
     use fer_runtime::video::camera::{self, CameraRequest, CameraStream};
     use fer_runtime::video::{Backoff, Reconnecting};
 
-    use super::{Frames, LiveArgs};
+    use super::{Frames, LiveArgs, Reconnects};
 
-    pub fn frames(a: &LiveArgs, index: u32) -> Result<Frames, String> {
+    pub fn frames(a: &LiveArgs, index: u32, reconnects: Reconnects) -> Result<Frames, String> {
         if !(a.reconnect_secs >= 0.0 && a.reconnect_secs.is_finite()) {
             return Err(format!("--reconnect-secs must be 0 or more, got {}", a.reconnect_secs));
         }
@@ -142,7 +147,12 @@ mod camera {
         };
         let backoff =
             Backoff { give_up_after: Duration::from_secs_f64(a.reconnect_secs), ..Backoff::default() };
-        Ok(Box::new(Reconnecting::open(format!("camera {index}"), open, backoff)?))
+        let mut camera = Reconnecting::open(format!("camera {index}"), open, backoff)?;
+        Ok(Box::new(std::iter::from_fn(move || {
+            let frame = camera.next();
+            reconnects.set(camera.reconnects);
+            frame
+        })))
     }
 
     pub fn list(json: bool) -> Result<(), String> {
@@ -162,12 +172,12 @@ mod camera {
 
 #[cfg(not(feature = "camera"))]
 mod camera {
-    use super::{Frames, LiveArgs};
+    use super::{Frames, LiveArgs, Reconnects};
 
     const MISSING: &str = "camera capture is not in this build of `fer`: rebuild with `--features camera` \
                            (needs libclang: `apt-get install libclang-dev`), or replay recorded frames with --input";
 
-    pub fn frames(_: &LiveArgs, _: u32) -> Result<Frames, String> {
+    pub fn frames(_: &LiveArgs, _: u32, _: Reconnects) -> Result<Frames, String> {
         Err(MISSING.into())
     }
 
@@ -210,9 +220,9 @@ impl Screen {
 }
 
 /// The camera or the replay that `a` names.
-fn frames(a: &LiveArgs) -> Result<Frames, String> {
+fn frames(a: &LiveArgs, reconnects: Reconnects) -> Result<Frames, String> {
     match a.camera {
-        Some(index) => camera::frames(a, index),
+        Some(index) => camera::frames(a, index, reconnects),
         None if a.input.is_empty() => {
             Err("no frames: pass --camera N, or --input IMAGES|FOLDER|CLIP.mjpeg".into())
         }
@@ -243,7 +253,8 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
         max_missed: a.track_max_missed,
         smooth: a.smooth,
     });
-    let mut source = frames(&a)?;
+    let reconnects = Reconnects::default();
+    let mut source = frames(&a, reconnects.clone())?;
     let mut window = Screen::default();
     let mut lost = None;
     let limit = a.max_frames.unwrap_or(u64::MAX);
@@ -325,6 +336,7 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
         p99_ms: latencies.percentile(0.99),
         frames,
         skipped,
+        reconnects: reconnects.get(),
         decode_p50_ms: decodes.percentile(0.5),
         faces: faces_seen,
         tracks_started: tracker.started(),
