@@ -97,7 +97,10 @@ fn int8_blazeface_finds_the_faces_the_float_one_finds() {
     let onnx = std::fs::read(&onnx_path).unwrap();
     let paths = frames();
     let inputs: Vec<Vec<f32>> = paths.iter().map(|p| input(p)).collect();
-    let q = quant::quantize(&onnx, &inputs, Method::Percentile(99.99)).unwrap();
+    // Scores clipped to [-8, 8] (`--output-range classificators=-8:8`): background anchors
+    // reach -200, and a full-range scale left 0.65 logits per step at the threshold.
+    let scores = [("classificators".to_string(), -8.0, 8.0)];
+    let q = quant::quantize_with(&onnx, &inputs, Method::MinMax, &scores).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let fer = dir.path().join("blazeface_short.fer");
     std::fs::write(&fer, &q.fer).unwrap();
@@ -128,10 +131,9 @@ fn int8_blazeface_finds_the_faces_the_float_one_finds() {
         paths.len(),
         mismatched.len()
     );
-    // Measured with 10 calibration frames (docs/runtime.md): one frame's count differs (a
-    // face the float detector scores 0.51, at the threshold) and the worst box is at 0.66.
-    // The goal (same counts, IoU >= 0.9 everywhere) is not reached yet; this keeps it from
-    // getting worse.
-    assert!(mismatched.len() <= 1, "{mismatched:?}");
-    assert!(worst >= 0.6, "worst IoU {worst}");
+    // Measured with 10 calibration frames (docs/runtime.md): the same face count on every
+    // frame, worst box IoU 0.83 (a drawn face). The goal's IoU >= 0.9 everywhere is not
+    // reached yet; this keeps what is reached from getting worse.
+    assert!(mismatched.is_empty(), "{mismatched:?}");
+    assert!(worst >= 0.8, "worst IoU {worst}");
 }

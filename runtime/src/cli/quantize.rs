@@ -59,8 +59,21 @@ pub struct QuantizeArgs {
     /// face detector sees frames (default: stretched to the input, as classifiers see crops).
     #[arg(long)]
     letterbox: bool,
+    /// An output's range set by hand, `NAME=LO:HI` (repeatable): a detector's score logits
+    /// matter near the threshold only (BlazeFace: `classificators=-8:8`).
+    #[arg(long, value_parser = output_range, allow_hyphen_values = true)]
+    output_range: Vec<(String, f32, f32)>,
     #[arg(long)]
     json: bool,
+}
+
+/// `NAME=LO:HI` -> (name, lo, hi).
+fn output_range(s: &str) -> Result<(String, f32, f32), String> {
+    let bad = || format!("{s:?}: give NAME=LO:HI, e.g. classificators=-8:8");
+    let (name, range) = s.split_once('=').ok_or_else(bad)?;
+    let (lo, hi) = range.split_once(':').ok_or_else(bad)?;
+    let (lo, hi) = (lo.trim().parse().map_err(|_| bad())?, hi.trim().parse().map_err(|_| bad())?);
+    Ok((name.trim().to_string(), lo, hi))
 }
 
 /// How calibration images become the model's input.
@@ -171,7 +184,8 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
         Calibration::Minmax => Method::MinMax,
         Calibration::Percentile => Method::Percentile(a.percentile),
     };
-    let q = quant::quantize(&onnx, &images, method).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let q = quant::quantize_with(&onnx, &images, method, &a.output_range)
+        .map_err(|e| format!("{}: {e}", a.model.display()))?;
     let qdq_path = a.qdq_out.clone().unwrap_or_else(|| sibling(&a.out, ".qdq.onnx"));
     write_atomic(&a.out, &q.fer)?;
     write_atomic(&qdq_path, &q.qdq)?;

@@ -88,3 +88,19 @@ pub fn calibrate(
     }
     Ok(Ranges { lo, hi })
 }
+
+/// Sets value `v`'s range, and that of every value a Concat joins into it (their bytes are
+/// requantized to `v`'s scale, so they need the same resolution where it matters).
+pub fn set_range_through_concats(plan: &Plan, ranges: &mut Ranges, v: usize, lo: f32, hi: f32) {
+    ranges.lo[v] = lo;
+    ranges.hi[v] = hi;
+    if v == 0 {
+        return;
+    }
+    let node = &plan.nodes[v - 1];
+    if matches!(node.op, super::fuse::QOp::Concat { .. }) {
+        for &u in &node.inputs {
+            set_range_through_concats(plan, ranges, u, lo, hi);
+        }
+    }
+}

@@ -131,9 +131,32 @@ pub fn run_fer_into(
 
 /// Quantizes `onnx` with `images` (each `[C, H, W]` as the model takes it).
 pub fn quantize(onnx: &[u8], images: &[Vec<f32>], method: Method) -> Result<Quantized, OnnxError> {
+    quantize_with(onnx, images, method, &[])
+}
+
+/// Like [`quantize`], with some outputs' ranges set by hand: `(output name, lo, hi)`.
+/// A detector's score logits matter only near its threshold, but background anchors reach
+/// -200: clipping them to, say, [-16, 16] gives the scores 16x finer steps where they
+/// decide. The range also applies to the values a Concat joins into that output.
+pub fn quantize_with(
+    onnx: &[u8],
+    images: &[Vec<f32>],
+    method: Method,
+    output_ranges: &[(String, f32, f32)],
+) -> Result<Quantized, OnnxError> {
     let graph = read_onnx(onnx)?;
     let plan = fuse::plan(&graph)?;
-    let ranges = calibrate::calibrate(&graph, &plan, images, method)?;
+    let mut ranges = calibrate::calibrate(&graph, &plan, images, method)?;
+    for (name, lo, hi) in output_ranges {
+        let Some(&(_, v)) = plan.outputs.iter().find(|(n, _)| n == name) else {
+            let names: Vec<&str> = plan.outputs.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(OnnxError(std::format!("--output-range {name}: the model's outputs are {names:?}")));
+        };
+        if !(lo < hi && lo.is_finite() && hi.is_finite() && *lo <= 0.0 && *hi >= 0.0) {
+            return Err(OnnxError(std::format!("--output-range {name}={lo}:{hi}: give lo <= 0 <= hi, lo < hi")));
+        }
+        calibrate::set_range_through_concats(&plan, &mut ranges, v, *lo, *hi);
+    }
     // Class names for classifiers; a detector's outputs are not classes.
     let classes = graph.shape(graph.output).iter().product();
     let names = if graph.outputs.len() == 1 { labels(&graph, classes) } else { Vec::new() };

@@ -412,6 +412,25 @@ fn the_arena_plan_keeps_live_values_apart_and_off_the_scratch() {
     assert!(q.report.top1_agreement >= 0.9, "top-1 agreement {}", q.report.top1_agreement);
 }
 
+/// `--output-range`: the output and the values its Concat joins take the given range; an
+/// unknown output or a range without 0 is refused with the outputs' names.
+#[test]
+fn an_output_range_set_by_hand_reaches_through_its_concat() {
+    let onnx = detector_style();
+    let imgs: Vec<Vec<f32>> = (0..8).map(|k| ramp(18, 0.3, k)).collect();
+    let q = super::quantize_with(&onnx, &imgs, Method::MinMax, &[("both".into(), -2.0, 2.0)]).unwrap();
+    let (_, out) = q.model.outputs.iter().find(|(n, _)| n == "both").unwrap().clone();
+    let step = 4.0 / 255.0;
+    assert!((q.model.values[out].scale - step).abs() < 1e-6, "{}", q.model.values[out].scale);
+    let join = q.model.layers.iter().find(|l| l.output == out).unwrap();
+    for &v in &join.inputs {
+        assert!((q.model.values[v].scale - step).abs() < 1e-6, "a joined value keeps its own range");
+    }
+    let e = super::quantize_with(&onnx, &imgs, Method::MinMax, &[("scores".into(), -2.0, 2.0)]).err().unwrap();
+    assert!(e.0.contains("both") && e.0.contains("y2"), "{e}");
+    assert!(super::quantize_with(&onnx, &imgs, Method::MinMax, &[("both".into(), 1.0, 2.0)]).is_err());
+}
+
 /// The requantization of Add and PReLU at the limits the loader accepts (the first fuzzing
 /// campaign found an i32 overflow there; its crash file is a version-1 file now, refused
 /// before it reaches the engine): extreme multipliers and shifts load, run on every kernel
