@@ -232,6 +232,25 @@ fn live_replays_a_clip_with_one_stable_track_and_skips_the_damaged_frame() {
     }
 }
 
+/// Without ONNX Runtime the detector runs in int8 on the own engine (the shipped
+/// `blazeface_short.fer`), not on the slow f32 evaluator, and finds the demo face.
+#[test]
+fn without_onnx_runtime_the_detector_runs_in_int8() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fer"))
+        .args(["live", "--input", "demo/astronaut.jpg", "--headless", "--json"])
+        .current_dir(root())
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let summary = &lines.last().unwrap()["summary"];
+    assert!(summary["detector"].as_str().unwrap().starts_with("own int8"), "{summary}");
+    assert_eq!(lines[0]["faces"].as_array().unwrap().len(), 1, "{}", lines[0]);
+    assert_eq!(lines[0]["faces"][0]["label"], "happy");
+}
+
 #[test]
 fn live_reads_an_mjpeg_stream_from_a_pipe() {
     let Some(data) = shared_data() else { return };

@@ -101,6 +101,11 @@ fn int8_blazeface_finds_the_faces_the_float_one_finds() {
     // reach -200, and a full-range scale left 0.65 logits per step at the threshold.
     let scores = [("classificators".to_string(), -8.0, 8.0)];
     let q = quant::quantize_with(&onnx, &inputs, Method::MinMax, &scores).unwrap();
+    if paths.len() > 1 {
+        // The shipped int8 detector is this one (scripts/blazeface-int8.sh, same frames).
+        let shipped = std::fs::read(repo("models/blazeface_short.fer")).unwrap();
+        assert!(shipped == q.fer, "models/blazeface_short.fer is stale: rerun scripts/blazeface-int8.sh");
+    }
     let dir = tempfile::tempdir().unwrap();
     let fer = dir.path().join("blazeface_short.fer");
     std::fs::write(&fer, &q.fer).unwrap();
