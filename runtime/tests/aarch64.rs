@@ -1,9 +1,9 @@
 //! `fer predict` cross-built for aarch64 (scripts/cross-aarch64.sh), run under qemu-user on
 //! a CPU with the dot-product extension (`-cpu max`) and on a Raspberry Pi 4's Cortex-A72
-//! (without it), gives the same JSON as this machine's build: the same face box and
-//! keypoints (the own f32 evaluator runs the detector on both) and the same probabilities,
-//! so the int8 outputs of the NEON and dot-product kernels equal the x86 ones bit for bit.
-//! Only the timing keys may differ.
+//! (without it), gives the same JSON as this machine's build: the same face box, keypoints
+//! and probabilities, with the float detector (the own f32 evaluator on both) and with the
+//! int8 detector. So the int8 outputs of the NEON and dot-product kernels equal the x86
+//! ones bit for bit, for both networks. Only the timing keys may differ.
 //!
 //! `FER_AARCH64_FER=PATH` names the cross-built binary (`.ci/run` sets it); without it the
 //! test is skipped unless `FER_REQUIRE_AARCH64=1`.
@@ -36,9 +36,10 @@ fn without_timings(mut v: Value) -> Value {
     v
 }
 
-fn predict(cmd: &mut Command) -> Value {
+fn predict(cmd: &mut Command, detector: &[&str]) -> Value {
     let out = cmd
-        .args(["predict", "demo/astronaut.jpg", "--json", "--detector-backend", "eval"])
+        .args(["predict", "demo/astronaut.jpg", "--json"])
+        .args(detector)
         .current_dir(root())
         .output()
         .expect("run fer");
@@ -53,11 +54,17 @@ fn aarch64_predicts_what_x86_does_with_and_without_dotprod() {
         eprintln!("skipped: set FER_AARCH64_FER to a binary from scripts/cross-aarch64.sh");
         return;
     };
-    let host = predict(&mut Command::new(env!("CARGO_BIN_EXE_fer")));
-    let faces = host[0]["faces"].as_array().expect("faces");
-    assert_eq!(faces.len(), 1, "{host}");
-    for cpu in ["max", "cortex-a72"] {
-        let arm = predict(Command::new("qemu-aarch64").args(["-cpu", cpu, "-L", "/usr/aarch64-linux-gnu"]).arg(&cross));
-        assert_eq!(arm, host, "-cpu {cpu}");
+    // The float detector on the own evaluator, then the int8 detector on the engine.
+    let detectors: [&[&str]; 2] =
+        [&["--detector-backend", "eval"], &["--detector", "models/blazeface_short.fer"]];
+    for detector in detectors {
+        let host = predict(&mut Command::new(env!("CARGO_BIN_EXE_fer")), detector);
+        let faces = host[0]["faces"].as_array().expect("faces");
+        assert_eq!(faces.len(), 1, "{host}");
+        for cpu in ["max", "cortex-a72"] {
+            let qemu = ["-cpu", cpu, "-L", "/usr/aarch64-linux-gnu"];
+            let arm = predict(Command::new("qemu-aarch64").args(qemu).arg(&cross), detector);
+            assert_eq!(arm, host, "-cpu {cpu}, {detector:?}");
+        }
     }
 }
