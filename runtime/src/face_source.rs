@@ -34,7 +34,10 @@ pub trait Camera {
 pub enum CameraError<E> {
     Camera(E),
     /// The frame was smaller than 48x48, or larger than the buffer it was captured into.
-    BadFrame { width: usize, height: usize },
+    BadFrame {
+        width: usize,
+        height: usize,
+    },
 }
 
 /// Faces from a camera: the centred square of each frame, shrunk to 48x48 by averaging

@@ -50,7 +50,10 @@ fn predict(cmd: &mut Command, detector: &[&str]) -> Value {
 #[test]
 fn aarch64_predicts_what_x86_does_with_and_without_dotprod() {
     let Some(cross) = std::env::var_os("FER_AARCH64_FER") else {
-        assert!(std::env::var_os("FER_REQUIRE_AARCH64").is_none(), "FER_REQUIRE_AARCH64 is set but FER_AARCH64_FER is not");
+        assert!(
+            std::env::var_os("FER_REQUIRE_AARCH64").is_none(),
+            "FER_REQUIRE_AARCH64 is set but FER_AARCH64_FER is not"
+        );
         eprintln!("skipped: set FER_AARCH64_FER to a binary from scripts/cross-aarch64.sh");
         return;
     };

@@ -3,9 +3,9 @@
 //! firmware also runs (`firmware/vectors/tiny.fer`): these tests check the pipeline, not
 //! the expression model's accuracy.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::io::Write;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

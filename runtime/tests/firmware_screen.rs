@@ -102,7 +102,10 @@ fn the_firmware_draws_the_hosts_screen_pixel_for_pixel() {
     let bytes = std::fs::read(&dump).unwrap_or_else(|e| panic!("{}: {e}", dump.display()));
     let (comments, size, pixels) = read_ppm(&bytes);
     assert_eq!(size, [screen::WIDTH, screen::HEIGHT]);
-    assert!(comments.iter().any(|c| *c == format!("label {label}")), "firmware says {comments:?}, host {label}");
+    assert!(
+        comments.iter().any(|c| *c == format!("label {label}")),
+        "firmware says {comments:?}, host {label}"
+    );
     let differ = want.chunks(3).zip(pixels.chunks(3)).filter(|(a, b)| a != b).count();
     assert_eq!(pixels.len(), want.len());
     assert_eq!(differ, 0, "{differ} pixels differ from the host's rendering");

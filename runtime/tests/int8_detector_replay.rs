@@ -31,7 +31,10 @@ fn int8_blazeface_follows_float_on_200_replayed_frames() {
     let paths = frames();
     if paths.len() < 2 || fer_runtime::backends::Ort::available().is_err() {
         // CI requires both (FER_REQUIRE_SHARED, with ONNX Runtime installed).
-        assert!(std::env::var_os("FER_REQUIRE_SHARED").is_none(), "needs ../shared/data/photos and ONNX Runtime");
+        assert!(
+            std::env::var_os("FER_REQUIRE_SHARED").is_none(),
+            "needs ../shared/data/photos and ONNX Runtime"
+        );
         eprintln!("skipped: needs ../shared/data/photos and ONNX Runtime");
         return;
     }

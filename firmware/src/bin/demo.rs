@@ -45,7 +45,8 @@ fn fail(what: &str) -> ! {
 fn dump(pixels: &[u8], label: &str, permille: u32) -> Result<(), HostRefused> {
     let mut f = HostFile::create("fer-screen.ppm\0")?;
     let (whole, frac) = (permille / 1000, permille % 1000);
-    write!(f, "P6\n# label {} {}.{:03}\n{} {}\n255\n", label, whole, frac, WIDTH, HEIGHT).map_err(|_| HostRefused)?;
+    write!(f, "P6\n# label {} {}.{:03}\n{} {}\n255\n", label, whole, frac, WIDTH, HEIGHT)
+        .map_err(|_| HostRefused)?;
     f.write_all(pixels)
 }
 

@@ -58,7 +58,20 @@ fn main() -> ! {
             OpCode::Dense => x.len() * y.len(),
             _ => 0,
         };
-        hprintln!("op {} {:?} {}x{}x{} -> {}x{}x{} k{}x{} macs {}", i, op.code, c, h, w, co, oh, ow, kh, kw, macs);
+        hprintln!(
+            "op {} {:?} {}x{}x{} -> {}x{}x{} k{}x{} macs {}",
+            i,
+            op.code,
+            c,
+            h,
+            w,
+            co,
+            oh,
+            ow,
+            kh,
+            kw,
+            macs
+        );
     }
     if engine.set_input_fn(arena, |i| FACE_IN_FLASH[i] as f32 / 255.0).is_err() {
         fail("set_input");

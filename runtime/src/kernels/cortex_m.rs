@@ -124,7 +124,12 @@ impl Kernels for CortexM {
                     // even and n_pad a multiple of 16, so column j + 1 < n_pad and both
                     // weight words end by k_pad * n_pad <= b.len().
                     let (a0, a1, b0, b1) = unsafe {
-                        (load(ap.add(r0 + k4 * 4)), load(ap.add(r1 + k4 * 4)), load(bp.add(w)), load(bp.add(w + 4)))
+                        (
+                            load(ap.add(r0 + k4 * 4)),
+                            load(ap.add(r1 + k4 * 4)),
+                            load(bp.add(w)),
+                            load(bp.add(w + 4)),
+                        )
                     };
                     let ((a0e, a0o), (a1e, a1o)) = (split(a0), split(a1));
                     let ((b0e, b0o), (b1e, b1o)) = (split(b0), split(b1));
@@ -173,7 +178,11 @@ impl Kernels for CortexM {
                             // SAFETY: checked above: a pixel inside the map ends by
                             // h * w * c <= x.len(), a tap's weights by kh * kw * c <= w.len().
                             let (xv, wv) = unsafe {
-                                let xv = if iy < p.h && ix < p.w { load(xp.add((iy * p.w + ix) * c + c0)) } else { x_zero };
+                                let xv = if iy < p.h && ix < p.w {
+                                    load(xp.add((iy * p.w + ix) * c + c0))
+                                } else {
+                                    x_zero
+                                };
                                 (xv, load(wp.add((ky * kw + kx) * c + c0)))
                             };
                             let ((xe, xo), (we, wo)) = (split(xv), split(wv));

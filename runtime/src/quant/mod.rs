@@ -153,7 +153,9 @@ pub fn quantize_with(
             return Err(OnnxError(std::format!("--output-range {name}: the model's outputs are {names:?}")));
         };
         if !(lo < hi && lo.is_finite() && hi.is_finite() && *lo <= 0.0 && *hi >= 0.0) {
-            return Err(OnnxError(std::format!("--output-range {name}={lo}:{hi}: give lo <= 0 <= hi, lo < hi")));
+            return Err(OnnxError(std::format!(
+                "--output-range {name}={lo}:{hi}: give lo <= 0 <= hi, lo < hi"
+            )));
         }
         calibrate::set_range_through_concats(&plan, &mut ranges, v, *lo, *hi);
     }

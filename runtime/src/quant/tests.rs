@@ -426,7 +426,8 @@ fn an_output_range_set_by_hand_reaches_through_its_concat() {
     for &v in &join.inputs {
         assert!((q.model.values[v].scale - step).abs() < 1e-6, "a joined value keeps its own range");
     }
-    let e = super::quantize_with(&onnx, &imgs, Method::MinMax, &[("scores".into(), -2.0, 2.0)]).err().unwrap();
+    let e =
+        super::quantize_with(&onnx, &imgs, Method::MinMax, &[("scores".into(), -2.0, 2.0)]).err().unwrap();
     assert!(e.0.contains("both") && e.0.contains("y2"), "{e}");
     assert!(super::quantize_with(&onnx, &imgs, Method::MinMax, &[("both".into(), 1.0, 2.0)]).is_err());
 }

@@ -64,7 +64,8 @@ impl<R: Read> MjpegStream<R> {
             let old = self.buf.len();
             if self.buf.capacity() < old + READ_BYTES {
                 // Doubling, but never past the largest frame kept plus one read.
-                let cap = (self.buf.capacity() * 2).max(old + READ_BYTES).min(MAX_FRAME_BYTES + 2 * READ_BYTES);
+                let cap =
+                    (self.buf.capacity() * 2).max(old + READ_BYTES).min(MAX_FRAME_BYTES + 2 * READ_BYTES);
                 self.buf.reserve_exact(cap - old);
             }
             self.buf.resize(old + READ_BYTES, 0);

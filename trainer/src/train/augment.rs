@@ -236,8 +236,7 @@ mod tests {
         for _ in 0..20 {
             let mut out = vec![0.0; 2304];
             augment_into(&src, spec, &aug, &mut rng, &mut out);
-            let changed: Vec<usize> =
-                (0..2304).filter(|&i| (out[i] - 128.0 / 255.0).abs() > 1e-6).collect();
+            let changed: Vec<usize> = (0..2304).filter(|&i| (out[i] - 128.0 / 255.0).abs() > 1e-6).collect();
             // 2-33% of 2304 pixels, less the few noise values that land on 128/255.
             assert!((30..=800).contains(&changed.len()), "{} pixels erased", changed.len());
             // One rectangle: the changed pixels' bounding box is (nearly) all changed.
