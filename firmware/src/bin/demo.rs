@@ -22,6 +22,11 @@ use fer_runtime::screen::{self, FACE, HEIGHT, WIDTH};
 use panic_semihosting as _;
 
 /// The model, 16-byte aligned as the format requires, used in place from flash.
+/// With the `conformance` feature, an allocator that refuses every request (see `NoHeap`).
+#[cfg(feature = "conformance")]
+#[global_allocator]
+static NO_HEAP: fer_firmware::NoHeap = fer_firmware::NoHeap;
+
 #[repr(C, align(16))]
 struct Aligned<T: ?Sized>(T);
 

@@ -15,24 +15,10 @@ use fer_runtime::format::Model;
 use fer_runtime::kernels;
 use panic_semihosting as _;
 
-/// Built together with the `conformance` feature (which links `alloc` for the suite's test
-/// buffers), a program must name an allocator: this one refuses every request, so the run
-/// would fail if the engine ever allocated.
+/// With the `conformance` feature, an allocator that refuses every request (see `NoHeap`).
 #[cfg(feature = "conformance")]
 #[global_allocator]
-static NO_HEAP: NoHeap = NoHeap;
-
-#[cfg(feature = "conformance")]
-struct NoHeap;
-
-#[cfg(feature = "conformance")]
-// SAFETY: returning null is the allowed way to report an allocation failure.
-unsafe impl core::alloc::GlobalAlloc for NoHeap {
-    unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 {
-        core::ptr::null_mut()
-    }
-    unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
-}
+static NO_HEAP: fer_firmware::NoHeap = fer_firmware::NoHeap;
 
 /// The model, 16-byte aligned as the format requires, used in place.
 #[repr(C, align(16))]

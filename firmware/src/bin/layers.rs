@@ -15,6 +15,11 @@ use fer_runtime::kernels;
 use fer_runtime::screen::FACE;
 use panic_semihosting as _;
 
+/// With the `conformance` feature, an allocator that refuses every request (see `NoHeap`).
+#[cfg(feature = "conformance")]
+#[global_allocator]
+static NO_HEAP: fer_firmware::NoHeap = fer_firmware::NoHeap;
+
 #[repr(C, align(16))]
 struct Aligned<T: ?Sized>(T);
 
