@@ -412,6 +412,20 @@ fn the_arena_plan_keeps_live_values_apart_and_off_the_scratch() {
     assert!(q.report.top1_agreement >= 0.9, "top-1 agreement {}", q.report.top1_agreement);
 }
 
+/// `Model::label` (what the firmware reads, without an allocator) gives the quantizer's
+/// class names in order, and nothing past them.
+#[test]
+fn labels_read_without_an_allocator_match_the_written_ones() {
+    let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
+    let buf = AlignedBytes::new(&q.fer);
+    let m = Model::new(buf.as_slice()).unwrap();
+    assert!(!q.model.labels.is_empty());
+    for (k, name) in q.model.labels.iter().enumerate() {
+        assert_eq!(m.label(k), Some(name.as_str()));
+    }
+    assert_eq!(m.label(q.model.labels.len()), None);
+}
+
 /// `--output-range`: the output and the values its Concat joins take the given range; an
 /// unknown output or a range without 0 is refused with the outputs' names.
 #[test]
