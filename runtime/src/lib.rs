@@ -30,6 +30,7 @@ pub mod preprocess;
 #[cfg(feature = "std")]
 pub mod quant;
 pub mod requant;
+pub mod scores;
 pub mod screen;
 #[cfg(feature = "std")]
 pub mod video;

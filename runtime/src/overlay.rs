@@ -9,6 +9,8 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{Circle, PrimitiveStyle, Rectangle};
 use embedded_graphics::text::{Baseline, Text};
 
+use crate::scores::argmax;
+
 /// What to draw for one face, in target pixels.
 pub struct FaceOverlay<'a> {
     /// `[x, y, w, h]`.
@@ -35,16 +37,6 @@ pub fn class_color(class: usize) -> Rgb888 {
     COLORS[class % COLORS.len()]
 }
 
-fn best(p: &[f32]) -> usize {
-    let mut b = 0;
-    for (i, v) in p.iter().enumerate() {
-        if *v > p[b] {
-            b = i;
-        }
-    }
-    b
-}
-
 /// Bar geometry: one row per class, `ROW` pixels high, names in 6x10 text.
 const ROW: i32 = 11;
 const BAR: i32 = 60;
@@ -54,7 +46,7 @@ const NAME: i32 = 6 * 8;
 /// and one probability bar per class beside it (right of the box when it fits, else left).
 pub fn draw_face<D: DrawTarget<Color = Rgb888>>(target: &mut D, face: &FaceOverlay) -> Result<(), D::Error> {
     let [x, y, w, h] = face.bbox;
-    let top = best(face.probabilities);
+    let top = argmax(face.probabilities);
     let color = class_color(top);
     let stroke = (w.max(h) / 80).clamp(1, 4) as u32;
     Rectangle::new(Point::new(x, y), Size::new(w.max(1) as u32, h.max(1) as u32))

@@ -9,6 +9,7 @@ use embedded_graphics::prelude::*;
 use crate::engine::{Engine, EngineError};
 use crate::format::Model;
 use crate::overlay::{FaceOverlay, draw_face};
+use crate::scores::{argmax, softmax_into};
 
 /// The scene's size in pixels (a 240x135 or 240x240 panel shows it whole).
 pub const WIDTH: u32 = 224;
@@ -45,36 +46,28 @@ pub struct Recognition {
     pub best: usize,
 }
 
-/// Softmax with `libm`'s `expf`, so a Cortex-M and a PC compute the same bits (the bars'
-/// lengths, and so the framebuffer, depend on them).
-pub fn softmax(logits: &[f32], out: &mut [f32]) {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for (o, &l) in out.iter_mut().zip(logits) {
-        *o = libm::expf(l - max);
-        sum += *o;
-    }
-    for o in out.iter_mut().take(logits.len()) {
-        *o /= sum;
-    }
-}
-
-/// Classifies a 48x48 gray face (row-major, 0..=255 read as the model's [0, 1] input).
-pub fn classify(engine: &Engine, arena: &mut [u8], face: &[u8]) -> Result<Recognition, ScreenError> {
+/// Puts a 48x48 gray face (row-major, 0..=255 read as the model's [0, 1] input) in the
+/// arena as the model's input.
+pub fn set_face(engine: &Engine, arena: &mut [u8], face: &[u8]) -> Result<(), ScreenError> {
     if engine.input().shape != [1, FACE, FACE] || face.len() != FACE * FACE {
         return Err(ScreenError::NotAFaceClassifier);
     }
+    Ok(engine.set_input_fn(arena, |i| face[i] as f32 / 255.0)?)
+}
+
+/// Classifies a 48x48 gray face (as [`set_face`] takes it).
+pub fn classify(engine: &Engine, arena: &mut [u8], face: &[u8]) -> Result<Recognition, ScreenError> {
+    set_face(engine, arena, face)?;
     let classes = engine.output().len();
     if classes > MAX_CLASSES {
         return Err(ScreenError::TooManyClasses(classes));
     }
-    engine.set_input_fn(arena, |i| face[i] as f32 / 255.0)?;
     engine.run(arena)?;
     let mut logits = [0f32; MAX_CLASSES];
     engine.output_f32(arena, &mut logits[..classes]);
     let mut probabilities = [0f32; MAX_CLASSES];
-    softmax(&logits[..classes], &mut probabilities[..classes]);
-    let best = (0..classes).fold(0, |b, i| if probabilities[i] > probabilities[b] { i } else { b });
+    softmax_into(&logits[..classes], &mut probabilities[..classes]);
+    let best = argmax(&probabilities[..classes]);
     Ok(Recognition { classes, probabilities, best })
 }
 
@@ -121,14 +114,6 @@ pub fn draw<D: DrawTarget<Color = Rgb888>>(
 mod tests {
     use super::*;
     use crate::overlay::{RgbBuffer, class_color};
-
-    #[test]
-    fn softmax_sums_to_one_without_overflow() {
-        let mut p = [0f32; 3];
-        softmax(&[1000.0, 0.0, 999.0], &mut p);
-        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        assert!(p[0] > p[2] && p[2] > p[1]);
-    }
 
     #[test]
     fn the_scene_shows_the_face_scaled_and_the_winning_box() {

@@ -14,6 +14,7 @@ use cortex_m_rt::entry;
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_hal_bus::spi::ExclusiveDevice;
+use fer_firmware::{DEMO_FACE, EDGE_ARENA, EDGE_MODEL};
 use fer_runtime::engine::Engine;
 use fer_runtime::face_source::{FaceSource, StillFace};
 use fer_runtime::format::Model;
@@ -28,16 +29,9 @@ use stm32f4xx_hal::pac;
 use stm32f4xx_hal::prelude::*;
 use stm32f4xx_hal::spi::{Mode, NoMiso, Phase, Polarity, Spi};
 
-#[repr(C, align(16))]
-struct Aligned<T: ?Sized>(T);
-
-static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/edge.fer"));
-static FACE_IN_FLASH: &[u8; FACE * FACE] = include_bytes!("../../vectors/face48.gray");
-const ARENA: usize = 64 * 1024;
-
 #[entry]
 fn main() -> ! {
-    static mut ARENA_MEM: [u8; ARENA] = [0; ARENA];
+    static mut ARENA_MEM: [u8; EDGE_ARENA] = [0; EDGE_ARENA];
     static mut SPI_BUFFER: [u8; 512] = [0; 512];
     let dp = pac::Peripherals::take().unwrap();
     let cp = cortex_m::Peripherals::take().unwrap();
@@ -57,10 +51,10 @@ fn main() -> ! {
         .init(&mut delay)
         .unwrap();
 
-    let model = Model::new(&MODEL.0).unwrap();
+    let model = Model::new(&EDGE_MODEL.0).unwrap();
     let engine = Engine::new(model, kernels::best());
     let arena: &mut [u8] = ARENA_MEM;
-    let mut source = StillFace(FACE_IN_FLASH);
+    let mut source = StillFace(DEMO_FACE);
     let mut face = [0u8; FACE * FACE];
     loop {
         let Ok(()) = source.next_face(&mut face);

@@ -11,6 +11,7 @@ use core::fmt::Write;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use fer_firmware::{DEMO_FACE, EDGE_ARENA, EDGE_MODEL, exit, fail};
 use fer_firmware::host_file::{HostFile, HostRefused};
 use fer_firmware::memory;
 use fer_runtime::engine::Engine;
@@ -21,30 +22,12 @@ use fer_runtime::overlay::RgbBuffer;
 use fer_runtime::screen::{self, FACE, HEIGHT, WIDTH};
 use panic_semihosting as _;
 
-/// The model, 16-byte aligned as the format requires, used in place from flash.
 /// With the `conformance` feature, an allocator that refuses every request (see `NoHeap`).
 #[cfg(feature = "conformance")]
 #[global_allocator]
 static NO_HEAP: fer_firmware::NoHeap = fer_firmware::NoHeap;
 
-#[repr(C, align(16))]
-struct Aligned<T: ?Sized>(T);
-
-static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/edge.fer"));
-/// The demo photo's face as the host pipeline crops it (see the runtime's `firmware_screen`).
-static FACE_IN_FLASH: &[u8; FACE * FACE] = include_bytes!("../../vectors/face48.gray");
-
-/// The edge model's budget: 64 KB of RAM for its activations.
-const ARENA: usize = 64 * 1024;
 const SCREEN: usize = (WIDTH * HEIGHT * 3) as usize;
-
-fn fail(what: &str) -> ! {
-    hprintln!("error: {}", what);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
 
 /// The screen as a binary PPM, its label line in the header's comment.
 fn dump(pixels: &[u8], label: &str, permille: u32) -> Result<(), HostRefused> {
@@ -57,18 +40,18 @@ fn dump(pixels: &[u8], label: &str, permille: u32) -> Result<(), HostRefused> {
 
 #[entry]
 fn main() -> ! {
-    static mut ARENA_MEM: [u8; ARENA] = [0; ARENA];
+    static mut ARENA_MEM: [u8; EDGE_ARENA] = [0; EDGE_ARENA];
     static mut SCREEN_MEM: [u8; SCREEN] = [0; SCREEN];
     memory::paint_stack();
     let arena: &mut [u8] = ARENA_MEM;
-    let Ok(model) = Model::new(&MODEL.0) else { fail("models/edge.fer does not load") };
+    let Ok(model) = Model::new(&EDGE_MODEL.0) else { fail("models/edge.fer does not load") };
     let engine = Engine::new(model, kernels::best());
-    if engine.arena_size() > ARENA {
+    if engine.arena_size() > EDGE_ARENA {
         fail("the model needs more than its 64 KB arena");
     }
 
     let mut face = [0u8; FACE * FACE];
-    let mut source = StillFace(FACE_IN_FLASH);
+    let mut source = StillFace(DEMO_FACE);
     let Ok(()) = source.next_face(&mut face);
     let r = match screen::classify(&engine, arena, &face) {
         Ok(r) => r,
@@ -85,17 +68,14 @@ fn main() -> ! {
 
     let s = memory::sizes();
     hprintln!("kernels: {}", kernels::best().name());
-    hprintln!("flash: {} bytes (model {} bytes)", s.flash, MODEL.0.len());
+    hprintln!("flash: {} bytes (model {} bytes)", s.flash, EDGE_MODEL.0.len());
     hprintln!(
         "static RAM: {} bytes (arena {} of {} used; screen framebuffer {}, QEMU only)",
         s.static_ram,
         engine.arena_size(),
-        ARENA,
+        EDGE_ARENA,
         SCREEN
     );
     hprintln!("stack high-water mark: {} bytes", memory::stack_high_water());
-    debug::exit(debug::EXIT_SUCCESS);
-    loop {
-        cortex_m::asm::wfi();
-    }
+    exit(debug::EXIT_SUCCESS)
 }

@@ -10,6 +10,7 @@
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use fer_firmware::{Aligned, exit, fail};
 use fer_runtime::engine::Engine;
 use fer_runtime::format::Model;
 use fer_runtime::kernels;
@@ -20,23 +21,11 @@ use panic_semihosting as _;
 #[global_allocator]
 static NO_HEAP: fer_firmware::NoHeap = fer_firmware::NoHeap;
 
-/// The model, 16-byte aligned as the format requires, used in place.
-#[repr(C, align(16))]
-struct Aligned<T: ?Sized>(T);
-
 static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../vectors/tiny.fer"));
 static INPUT: &[u8] = include_bytes!("../../vectors/tiny.input.f32");
 static OUTPUTS: &[u8] = include_bytes!("../../vectors/tiny.outputs.i8");
 
 const ARENA: usize = 16 * 1024;
-
-fn fail(what: &str) -> ! {
-    hprintln!("error: {}", what);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
 
 #[entry]
 fn main() -> ! {
@@ -72,7 +61,7 @@ fn main() -> ! {
         let want = OUTPUTS.get(at..at + y.len()).unwrap_or_else(|| fail("the vector has fewer outputs"));
         if &arena[y.offset..y.offset + y.len()] != want {
             hprintln!("op {} ({:?}): output differs from the host engine's", i, op.code);
-            debug::exit(debug::EXIT_FAILURE);
+            exit(debug::EXIT_FAILURE);
         }
         at += y.len();
     }
@@ -83,8 +72,5 @@ fn main() -> ! {
     if k.name() == "reference" {
         fail("no Cortex-M kernels were picked");
     }
-    debug::exit(debug::EXIT_SUCCESS);
-    loop {
-        cortex_m::asm::wfi();
-    }
+    exit(debug::EXIT_SUCCESS)
 }

@@ -9,23 +9,17 @@
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use fer_firmware::{DEMO_FACE, EDGE_ARENA, EDGE_MODEL, exit, fail};
 use fer_runtime::engine::Engine;
 use fer_runtime::format::{Model, OpCode};
 use fer_runtime::kernels;
-use fer_runtime::screen::FACE;
+use fer_runtime::screen;
 use panic_semihosting as _;
 
 /// With the `conformance` feature, an allocator that refuses every request (see `NoHeap`).
 #[cfg(feature = "conformance")]
 #[global_allocator]
 static NO_HEAP: fer_firmware::NoHeap = fer_firmware::NoHeap;
-
-#[repr(C, align(16))]
-struct Aligned<T: ?Sized>(T);
-
-static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/edge.fer"));
-static FACE_IN_FLASH: &[u8; FACE * FACE] = include_bytes!("../../vectors/face48.gray");
-const ARENA: usize = 64 * 1024;
 
 /// The counting plugin watches this function's address.
 #[unsafe(no_mangle)]
@@ -34,21 +28,13 @@ pub extern "C" fn fer_mark(i: u32) {
     core::hint::black_box(i);
 }
 
-fn fail(what: &str) -> ! {
-    hprintln!("error: {}", what);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
 #[entry]
 fn main() -> ! {
-    static mut ARENA_MEM: [u8; ARENA] = [0; ARENA];
+    static mut ARENA_MEM: [u8; EDGE_ARENA] = [0; EDGE_ARENA];
     let arena: &mut [u8] = ARENA_MEM;
-    let Ok(model) = Model::new(&MODEL.0) else { fail("models/edge.fer does not load") };
+    let Ok(model) = Model::new(&EDGE_MODEL.0) else { fail("models/edge.fer does not load") };
     let engine = Engine::new(model, kernels::best());
-    if engine.arena_size() > ARENA {
+    if engine.arena_size() > EDGE_ARENA {
         fail("the model needs more than its 64 KB arena");
     }
     let n = model.header.n_ops as u16;
@@ -78,7 +64,7 @@ fn main() -> ! {
             macs
         );
     }
-    if engine.set_input_fn(arena, |i| FACE_IN_FLASH[i] as f32 / 255.0).is_err() {
+    if screen::set_face(&engine, arena, DEMO_FACE).is_err() {
         fail("set_input");
     }
     fer_mark(0);
@@ -89,8 +75,5 @@ fn main() -> ! {
         fer_mark(i as u32 + 1);
     }
     hprintln!("ops: {} (kernels {})", n, kernels::best().name());
-    debug::exit(debug::EXIT_SUCCESS);
-    loop {
-        cortex_m::asm::wfi();
-    }
+    exit(debug::EXIT_SUCCESS)
 }

@@ -138,15 +138,12 @@ impl Classifier {
 /// Probabilities from logits. Our models end in logits (`fer.output`); a model that already
 /// ends in a softmax gives the same arg-max either way.
 pub fn softmax(logits: &[f32]) -> Vec<f32> {
-    let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let e: Vec<f32> = logits.iter().map(|&v| (v - m).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.iter().map(|v| v / s).collect()
+    let mut p = vec![0.0; logits.len()];
+    crate::scores::softmax_into(logits, &mut p);
+    p
 }
 
-pub fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |m, (i, &x)| if x > m.1 { (i, x) } else { m }).0
-}
+pub use crate::scores::argmax;
 
 #[cfg(test)]
 mod tests {
