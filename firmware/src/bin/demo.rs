@@ -11,9 +11,9 @@ use core::fmt::Write;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use fer_firmware::{DEMO_FACE, EDGE_ARENA, EDGE_MODEL, exit, fail};
 use fer_firmware::host_file::{HostFile, HostRefused};
 use fer_firmware::memory;
+use fer_firmware::{DEMO_FACE, EDGE_ARENA, EDGE_MODEL, exit, fail};
 use fer_runtime::engine::Engine;
 use fer_runtime::face_source::{FaceSource, StillFace};
 use fer_runtime::format::Model;
