@@ -3,7 +3,11 @@
 //! finding the faces the float detector finds.
 #![cfg(feature = "ort")]
 
-use std::path::{Path, PathBuf};
+mod detector_frames;
+
+use std::path::Path;
+
+use detector_frames::{frames, repo};
 
 use fer_runtime::engine::Engine;
 use fer_runtime::format::{AlignedBytes, Model};
@@ -14,21 +18,6 @@ use fer_runtime::vision::detector::INPUT;
 use fer_runtime::vision::frame::letterbox_into;
 use ort::session::Session;
 use ort::value::Tensor as OrtTensor;
-
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
-}
-
-/// The demo photo and, where `../shared` is present, the photos of real and drawn faces.
-fn frames() -> Vec<PathBuf> {
-    let mut v = vec![repo("demo/astronaut.jpg")];
-    if let Ok(dir) = std::fs::read_dir(repo("../shared/data/photos")) {
-        let mut p: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        p.sort();
-        v.extend(p);
-    }
-    v
-}
 
 /// A frame letterboxed into the detector's input, as the pipeline feeds it.
 fn input(path: &Path) -> Vec<f32> {

@@ -3,24 +3,11 @@
 //! and `int8_detector.rs` makes its own.
 #![cfg(feature = "ort")]
 
-use std::path::{Path, PathBuf};
+mod detector_frames;
+
+use detector_frames::{frames, repo};
 
 use fer_runtime::vision::RgbFrame;
-
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
-}
-
-/// The demo photo and, where `../shared` is present, the photos of real and drawn faces.
-fn frames() -> Vec<PathBuf> {
-    let mut v = vec![repo("demo/astronaut.jpg")];
-    if let Ok(dir) = std::fs::read_dir(repo("../shared/data/photos")) {
-        let mut p: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        p.sort();
-        v.extend(p);
-    }
-    v
-}
 
 /// 200 frames replayed from the photos (each panned and zoomed 20 ways, so that faces sit at
 /// other places and scales than in the calibration frames): the shipped int8 detector

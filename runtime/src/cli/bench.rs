@@ -87,16 +87,28 @@ fn pattern(shape: [usize; 3]) -> Vec<f32> {
 /// noisy moment on a shared machine slows all of them rather than one.
 const ROUNDS: usize = 10;
 
+impl BenchArgs {
+    /// The QDQ twin for `ort`: `--qdq`, else `<name>.qdq.onnx` beside the model.
+    fn qdq_path(&self) -> PathBuf {
+        self.qdq.clone().unwrap_or_else(|| sibling(&self.model, ".qdq.onnx"))
+    }
+
+    /// The float model for `ort-f32` and `tract`: `--onnx`, else `<name>.onnx` beside it.
+    fn onnx_path(&self) -> PathBuf {
+        self.onnx.clone().unwrap_or_else(|| sibling(&self.model, ".onnx"))
+    }
+}
+
 /// The peers a plain `fer bench` times: those this build and machine can run.
 fn default_peers(a: &BenchArgs) -> Vec<String> {
     let mut peers = Vec::new();
-    let qdq = a.qdq.clone().unwrap_or_else(|| sibling(&a.model, ".qdq.onnx"));
+    let qdq = a.qdq_path();
     match fer_runtime::backends::Ort::available() {
         Ok(()) if qdq.is_file() => peers.push("ort".to_string()),
         Ok(()) => eprintln!("note: no {}: ONNX Runtime not timed", qdq.display()),
         Err(e) => eprintln!("note: ONNX Runtime not timed ({e})"),
     }
-    if cfg!(feature = "tract") && a.onnx.clone().unwrap_or_else(|| sibling(&a.model, ".onnx")).is_file() {
+    if cfg!(feature = "tract") && a.onnx_path().is_file() {
         peers.push("tract".to_string());
     }
     peers
@@ -112,18 +124,10 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     let asked = a.peers.clone().unwrap_or_else(|| default_peers(&a));
     for peer in asked.iter().filter(|p| !p.is_empty()) {
         let backend: Box<dyn Backend> = match peer.as_str() {
-            "ort" => Box::new(fer_runtime::backends::Ort::load(
-                &a.qdq.clone().unwrap_or_else(|| sibling(&a.model, ".qdq.onnx")),
-                "ONNX Runtime int8 (QDQ)",
-            )?),
-            "ort-f32" => Box::new(fer_runtime::backends::Ort::load(
-                &a.onnx.clone().unwrap_or_else(|| sibling(&a.model, ".onnx")),
-                "ONNX Runtime f32",
-            )?),
+            "ort" => Box::new(fer_runtime::backends::Ort::load(&a.qdq_path(), "ONNX Runtime int8 (QDQ)")?),
+            "ort-f32" => Box::new(fer_runtime::backends::Ort::load(&a.onnx_path(), "ONNX Runtime f32")?),
             #[cfg(feature = "tract")]
-            "tract" => Box::new(fer_runtime::backends::Tract::load(
-                &a.onnx.clone().unwrap_or_else(|| sibling(&a.model, ".onnx")),
-            )?),
+            "tract" => Box::new(fer_runtime::backends::Tract::load(&a.onnx_path())?),
             #[cfg(not(feature = "tract"))]
             "tract" => return Err("peer tract: this build has no tract (cargo feature `tract`)".into()),
             other => return Err(format!("unknown peer {other:?}: use ort, ort-f32, tract")),

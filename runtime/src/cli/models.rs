@@ -98,11 +98,10 @@ fn detector_net(engine: DetectorEngine, path: &Path) -> Result<Box<dyn DetectorN
         DetectorEngine::Auto => {
             // A library that is found but does not load (another CPU's wheel, a broken
             // install) is a note, not an error: the detector runs without it.
-            let found = fer_runtime::backends::onnxruntime_library().is_ok();
             match fer_runtime::backends::Ort::available() {
                 Ok(()) => Box::new(OrtNet::load(path)?),
                 Err(e) => {
-                    if found {
+                    if fer_runtime::backends::onnxruntime_library().is_ok() {
                         eprintln!("note: {e}; the detector runs without ONNX Runtime");
                     }
                     // Without ONNX Runtime, the same detector in int8 beside it (as shipped:

@@ -223,15 +223,6 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
                 put_u32(o, 44, data.i32s(&wsum) as u32);
                 put_u32(o, 48, k_pad as u32);
                 put_u32(o, 52, n_pad as u32);
-                let k = per;
-                debug_assert_eq!(
-                    scratch_need(l),
-                    match l.code {
-                        OpCode::Conv => TILE_M * k_pad,
-                        _ if k % 4 != 0 => k_pad,
-                        _ => 0,
-                    }
-                );
             }
             OpCode::DepthwiseConv => {
                 let packed = pack_depthwise(l);

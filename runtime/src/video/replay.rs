@@ -132,10 +132,11 @@ impl Iterator for Replay {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn jpeg(v: u8) -> Vec<u8> {
+    /// A 16x8 gray JPEG of value `v` (also the stream tests' frames).
+    pub(crate) fn jpeg(v: u8) -> Vec<u8> {
         let mut out = Vec::new();
         image::RgbImage::from_pixel(16, 8, image::Rgb([v, v, v]))
             .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg)

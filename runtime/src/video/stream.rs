@@ -102,14 +102,7 @@ impl<R: Read> Iterator for MjpegStream<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn jpeg(v: u8) -> Vec<u8> {
-        let mut out = Vec::new();
-        image::RgbImage::from_pixel(16, 8, image::Rgb([v, v, v]))
-            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg)
-            .unwrap();
-        out
-    }
+    use crate::video::replay::tests::jpeg;
 
     /// Hands out its bytes a few at a time, as a pipe does.
     struct Trickle(Vec<u8>, usize, usize);
