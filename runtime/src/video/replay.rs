@@ -44,11 +44,14 @@ fn is_mjpeg(p: &Path) -> bool {
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "mjpeg" | "mjpg"))
 }
 
+/// A JPEG image's first bytes: the start-of-image marker and the next marker's lead byte.
+pub const JPEG_START: [u8; 3] = [0xFF, 0xD8, 0xFF];
+
 /// Byte ranges of the JPEG images in an MJPEG stream: each from a start-of-image marker
 /// (FF D8 FF) to the next one (or the end). A damaged image stays one (undecodable) frame.
 pub fn split_mjpeg(bytes: &[u8]) -> Vec<(usize, usize)> {
     let starts: Vec<usize> =
-        bytes.windows(3).enumerate().filter(|(_, w)| *w == [0xFF, 0xD8, 0xFF]).map(|(i, _)| i).collect();
+        bytes.windows(3).enumerate().filter(|(_, w)| *w == JPEG_START).map(|(i, _)| i).collect();
     starts.iter().enumerate().map(|(k, &s)| (s, starts.get(k + 1).copied().unwrap_or(bytes.len()))).collect()
 }
 

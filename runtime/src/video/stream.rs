@@ -7,7 +7,7 @@
 use std::io::Read;
 
 use super::Frame;
-use super::replay::decode_jpeg;
+use super::replay::{JPEG_START, decode_jpeg};
 
 /// A frame larger than this is damaged (no next marker): skipped, not buffered forever.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -31,7 +31,7 @@ impl<R: Read> MjpegStream<R> {
 
     /// The offset of the first marker at or after `from`.
     fn marker(&self, from: usize) -> Option<usize> {
-        self.buf.get(from..)?.windows(3).position(|w| w == [0xFF, 0xD8, 0xFF]).map(|p| p + from)
+        self.buf.get(from..)?.windows(3).position(|w| w == JPEG_START).map(|p| p + from)
     }
 
     /// The next frame's bytes: from a marker to the next one (or the end of the stream).
@@ -59,7 +59,7 @@ impl<R: Read> MjpegStream<R> {
             }
             if self.at_end {
                 let rest = std::mem::take(&mut self.buf);
-                return rest.starts_with(&[0xFF, 0xD8, 0xFF]).then_some(Ok(rest));
+                return rest.starts_with(&JPEG_START).then_some(Ok(rest));
             }
             let old = self.buf.len();
             if self.buf.capacity() < old + READ_BYTES {
