@@ -347,8 +347,14 @@ pub fn prepare(
         }
     };
     let (named, sources): (Vec<NamedLayer>, Vec<Option<usize>>) = layers.into_iter().unzip();
-    let config =
-        ModelConfig { kind: ModelKind::Imported, input: spec, classes, bn_momentum, layers: Some(named) };
+    let config = ModelConfig {
+        kind: ModelKind::Imported,
+        input: spec,
+        classes,
+        bn_momentum,
+        dropout: None,
+        layers: Some(named),
+    };
     config.validate()?;
     Ok(Prepared { config, graph, sources, freeze_until, summary })
 }
@@ -359,7 +365,14 @@ pub fn import_whole(graph: FloatGraph, classes: usize, bn_momentum: f64) -> Resu
     let [c, h, w] = graph.input_shape;
     let input = ImageSpec { width: w as u32, height: h as u32, channels: c as u8 };
     let (named, sources): (Vec<NamedLayer>, Vec<Option<usize>>) = import_layers(&graph)?.into_iter().unzip();
-    let config = ModelConfig { kind: ModelKind::Imported, input, classes, bn_momentum, layers: Some(named) };
+    let config = ModelConfig {
+        kind: ModelKind::Imported,
+        input,
+        classes,
+        bn_momentum,
+        dropout: None,
+        layers: Some(named),
+    };
     config.validate()?;
     Ok(Prepared { config, graph, sources, freeze_until: None, summary: Vec::new() })
 }

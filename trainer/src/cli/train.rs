@@ -98,6 +98,10 @@ pub struct TrainArgs {
     /// BatchNorm momentum, burn/PyTorch convention [default: 0.1]; Keras' 0.99 is 0.01.
     #[arg(long)]
     bn_momentum: Option<f64>,
+    /// Dropout before the classifier [default: the model's own: baseline 0.5, edge 0.3,
+    /// large 0.5].
+    #[arg(long)]
+    dropout: Option<f64>,
     /// Balance the training side by class and/or subject.
     #[arg(long, value_enum)]
     balance: Option<BalanceBy>,
@@ -211,6 +215,9 @@ impl TrainArgs {
             cache_mb,
             devices
         );
+        if self.dropout.is_some() {
+            c.dropout = self.dropout;
+        }
         if self.data.is_some() {
             c.data = self.data.clone();
         }

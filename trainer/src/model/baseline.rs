@@ -20,6 +20,9 @@ use burn::prelude::*;
 
 use super::blocks::{PRelu, batch_norm, glorot};
 
+/// Dropout before the classifier unless the run sets `--dropout`.
+pub const DROPOUT: f64 = 0.5;
+
 #[derive(Module, Debug)]
 pub struct Baseline {
     pub conv: Conv2d,
@@ -46,6 +49,7 @@ impl Baseline {
         width: usize,
         classes: usize,
         bn_momentum: f64,
+        dropout: f64,
         device: &Device,
     ) -> Baseline {
         let mut conv = Conv2dConfig::new([channels, 32], [3, 3])
@@ -64,7 +68,7 @@ impl Baseline {
             fc1: zero_bias(fc1, device),
             bn2: batch_norm(256, bn_momentum, 1e-3, device),
             act2: PRelu::new([256, 1, 1], device),
-            dropout: DropoutConfig::new(0.5).init(),
+            dropout: DropoutConfig::new(dropout).init(),
             fc2: zero_bias(fc2, device),
         }
     }

@@ -15,6 +15,9 @@ use burn::prelude::*;
 
 use super::blocks::{Act, ConvBnAct, glorot};
 
+/// Dropout before the classifier unless the run sets `--dropout`.
+pub const DROPOUT: f64 = 0.3;
+
 #[derive(Module, Debug)]
 pub struct Edge {
     pub stem: ConvBnAct,
@@ -32,7 +35,7 @@ pub struct Edge {
 }
 
 impl Edge {
-    pub fn new(channels: usize, classes: usize, bn_momentum: f64, device: &Device) -> Edge {
+    pub fn new(channels: usize, classes: usize, bn_momentum: f64, dropout: f64, device: &Device) -> Edge {
         let c =
             |i, o, k, g| ConvBnAct::new(i, o, k, g, Act::Relu(burn::nn::Relu::new()), bn_momentum, device);
         Edge {
@@ -46,7 +49,7 @@ impl Edge {
             b4pw: c(128, 128, 1, 1),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             gap: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
-            dropout: DropoutConfig::new(0.3).init(),
+            dropout: DropoutConfig::new(dropout).init(),
             fc: LinearConfig::new(128, classes).with_initializer(glorot()).init(device),
         }
     }

@@ -9,6 +9,9 @@ use burn::tensor::activation::relu;
 
 use super::blocks::{Act, ConvBnAct, glorot};
 
+/// Dropout before the classifier unless the run sets `--dropout`.
+pub const DROPOUT: f64 = 0.5;
+
 #[derive(Module, Debug)]
 pub struct Large {
     pub convs: Vec<ConvBnAct>,
@@ -20,7 +23,7 @@ pub struct Large {
 }
 
 impl Large {
-    pub fn new(channels: usize, classes: usize, bn_momentum: f64, device: &Device) -> Large {
+    pub fn new(channels: usize, classes: usize, bn_momentum: f64, dropout: f64, device: &Device) -> Large {
         let widths = [64, 128, 256, 512];
         let mut convs = Vec::new();
         let mut c_in = channels;
@@ -33,7 +36,7 @@ impl Large {
             convs,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             gap: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
-            dropout: DropoutConfig::new(0.5).init(),
+            dropout: DropoutConfig::new(dropout).init(),
             fc1: LinearConfig::new(512, 256).with_initializer(glorot()).init(device),
             fc2: LinearConfig::new(256, classes).with_initializer(glorot()).init(device),
         }

@@ -34,6 +34,9 @@ pub struct ModelConfig {
     /// How far BatchNorm running statistics move per batch (Keras' 0.99 is 0.01 here).
     #[serde(default = "default_bn_momentum")]
     pub bn_momentum: f64,
+    /// Dropout before the classifier of a built-in model (none: the architecture's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f64>,
     /// `imported` only: the layer list (from the ONNX file, plus the new head).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<sequential::NamedLayer>>,
@@ -47,7 +50,7 @@ pub fn default_bn_momentum() -> f64 {
 impl ModelConfig {
     /// A built-in architecture.
     pub fn builtin(kind: ModelKind, input: ImageSpec, classes: usize, bn_momentum: f64) -> ModelConfig {
-        ModelConfig { kind, input, classes, bn_momentum, layers: None }
+        ModelConfig { kind, input, classes, bn_momentum, dropout: None, layers: None }
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -88,12 +91,23 @@ impl ModelConfig {
                 self.input.width as usize,
                 self.classes,
                 self.bn_momentum,
+                self.dropout.unwrap_or(baseline::DROPOUT),
                 device,
             )),
-            ModelKind::Edge => FerModel::Edge(edge::Edge::new(ch, self.classes, self.bn_momentum, device)),
-            ModelKind::Large => {
-                FerModel::Large(large::Large::new(ch, self.classes, self.bn_momentum, device))
-            }
+            ModelKind::Edge => FerModel::Edge(edge::Edge::new(
+                ch,
+                self.classes,
+                self.bn_momentum,
+                self.dropout.unwrap_or(edge::DROPOUT),
+                device,
+            )),
+            ModelKind::Large => FerModel::Large(large::Large::new(
+                ch,
+                self.classes,
+                self.bn_momentum,
+                self.dropout.unwrap_or(large::DROPOUT),
+                device,
+            )),
             ModelKind::Imported => FerModel::Imported(sequential::Sequential::new(
                 self.layers.as_deref().unwrap_or_default(),
                 self.bn_momentum,

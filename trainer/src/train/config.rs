@@ -63,6 +63,8 @@ pub struct TrainConfig {
     pub label_smoothing: f32,
     /// BatchNorm running-statistics momentum (burn/PyTorch convention; Keras' 0.99 is 0.01).
     pub bn_momentum: f64,
+    /// The head's dropout (none: the architecture's own, baseline 0.5, edge 0.3, large 0.5).
+    pub dropout: Option<f64>,
     pub balance: Option<BalanceBy>,
     pub balance_mode: BalanceMode,
     pub augment: Augment,
@@ -107,6 +109,7 @@ impl Default for TrainConfig {
             restore_best: true,
             label_smoothing: 0.0,
             bn_momentum: crate::model::default_bn_momentum(),
+            dropout: None,
             balance: None,
             balance_mode: BalanceMode::Sampler,
             augment: Augment::none(),
@@ -139,6 +142,11 @@ impl TrainConfig {
         }
         if self.batch_size == 0 {
             return Err("--batch-size must be at least 1".into());
+        }
+        if let Some(p) = self.dropout
+            && !(0.0..1.0).contains(&p)
+        {
+            return Err(format!("--dropout must be in [0, 1), got {p}"));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return Err(format!("--label-smoothing must be in [0, 1), got {}", self.label_smoothing));

@@ -1,7 +1,8 @@
 //! One training run: epochs of streamed, augmented batches; validation; best and last
 //! checkpoints; early stopping; metrics.csv, curves.png, confusion.png and report.json.
 //!
-//! Determinism: the model is initialised from `seed`; each epoch reseeds the backend (for
+//! Determinism: the model is initialised from `seed` (by flex's generator on every device);
+//! each epoch reseeds the backend (for
 //! dropout) and derives its image order and every image's augmentation from `seed` and the
 //! epoch number. A run resumed from `last/` therefore replays the interrupted epoch exactly
 //! as the uninterrupted run would have.
@@ -112,7 +113,8 @@ pub struct RunReport {
     pub config: TrainConfig,
 }
 
-/// Turns `--devices` names into devices: `flex`, `cuda[:N]`, `wgpu[:N]`.
+/// Turns `--devices` names into devices: `flex` (or `cpu`), `libtorch` (LibTorch on the
+/// CPU), `libtorch-cuda[:N]`, `cuda[:N]`, `wgpu[:N]`.
 pub fn parse_devices(names: &[String]) -> Result<Vec<Device>, String> {
     names
         .iter()
@@ -122,9 +124,13 @@ pub fn parse_devices(names: &[String]) -> Result<Vec<Device>, String> {
                 index.parse().map_err(|_| format!("device {name:?}: index must be a number"))?;
             match kind {
                 "flex" | "cpu" => Ok(Device::flex()),
+                "libtorch" | "tch" => libtorch_device(None),
+                "libtorch-cuda" | "tch-cuda" => libtorch_device(Some(index)),
                 "cuda" => cuda_device(index),
                 "wgpu" => wgpu_device(index),
-                _ => Err(format!("unknown device {name:?}: use flex, cuda:N or wgpu:N")),
+                _ => Err(format!(
+                    "unknown device {name:?}: use flex, libtorch, libtorch-cuda:N, cuda:N or wgpu:N"
+                )),
             }
         })
         .collect()
@@ -145,6 +151,29 @@ fn cuda_device(index: usize) -> Result<Device, String> {
 #[cfg(not(feature = "cuda"))]
 fn cuda_device(_index: usize) -> Result<Device, String> {
     Err(missing_backend("cuda"))
+}
+
+// burn 0.22 marks burn-tch deprecated in favour of its CubeCL backends, but those need an
+// LLVM download at build time (../shared/TOOLCHAIN-NOTES.md); LibTorch is the GPU path that
+// builds from registry packages alone.
+#[cfg(feature = "tch")]
+#[allow(deprecated)]
+fn libtorch_device(cuda: Option<usize>) -> Result<Device, String> {
+    let Some(index) = cuda else { return Ok(Device::libtorch()) };
+    // burn-tch panics on a device LibTorch does not have; say so first.
+    let count = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
+    if index >= count {
+        return Err(format!(
+            "libtorch-cuda:{index}: LibTorch sees {count} CUDA device(s) here{}",
+            if count == 0 { " (no GPU, or no NVIDIA driver)" } else { "" }
+        ));
+    }
+    Ok(Device::libtorch_cuda(index))
+}
+
+#[cfg(not(feature = "tch"))]
+fn libtorch_device(_cuda: Option<usize>) -> Result<Device, String> {
+    Err(missing_backend("tch"))
 }
 
 #[cfg(feature = "wgpu")]
@@ -418,7 +447,10 @@ fn model_to_train(
     let model_config = match (&transfer, saved_layers) {
         (Some(p), _) => p.config.clone(),
         (None, Some(saved)) => saved,
-        (None, None) => ModelConfig::builtin(cfg.model, spec, data.classes, cfg.bn_momentum),
+        (None, None) => ModelConfig {
+            dropout: cfg.dropout,
+            ..ModelConfig::builtin(cfg.model, spec, data.classes, cfg.bn_momentum)
+        },
     };
     let freeze_until = match &transfer {
         Some(p) => p.freeze_until,
@@ -500,7 +532,7 @@ fn start_fresh(
             }
             crate::transfer::build(p, ad_device).map_err(TrainError::Invalid)?
         }
-        None => model_config.init(ad_device),
+        None => seeded_init(model_config, cfg.seed, ad_device),
     };
     let schedule = LrSchedule::new(cfg.lr, cfg.warmup_epochs, cfg.epochs, cfg.schedule.clone())
         .map_err(TrainError::Invalid)?;
@@ -517,6 +549,19 @@ fn start_fresh(
         val_images: data.val.len(),
     };
     Ok((model, state))
+}
+
+/// A new model from `seed`, drawn by flex's generator whatever device trains it, so that one
+/// seed gives one starting point on every backend (LibTorch's generator draws others).
+/// burn initialises parameters lazily, on first use; taking the record draws them all now,
+/// in the module's order, rather than inside the first training step (after the epoch's
+/// reseed, interleaved with dropout masks). The record then loads onto the training device
+/// as leaf parameters of its autodiff graph.
+fn seeded_init(model_config: &ModelConfig, seed: u64, ad_device: &Device) -> FerModel {
+    let flex = Device::flex();
+    flex.seed(seed);
+    let record = model_config.init(&flex).into_record();
+    model_config.init(ad_device).load_record(record)
 }
 
 /// Validation metrics of `model` after `epoch`, clean and (when asked) under augmentation.

@@ -69,3 +69,29 @@ pub fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     out
 }
+
+/// `subjects` subjects x 4 classes x 3 images; each class has its own stripe pattern so a
+/// model can learn it in a few epochs.
+pub fn striped_tree(root: &Path, subjects: u32) {
+    let classes = ["angry", "happy", "sad", "surprise"];
+    for s in 1..=subjects {
+        for (c, class) in classes.iter().enumerate() {
+            for f in 0..3u32 {
+                let img = ImageBuffer::from_fn(16, 16, |x, y| {
+                    let stripe = match c {
+                        0 => x / 2 % 2,
+                        1 => y / 2 % 2,
+                        2 => (x + y) / 3 % 2,
+                        _ => u32::from(x < 8),
+                    };
+                    let noise = (x * 7 + y * 13 + s * 31 + f * 17) % 40;
+                    Luma([(stripe * 180 + noise) as u8])
+                });
+                let mut bytes = std::io::Cursor::new(Vec::new());
+                DynamicImage::ImageLuma8(img).write_to(&mut bytes, ImageFormat::Png).unwrap();
+                let name = format!("S{s:03}_001_{:08}.png", f + 1);
+                write(&root.join(class).join(name), &bytes.into_inner());
+            }
+        }
+    }
+}
