@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """A classifier as our Keras users make them, converted by tf2onnx: the int8 quantizer's
-test input for "any float ONNX" (tests/keras_classifier.rs).
+test input for "any float ONNX" (runtime/tests/keras_classifier.rs, whose fixture this
+made with --epochs 5).
 
 NHWC 48x48x1 input scaled to [-1, 1] outside the model (as Keras applications'
 preprocess_input does), a mini-Xception body (separable convs, residual Adds with strided
-1x1 shortcuts), GlobalAveragePooling, Dense, Softmax. Trained here with Adam on FER2013
+1x1 shortcuts), a 3x3 conv to the 7 classes, GlobalAveragePooling, Softmax. Trained here with Adam on FER2013
 train for a few epochs, then converted with tf2onnx (opset 13).
 
     pip install tensorflow-cpu==2.21.0 tf2onnx==1.17.0 pillow

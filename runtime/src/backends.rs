@@ -106,6 +106,7 @@ impl Backend for F32Eval {
 pub struct Tract {
     model: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
     shape: [usize; 3],
+    channels_last: bool,
 }
 
 #[cfg(feature = "tract")]
@@ -113,16 +114,17 @@ impl Tract {
     pub fn load(path: &Path) -> Result<Tract, String> {
         use tract_onnx::prelude::*;
         let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
-        let shape =
-            crate::onnx::read_onnx(&bytes).map_err(|e| std::format!("{}: {e}", path.display()))?.input_shape;
-        let fact = InferenceFact::dt_shape(f32::datum_type(), [1, shape[0], shape[1], shape[2]]);
+        let graph = crate::onnx::read_onnx(&bytes).map_err(|e| std::format!("{}: {e}", path.display()))?;
+        let (shape, channels_last) = (graph.input_shape, graph.input_channels_last);
+        let (dims, _) = crate::onnx::graph::file_input(shape, channels_last, &[]);
+        let fact = InferenceFact::dt_shape(f32::datum_type(), dims);
         let model = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
             .and_then(|m| m.with_input_fact(0, fact))
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| std::format!("{}: tract: {e}", path.display()))?;
-        Ok(Tract { model, shape })
+        Ok(Tract { model, shape, channels_last })
     }
 }
 
@@ -138,9 +140,8 @@ impl Backend for Tract {
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
         use tract_onnx::prelude::*;
-        let [c, h, w] = self.shape;
-        let t =
-            tract_ndarray::Array4::from_shape_vec((1, c, h, w), image.to_vec()).map_err(|e| e.to_string())?;
+        let ([n, a, b, c], data) = crate::onnx::graph::file_input(self.shape, self.channels_last, image);
+        let t = tract_ndarray::Array4::from_shape_vec((n, a, b, c), data).map_err(|e| e.to_string())?;
         let out = self.model.run(tvec!(t.into_tensor().into_tvalue())).map_err(|e| e.to_string())?;
         let view = out[0].to_plain_array_view::<f32>().map_err(|e| e.to_string())?;
         Ok(view.iter().copied().collect())
@@ -177,6 +178,8 @@ pub fn onnxruntime_library() -> Result<PathBuf, String> {
 pub struct Ort {
     session: ort::session::Session,
     shape: [usize; 3],
+    /// The file's input is NHWC (see `FloatGraph::input_channels_last`).
+    channels_last: bool,
     label: String,
 }
 
@@ -204,11 +207,11 @@ impl Ort {
 
     pub fn load(path: &Path, label: &str) -> Result<Ort, String> {
         let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
-        let shape = crate::onnx::read_onnx(&bytes)
-            .map(|g| g.input_shape)
-            .or_else(|_| qdq_input_shape(&bytes))
+        let (shape, channels_last) = crate::onnx::read_onnx(&bytes)
+            .map(|g| (g.input_shape, g.input_channels_last))
+            .or_else(|_| qdq_input_shape(&bytes).map(|s| (s, false)))
             .map_err(|e| std::format!("{}: {e}", path.display()))?;
-        Ok(Ort { session: Ort::session_from(path, &bytes)?, shape, label: label.into() })
+        Ok(Ort { session: Ort::session_from(path, &bytes)?, shape, channels_last, label: label.into() })
     }
 
     /// A one-thread session on the model at `path` (any ONNX model, several outputs too).
@@ -257,9 +260,8 @@ impl Backend for Ort {
     }
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
-        let [c, h, w] = self.shape;
-        let input =
-            ort::value::Tensor::from_array(([1usize, c, h, w], image.to_vec())).map_err(|e| e.to_string())?;
+        let (dims, data) = crate::onnx::graph::file_input(self.shape, self.channels_last, image);
+        let input = ort::value::Tensor::from_array((dims, data)).map_err(|e| e.to_string())?;
         let name = self.session.inputs()[0].name().to_string();
         let outputs = self.session.run(ort::inputs![name => input]).map_err(|e| e.to_string())?;
         let (_, v) = outputs[0].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;

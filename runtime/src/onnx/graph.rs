@@ -145,6 +145,10 @@ pub struct FloatGraph {
     pub output_name: String,
     /// `[C, H, W]` (the batch axis may be dynamic; everything here runs batch 1).
     pub input_shape: [usize; 3],
+    /// The file's input is `[N, H, W, C]` (tf2onnx): the reader resolved its NHWC -> NCHW
+    /// readers, so `input_shape` and every evaluator here take `[C, H, W]`, but a runtime
+    /// that runs the file itself (ONNX Runtime, tract) must be fed `[1, H, W, C]`.
+    pub input_channels_last: bool,
     pub nodes: Vec<Node>,
     /// The first output's value id (the last node's in every classifier the reader makes).
     pub output: usize,
@@ -158,6 +162,11 @@ impl FloatGraph {
     /// Shape of value `id` without the batch axis.
     pub fn shape(&self, id: usize) -> Vec<usize> {
         if id == 0 { self.input_shape.to_vec() } else { self.nodes[id - 1].shape.clone() }
+    }
+
+    /// The file's own input dims (batch 1) and `image` (`[C, H, W]`) laid out for them.
+    pub fn file_input(&self, image: &[f32]) -> ([usize; 4], Vec<f32>) {
+        file_input(self.input_shape, self.input_channels_last, image)
     }
 
     pub fn metadata(&self, key: &str) -> Option<&str> {
@@ -182,4 +191,15 @@ impl FloatGraph {
             })
             .sum()
     }
+}
+
+/// A `[C, H, W]` image as a file with input `shape` takes it: `[1, C, H, W]`, or
+/// `[1, H, W, C]` with the channels interleaved when `channels_last`.
+pub fn file_input(shape: [usize; 3], channels_last: bool, image: &[f32]) -> ([usize; 4], Vec<f32>) {
+    let [c, h, w] = shape;
+    if !channels_last {
+        return ([1, c, h, w], image.to_vec());
+    }
+    let hwc = (0..h * w).flat_map(|p| (0..c).map(move |ch| image[ch * h * w + p])).collect();
+    ([1, h, w, c], hwc)
 }

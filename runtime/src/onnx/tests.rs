@@ -3,6 +3,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::proto::{NodeProto, TensorProto};
 use super::testutil::*;
 use super::{Op, eval, read_onnx};
 
@@ -196,6 +197,63 @@ fn pad_transpose_reshape_concat_and_two_outputs() {
     // The second branch follows the first: relu(x) channels-last.
     assert_eq!(outs[0][36..38], [x[0].max(0.0), x[9].max(0.0)]);
     assert_eq!(outs[1], r.iter().map(|v| v.max(0.0)).collect::<Vec<_>>());
+}
+
+/// A 3x3 conv on a `[1, 6, 6, c]` NHWC input behind `to_nchw`, and the same conv on NCHW.
+fn nhwc_and_nchw(c: i64, to_nchw: NodeProto, extra: Vec<TensorProto>) -> (Vec<u8>, Vec<u8>) {
+    let conv =
+        |input: &str| node("Conv", "conv", &[input, "w"], &["y"], vec![attr_ints("pads", &[1, 1, 1, 1])]);
+    let w = || f32s("w", &[2, c, 3, 3], ramp(18 * c as usize, 0.1));
+    let mut init = extra;
+    init.push(w());
+    let nhwc = model(vec![to_nchw, conv("t")], init, [6, 6, c], "y");
+    let nchw = model(vec![conv("x")], vec![w()], [c, 6, 6], "y");
+    (nhwc, nchw)
+}
+
+#[test]
+fn nhwc_inputs_read_as_the_nchw_model() {
+    let transpose = node("Transpose", "to_nchw", &["x"], &["t"], vec![attr_ints("perm", &[0, 3, 1, 2])]);
+    let (nhwc, nchw) = nhwc_and_nchw(3, transpose, vec![]);
+    let (g, plain) = (read_onnx(&nhwc).unwrap(), read_onnx(&nchw).unwrap());
+    assert_eq!(g.input_shape, [3, 6, 6]);
+    assert!(g.input_channels_last && !plain.input_channels_last);
+    assert_eq!(g.nodes.len(), 1, "the Transpose is the input itself");
+    let x = ramp(108, 0.3);
+    assert_eq!(eval::run(&g, &x).unwrap(), eval::run(&plain, &x).unwrap());
+    // A runtime that runs the file gets the image interleaved: pixel 0's three channels first.
+    let (dims, data) = g.file_input(&x);
+    assert_eq!(dims, [1, 6, 6, 3]);
+    assert_eq!(data[..4], [x[0], x[36], x[72], x[1]]);
+    assert_eq!(plain.file_input(&x), ([1, 3, 6, 6], x.clone()));
+
+    // One channel: tf2onnx writes a Reshape to [N, 1, H, W] (the same bytes).
+    let reshape = node("Reshape", "to_nchw", &["x", "shape"], &["t"], vec![]);
+    let (nhwc, nchw) = nhwc_and_nchw(1, reshape, vec![i64s("shape", &[-1, 1, 6, 6])]);
+    let (g, plain) = (read_onnx(&nhwc).unwrap(), read_onnx(&nchw).unwrap());
+    assert_eq!(g.input_shape, [1, 6, 6]);
+    assert!(g.input_channels_last);
+    let x = ramp(36, 0.3);
+    assert_eq!(eval::run(&g, &x).unwrap(), eval::run(&plain, &x).unwrap());
+    assert_eq!(g.file_input(&x), ([1, 6, 6, 1], x.clone()));
+}
+
+#[test]
+fn nhwc_needs_every_reader_to_be_the_layout_change() {
+    // The input also feeds a Relu directly: it is not only an NHWC image, so it is read as
+    // the NCHW [6, 6, 3] its dims say.
+    let nodes = vec![
+        node("Transpose", "to_nchw", &["x"], &["t"], vec![attr_ints("perm", &[0, 3, 1, 2])]),
+        node("Relu", "raw", &["x"], &["r"], vec![]),
+    ];
+    let g = read_onnx(&model(nodes, vec![], [6, 6, 3], "r")).unwrap();
+    assert!(!g.input_channels_last);
+    assert_eq!(g.input_shape, [6, 6, 3]);
+    // A Reshape that is not [N, 1, H, W] keeps the model NCHW.
+    let reshape = node("Reshape", "rows", &["x", "shape"], &["y"], vec![]);
+    let g = read_onnx(&model(vec![reshape], vec![i64s("shape", &[1, -1])], [6, 6, 1], "y")).unwrap();
+    assert!(!g.input_channels_last);
+    assert_eq!(g.input_shape, [6, 6, 1]);
 }
 
 #[test]

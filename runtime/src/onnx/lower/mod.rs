@@ -239,6 +239,32 @@ fn pads(
     }
 }
 
+/// The nodes that turn an NHWC image input (`[N, H, W, C]`, tf2onnx's layout) into NCHW,
+/// when they are its only readers: `Transpose(perm = [0, 3, 1, 2])`, or, for one channel, a
+/// Reshape to `[N, 1, H, W]` (the same bytes). None when the input is NCHW.
+fn nhwc_layout_readers(
+    nodes: &[NodeProto],
+    input: &str,
+    [h, w, c]: [usize; 3],
+    values: &BTreeMap<String, Val>,
+) -> Option<Vec<usize>> {
+    let readers: Vec<usize> =
+        (0..nodes.len()).filter(|&i| nodes[i].input.iter().any(|n| n == input)).collect();
+    let to_nchw = |node: &NodeProto| match node.op_type.as_str() {
+        "Transpose" => Attrs { node }.ints("perm") == Some(vec![0, 3, 1, 2]),
+        "Reshape" if c == 1 && node.input.first().map(String::as_str) == Some(input) => {
+            let Some(Val::Const(target)) = node.input.get(1).and_then(|n| values.get(n)) else {
+                return false;
+            };
+            let allowzero = Attrs { node }.int("allowzero", 0) != 0;
+            reshape_dims(&[1, h, w, c], &target.as_i64(), allowzero).is_ok_and(|out| out == [1, c, h, w])
+        }
+        _ => false,
+    };
+    let nhwc = c <= 4 && h > 4 && w > 4 && !readers.is_empty() && readers.iter().all(|&i| to_nchw(&nodes[i]));
+    nhwc.then_some(readers)
+}
+
 fn window_out(input: usize, pad: usize, kernel: usize, stride: usize, dil: usize) -> Option<usize> {
     let eff = dil * (kernel - 1) + 1;
     (input + pad).checked_sub(eff).map(|v| v / stride + 1)
@@ -275,19 +301,33 @@ impl Lowering {
             .and_then(|t| t.shape.as_ref())
             .map(|s| s.dim.iter().map(|d| d.dim_value.filter(|&v| v > 0)).collect())
             .unwrap_or_default();
-        let input_shape = match dims.as_slice() {
-            [_, Some(c), Some(h), Some(w)] => [*c as usize, *h as usize, *w as usize],
-            _ => {
-                return err(format!(
-                    "input `{}`: expected a [batch, channels, height, width] image input with fixed channels and size, got {dims:?}",
-                    input.name
-                ));
-            }
+        let [_, Some(d1), Some(d2), Some(d3)] = dims.as_slice() else {
+            return err(format!(
+                "input `{}`: expected a [batch, channels, height, width] image input with fixed channels and size, got {dims:?}",
+                input.name
+            ));
         };
-        numel(&input_shape, &format!("input `{}`", input.name))?;
+        let dims = [*d1 as usize, *d2 as usize, *d3 as usize];
+        numel(&dims, &format!("input `{}`", input.name))?;
+        let nhwc_readers = nhwc_layout_readers(&graph.node, &input.name, dims, &values);
+        // Our arena stores images channels-last, so an NHWC input is already in our layout:
+        // its NHWC -> NCHW readers become the image itself.
+        let input_shape = match &nhwc_readers {
+            Some(_) => [dims[2], dims[0], dims[1]],
+            None => dims,
+        };
         values.insert(input.name.clone(), Val::Act(0));
+        let skipped = nhwc_readers.unwrap_or_default();
+        for &i in &skipped {
+            for out in &graph.node[i].output {
+                values.insert(out.clone(), Val::Act(0));
+            }
+        }
         let mut l = Lowering { values, nodes: Vec::new(), input_shape };
         for (i, node) in graph.node.iter().enumerate() {
+            if skipped.contains(&i) {
+                continue;
+            }
             let label = if node.name.is_empty() { format!("#{i}") } else { node.name.clone() };
             l.node(node, &label)
                 .map_err(|e| OnnxError(format!("node `{label}` ({}): {}", node.op_type, e.0)))?;
@@ -308,6 +348,7 @@ impl Lowering {
             input_name: input.name.clone(),
             output_name: graph.output[0].name.clone(),
             input_shape,
+            input_channels_last: !skipped.is_empty(),
             nodes,
             output: output_ids[0],
             outputs: graph.output.iter().map(|o| o.name.clone()).zip(output_ids).collect(),
