@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::format::{Model, Op, OpCode, Value};
-use crate::kernels::{Depthwise, Kernels, MaxPool, PRelu, Requant};
+use crate::kernels::{Add, Depthwise, Kernels, MaxPool, PRelu, Requant};
 use crate::requant::{clamp_i8, clamp_i8_wide, div_round, rshift_round};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -262,12 +262,16 @@ impl<'m> Engine<'m> {
             }
             OpCode::Add => {
                 let mult = m.i32s(op.mult, 2);
-                let s = m.u8s(op.shift, 1)[0];
-                let (za, zb, zy) = (x.zero_point as i64, second.zero_point as i64, y.zero_point as i32);
-                for ((o, &a), &b) in ys.iter_mut().zip(xs).zip(bs) {
-                    let v = (a as i64 - za) * mult[0] as i64 + (b as i64 - zb) * mult[1] as i64;
-                    *o = clamp_i8_wide(zy as i64 + rshift_round(v, s), op.act_min, op.act_max);
-                }
+                let p = Add {
+                    mult: [mult[0], mult[1]],
+                    shift: m.u8s(op.shift, 1)[0],
+                    a_zero: x.zero_point,
+                    b_zero: second.zero_point,
+                    y_zero: y.zero_point,
+                    min: op.act_min,
+                    max: op.act_max,
+                };
+                self.kernels.add(&p, xs, bs, ys);
             }
             OpCode::Concat => {
                 let mult = m.i32s(op.mult, 2);

@@ -9,7 +9,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::reference::Reference;
-use super::{Depthwise, Kernels, MaxPool, PRelu, Requant};
+use super::{Add, Depthwise, Kernels, MaxPool, PRelu, Requant};
 
 /// xorshift64*: the suite needs no dependency and is repeatable.
 struct Rng(u64);
@@ -245,7 +245,46 @@ fn check_max_pool(k: &dyn Kernels, rng: &mut Rng, extreme: bool) {
     }
 }
 
-/// PReLU and max pooling: 300 random cases each.
+fn check_add(k: &dyn Kernels, rng: &mut Rng, extreme: bool) {
+    // Lengths around the vector widths, tails included.
+    let n = 1 + rng.below(300);
+    let mult = |rng: &mut Rng| match rng.below(6) {
+        0 => i32::MAX,
+        1 => 0,
+        2 => -(rng.next() as i32 & i32::MAX),
+        _ => (1 << 29) + (rng.next() % (1 << 30)) as i32,
+    };
+    let shift = if extreme { [1, 62, 31][rng.below(3)] } else { 28 + rng.below(10) as u8 };
+    let (mut min, mut max) = (rng.next() as i8, rng.next() as i8);
+    if min > max || rng.below(2) == 0 {
+        (min, max) = (-128, 127);
+    }
+    let zero = |rng: &mut Rng| if extreme { [-128, 127][rng.below(2)] } else { rng.next() as i8 };
+    let p = Add {
+        mult: [mult(rng), mult(rng)],
+        shift,
+        a_zero: zero(rng),
+        b_zero: zero(rng),
+        y_zero: rng.next() as i8,
+        min,
+        max,
+    };
+    let (a, b) = (rng.i8s(n, extreme), rng.i8s(n, extreme));
+    let mut want = vec![0x55u8 as i8; n];
+    let mut got = want.clone();
+    Reference.add(&p, &a, &b, &mut want);
+    k.add(&p, &a, &b, &mut got);
+    assert_eq!(got, want, "{} add {p:?} extreme={extreme}", k.name());
+    // The reference against the definition.
+    for i in 0..n {
+        let v = (a[i] as i64 - p.a_zero as i64) * p.mult[0] as i64
+            + (b[i] as i64 - p.b_zero as i64) * p.mult[1] as i64;
+        let r = p.y_zero as i64 + crate::requant::rshift_round(v, shift);
+        assert_eq!(want[i] as i64, r.clamp(min as i64, max as i64), "add reference at {i}: {p:?}");
+    }
+}
+
+/// PReLU, max pooling and Add: 300 random cases each.
 pub fn elementwise(k: &dyn Kernels) {
     let mut rng = Rng(0x9E1A);
     {
@@ -253,6 +292,7 @@ pub fn elementwise(k: &dyn Kernels) {
             let extreme = rng.below(4) == 0;
             check_prelu(k, &mut rng, extreme);
             check_max_pool(k, &mut rng, extreme);
+            check_add(k, &mut rng, extreme);
         }
     }
 }

@@ -78,6 +78,22 @@ pub struct MaxPool {
     pub max: i8,
 }
 
+/// Add of two int8 tensors into a third scale:
+/// `y = clamp(zy + round_half_away(((a - za) * mult[0] + (b - zb) * mult[1]) / 2^shift))`,
+/// computed in i64 (the multipliers use all 31 bits).
+#[derive(Clone, Copy, Debug)]
+pub struct Add {
+    pub mult: [i32; 2],
+    /// `1..=62`.
+    pub shift: u8,
+    pub a_zero: i8,
+    pub b_zero: i8,
+    pub y_zero: i8,
+    /// Fused clamp.
+    pub min: i8,
+    pub max: i8,
+}
+
 /// The operations every implementation provides.
 pub trait Kernels: Sync {
     fn name(&self) -> &'static str;
@@ -107,6 +123,11 @@ pub trait Kernels: Sync {
     /// default (implementations recompile it with their CPU's vector instructions).
     fn prelu(&self, p: &PRelu, x: &[i8], out: &mut [i8]) {
         reference::prelu(p, x, out)
+    }
+
+    /// Element-wise Add (see [`Add`]); `a`, `b` and `out` of equal length.
+    fn add(&self, p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
+        reference::add(p, a, b, out)
     }
 
     /// Unpadded max pooling (see [`MaxPool`]).

@@ -1,7 +1,7 @@
 //! The portable reference: plain loops, the definition every optimized kernel must match
 //! bit for bit.
 
-use super::{Depthwise, Kernels, MaxPool, PRelu, Requant};
+use super::{Add, Depthwise, Kernels, MaxPool, PRelu, Requant};
 use crate::requant::{clamp_i8, requant};
 
 pub struct Reference;
@@ -100,6 +100,23 @@ pub fn prelu(p: &PRelu, x: &[i8], out: &mut [i8]) {
         for (o, i) in out.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
             o.iter_mut().zip(i).zip(&p.mult[..c]).for_each(|((o, &v), &a)| *o = one(v, a));
         }
+    }
+}
+
+/// Element-wise Add (see [`Add`]), branch-free i64 arithmetic that vectorizes where the
+/// target has 64-bit lanes (`#[inline(always)]`, as [`prelu`]).
+#[inline(always)]
+pub fn add(p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
+    assert!(a.len() == out.len() && b.len() == out.len() && (1..=62).contains(&p.shift));
+    let s = p.shift as u32;
+    let half = 1i64 << (s - 1);
+    let [ma, mb] = [p.mult[0] as i64, p.mult[1] as i64];
+    let (za, zb, zy) = (p.a_zero as i64, p.b_zero as i64, p.y_zero as i64);
+    let (lo, hi) = (p.min as i64, p.max as i64);
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        let v = (x as i64 - za) * ma + (y as i64 - zb) * mb;
+        // Adding half - 1 for negatives rounds their ties away from zero too.
+        *o = (zy + ((v + half - (v < 0) as i64) >> s)).clamp(lo, hi) as i8;
     }
 }
 

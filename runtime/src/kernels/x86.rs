@@ -9,7 +9,8 @@
 
 use core::arch::x86_64::*;
 
-use super::{Depthwise, Kernels, MaxPool, PRelu, Requant};
+use super::reference::Reference;
+use super::{Add, Depthwise, Kernels, MaxPool, PRelu, Requant};
 
 pub struct Avx2;
 pub struct Avx512Vnni;
@@ -102,6 +103,11 @@ impl Kernels for Avx512Vnni {
         unsafe { max_pool_avx2(p, x, out) }
     }
 
+    fn add(&self, p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
+        // SAFETY: only handed out where AVX-512 F/BW/VL were detected.
+        unsafe { add_avx512(p, a, b, out) }
+    }
+
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
         assert!(super::depthwise_sizes_ok(p, x, w, rq, out));
         // SAFETY: as above.
@@ -141,6 +147,11 @@ impl Kernels for Avx2 {
         unsafe { max_pool_avx2(p, x, out) }
     }
 
+    fn add(&self, p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
+        // SAFETY: as above.
+        unsafe { add_avx2(p, a, b, out) }
+    }
+
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
         assert!(super::depthwise_sizes_ok(p, x, w, rq, out));
         // SAFETY: as above.
@@ -157,6 +168,46 @@ fn prelu_avx2(p: &PRelu, x: &[i8], out: &mut [i8]) {
 #[target_feature(enable = "avx2")]
 fn max_pool_avx2(p: &MaxPool, x: &[i8], out: &mut [i8]) {
     super::reference::max_pool(p, x, out)
+}
+
+/// The i64 products as `vpmuldq`; the arithmetic shift emulated (AVX2 has no `vpsraq`).
+#[target_feature(enable = "avx2")]
+fn add_avx2(p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
+    super::reference::add(p, a, b, out)
+}
+
+/// Eight i64 lanes a vector: `vpmuldq` products (exact: `|a - za| <= 255`, `|m| < 2^31`),
+/// the reference's rounding with `vpsraq`, saturated by `vpmovsqb` after the clamp.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn add_avx512(p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
+    let n = out.len();
+    assert!(a.len() == n && b.len() == n && (1..=62).contains(&p.shift));
+    let (za, zb) = (_mm512_set1_epi64(p.a_zero as i64), _mm512_set1_epi64(p.b_zero as i64));
+    let (ma, mb) = (_mm512_set1_epi64(p.mult[0] as i64), _mm512_set1_epi64(p.mult[1] as i64));
+    let half = _mm512_set1_epi64(1i64 << (p.shift - 1));
+    let count = _mm_set_epi64x(0, p.shift as i64);
+    let zy = _mm512_set1_epi64(p.y_zero as i64);
+    let (lo, hi) = (_mm512_set1_epi64(p.min as i64), _mm512_set1_epi64(p.max as i64));
+    let blocks = n / 8;
+    for i in 0..blocks {
+        // SAFETY: 8 bytes at 8 * i < n of each slice (lengths checked above).
+        unsafe {
+            let x = _mm512_cvtepi8_epi64(_mm_loadl_epi64(a.as_ptr().add(8 * i) as *const __m128i));
+            let y = _mm512_cvtepi8_epi64(_mm_loadl_epi64(b.as_ptr().add(8 * i) as *const __m128i));
+            let v = _mm512_add_epi64(
+                _mm512_mul_epi32(_mm512_sub_epi64(x, za), ma),
+                _mm512_mul_epi32(_mm512_sub_epi64(y, zb), mb),
+            );
+            let r = _mm512_sra_epi64(
+                _mm512_add_epi64(_mm512_add_epi64(v, half), _mm512_srai_epi64::<63>(v)),
+                count,
+            );
+            let r = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(r, zy), lo), hi);
+            _mm_storel_epi64(out.as_mut_ptr().add(8 * i) as *mut __m128i, _mm512_cvtepi64_epi8(r));
+        }
+    }
+    let done = blocks * 8;
+    super::reference::add(p, &a[done..], &b[done..], &mut out[done..]);
 }
 
 // ---------------------------------------------------------------- AVX-512 VNNI
@@ -355,43 +406,133 @@ unsafe fn gemm_vnni(
     }
 }
 
+/// 16 channels of two taps as 32 i16, each channel's pair adjacent (`vpdpwssd`'s operand).
+#[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn tap_pair(t0: __m128i, t1: __m128i) -> __m512i {
+    _mm512_cvtepi8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(t0, t1), _mm_unpacklo_epi8(t0, t1)))
+}
+
+/// The geometry of one depthwise call, for [`dw_pixels`].
+struct DwGeom {
+    taps: usize,
+    pairs: usize,
+    /// Each tap's (row, column) offset in the input.
+    offs: [(isize, isize); 2 * DW_MAX_PAIRS],
+    /// Each tap's offset in bytes (`(row * w + column) * c`), for windows inside the map.
+    bytes: [usize; 2 * DW_MAX_PAIRS],
+    /// The window's extent below and right of its first tap.
+    reach: (isize, isize),
+}
+
+const DW_MAX_PAIRS: usize = 32;
+
+/// `N` adjacent output pixels of one 16-channel block: `N` independent accumulator chains
+/// (one chain of `vpdpwssd` would wait on its latency), each weight pair loaded once.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+fn dw_pixels<const N: usize, const INSIDE: bool>(
+    p: &Depthwise,
+    g: &DwGeom,
+    x: &[i8],
+    c0: usize,
+    mask: u16,
+    wp: &[__m512i; DW_MAX_PAIRS],
+    bias: __m512i,
+    (y0, x0): (isize, isize),
+) -> [__m512i; N] {
+    let xz = _mm_set1_epi8(p.x_zero);
+    let tap = |t: usize, j: usize| {
+        if INSIDE {
+            if t >= g.taps {
+                return xz;
+            }
+            let at = (y0 as usize * p.w + x0 as usize + j * p.stride[1]) * p.c + c0 + g.bytes[t];
+            // SAFETY: the caller checked that all N windows lie inside the map.
+            return unsafe { _mm_maskz_loadu_epi8(mask, x.as_ptr().add(at)) };
+        }
+        let (iy, ix) = (y0 + g.offs[t].0, x0 + (j * p.stride[1]) as isize + g.offs[t].1);
+        if t >= g.taps || iy < 0 || ix < 0 || iy >= p.h as isize || ix >= p.w as isize {
+            xz
+        } else {
+            // SAFETY: an in-bounds pixel's masked lanes < c - c0.
+            unsafe {
+                _mm_maskz_loadu_epi8(mask, x.as_ptr().add((iy as usize * p.w + ix as usize) * p.c + c0))
+            }
+        }
+    };
+    let mut acc = [bias; N];
+    for (k, wv) in wp.iter().enumerate().take(g.pairs) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_dpwssd_epi32(*a, tap_pair(tap(2 * k, j), tap(2 * k + 1, j)), *wv);
+        }
+    }
+    acc
+}
+
+/// Taps are taken two at a time (`vpdpwssd`: 32 MAC an instruction), their weights
+/// interleaved once per channel block (an odd last tap pairs with a zero weight); four
+/// output pixels at a time.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn depthwise_avx512(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
-    let c = p.c;
+    let (c, kw) = (p.c, p.kernel[1]);
+    let taps = p.kernel[0] * kw;
+    let pairs = taps.div_ceil(2);
+    if pairs > DW_MAX_PAIRS {
+        // Kernels over 8x8: the portable loop (no model of ours has one).
+        return Reference.depthwise(p, x, w, rq, out);
+    }
+    let reach = (((p.kernel[0] - 1) * p.dilation[0]) as isize, ((kw - 1) * p.dilation[1]) as isize);
+    let mut g = DwGeom { taps, pairs, offs: [(0, 0); 2 * DW_MAX_PAIRS], bytes: [0; 2 * DW_MAX_PAIRS], reach };
+    for t in 0..taps {
+        let (dy, dx) = ((t / kw) * p.dilation[0], (t % kw) * p.dilation[1]);
+        g.offs[t] = (dy as isize, dx as isize);
+        g.bytes[t] = (dy * p.w + dx) * c;
+    }
     let zp = _mm512_set1_epi32(rq.zero_point);
     let (lo, hi) = (_mm512_set1_epi32(rq.min as i32), _mm512_set1_epi32(rq.max as i32));
-    let xz = _mm512_set1_epi32(p.x_zero as i32);
+    let mut wp = [_mm512_setzero_si512(); DW_MAX_PAIRS];
     for c0 in (0..c).step_by(16) {
         let mask = lane_mask(c - c0);
+        // SAFETY: masked lanes < c - c0 of rows the size check covers.
+        let load_w = |t: usize| unsafe { _mm_maskz_loadu_epi8(mask, w.as_ptr().add(t * c + c0)) };
+        for (k, v) in wp.iter_mut().enumerate().take(pairs) {
+            let second = if 2 * k + 1 < taps { load_w(2 * k + 1) } else { _mm_setzero_si128() };
+            *v = tap_pair(load_w(2 * k), second);
+        }
         // SAFETY: c0 < c <= the checked lengths.
         let r = unsafe { rq16(rq, c0, mask, false) };
-        for oy in 0..p.oh {
-            for ox in 0..p.ow {
-                let mut acc = r.bias;
-                for ky in 0..p.kernel[0] {
-                    let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - p.pad[0] as isize;
-                    for kx in 0..p.kernel[1] {
-                        let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize - p.pad[1] as isize;
-                        let tap = ky * p.kernel[1] + kx;
-                        // SAFETY: masked lanes < c - c0 of in-bounds rows.
-                        unsafe {
-                            let xv = if iy < 0 || ix < 0 || iy >= p.h as isize || ix >= p.w as isize {
-                                xz
-                            } else {
-                                let at = x.as_ptr().add((iy as usize * p.w + ix as usize) * c + c0);
-                                _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(mask, at))
-                            };
-                            let wv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
-                                mask,
-                                w.as_ptr().add(tap * c + c0),
-                            ));
-                            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(xv, wv));
-                        }
-                    }
-                }
-                let v = requant16(acc, r.mult, r.shift, zp, lo, hi);
+        let mut store = |oy: usize, ox: usize, acc: &[__m512i]| {
+            for (j, a) in acc.iter().enumerate() {
+                let v = requant16(*a, r.mult, r.shift, zp, lo, hi);
                 // SAFETY: lanes < c - c0 of an output pixel.
-                unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add((oy * p.ow + ox) * c + c0), mask, v) };
+                unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add((oy * p.ow + ox + j) * c + c0), mask, v) };
+            }
+        };
+        for oy in 0..p.oh {
+            let y0 = (oy * p.stride[0]) as isize - p.pad[0] as isize;
+            let at = |ox: usize| (y0, (ox * p.stride[1]) as isize - p.pad[1] as isize);
+            // Four windows wholly inside the map need no bounds per tap.
+            let inside = |(y0, x0): (isize, isize)| {
+                y0 >= 0
+                    && x0 >= 0
+                    && y0 + g.reach.0 < p.h as isize
+                    && x0 + 3 * p.stride[1] as isize + g.reach.1 < p.w as isize
+            };
+            let mut ox = 0;
+            while ox + 4 <= p.ow {
+                let acc = if inside(at(ox)) {
+                    dw_pixels::<4, true>(p, &g, x, c0, mask, &wp, r.bias, at(ox))
+                } else {
+                    dw_pixels::<4, false>(p, &g, x, c0, mask, &wp, r.bias, at(ox))
+                };
+                store(oy, ox, &acc);
+                ox += 4;
+            }
+            while ox < p.ow {
+                store(oy, ox, &dw_pixels::<1, false>(p, &g, x, c0, mask, &wp, r.bias, at(ox)));
+                ox += 1;
             }
         }
     }
