@@ -148,6 +148,10 @@ impl TrainConfig {
         {
             return Err(format!("--dropout must be in [0, 1), got {p}"));
         }
+        if self.dropout.is_some() && self.transfer.init.is_some() {
+            // A pretrained model keeps its own dropout layers; the new head has its own flag.
+            return Err("--dropout sets a built-in model's dropout; with --init, use --head-dropout".into());
+        }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return Err(format!("--label-smoothing must be in [0, 1), got {}", self.label_smoothing));
         }
@@ -201,5 +205,16 @@ mod tests {
         assert_eq!(back, c);
         let err = toml::from_str::<TrainConfig>("epoch = 3").unwrap_err().to_string();
         assert!(err.contains("unknown field `epoch`"), "{err}");
+    }
+
+    #[test]
+    fn dropout_with_a_pretrained_model_points_to_head_dropout() {
+        let mut c = TrainConfig { dropout: Some(0.2), ..TrainConfig::default() };
+        assert!(c.validate().is_ok());
+        c.transfer.init = Some("pretrained.onnx".into());
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("--head-dropout"), "{err}");
+        c.dropout = None;
+        assert!(c.validate().is_ok());
     }
 }
