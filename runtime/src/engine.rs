@@ -279,6 +279,12 @@ impl<'m> Engine<'m> {
                 concat(op, [(x, mult[0]), (second, mult[1])], s, y.zero_point, [xs, bs], ys);
             }
             OpCode::Pad => pad(op, &x, &y, xs, ys),
+            OpCode::Lut => {
+                let table = m.i8s(op.weights.0, 256);
+                for (o, &v) in ys.iter_mut().zip(xs) {
+                    *o = table[(v as u8 ^ 0x80) as usize];
+                }
+            }
             OpCode::PRelu => {
                 let n = op.k_pad;
                 let p = PRelu {

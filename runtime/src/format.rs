@@ -24,7 +24,7 @@ pub const MAGIC: [u8; 4] = *b"FER8";
 /// 2: conv window rows padded to 4 bytes in K, dense layers read maps directly, PReLU
 /// multipliers share one shift (version 1 files: quantize the model again). Later additions
 /// to version 2 are backward compatible: op codes 10 (Concat) and 11 (Pad), which older
-/// readers refuse as unknown, and several outputs (header byte 62, value byte 1), which
+/// readers refuse as unknown, 12 (Lut), and several outputs (header byte 62, value byte 1), which
 /// older readers see as the first output alone.
 pub const VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 64;
@@ -76,6 +76,9 @@ pub enum OpCode {
     /// Zero padding (the input's zero point) of a map: `pads` spatially, `k_pad` channels
     /// before and `n_pad` after; the quantization is the input's.
     Pad = 11,
+    /// An element-wise function as a table: `y = table[x + 128]`, `weights` its 256 bytes
+    /// (Sigmoid, Tanh, HardSigmoid, HardSwish; any byte order, so any shape).
+    Lut = 12,
 }
 
 impl OpCode {
@@ -92,6 +95,7 @@ impl OpCode {
             9 => OpCode::Flatten,
             10 => OpCode::Concat,
             11 => OpCode::Pad,
+            12 => OpCode::Lut,
             _ => return None,
         })
     }
@@ -627,6 +631,15 @@ impl<'a> Model<'a> {
                 if y.shape != [c + op.k_pad + op.n_pad, h + pt + pb, w + pl + pr] || !same_quant {
                     return bad("pad shapes or quantization");
                 }
+            }
+            OpCode::Lut => {
+                if y.len() != x.len() {
+                    return bad("a table op keeps its length");
+                }
+                if op.weights.1 != 256 {
+                    return bad("a table has 256 entries");
+                }
+                self.range(i, op.weights.0, 256, 1, "table outside data")?;
             }
             OpCode::PRelu => {
                 if y.shape != x.shape {

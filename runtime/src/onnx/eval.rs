@@ -63,6 +63,7 @@ pub fn run_all(g: &FloatGraph, input: &[f32]) -> Result<Vec<Vec<f32>>, OnnxError
             Op::Pad { before, .. } => pad(x, &in_shape, before, &node.shape),
             Op::Transpose { perm } => transpose(x, &in_shape, perm),
             Op::Reshape => x.clone(),
+            Op::Unary(u) => x.iter().map(|&v| u.apply(v)).collect(),
             Op::Concat { axis } => {
                 let parts: Vec<(&[f32], Vec<usize>)> =
                     node.inputs.iter().map(|&v| (values[v].as_slice(), g.shape(v))).collect();

@@ -97,6 +97,42 @@ pub enum Op {
     Concat {
         axis: usize,
     },
+    /// An element-wise function of one value (int8: a 256-entry table).
+    Unary(Unary),
+}
+
+/// Element-wise functions: on int8 each is exactly a table of its 256 inputs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    Sigmoid,
+    Tanh,
+    /// `max(0, min(1, alpha * x + beta))`.
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
+    /// `x * hard_sigmoid(x)` with alpha 1/6, beta 1/2.
+    HardSwish,
+}
+
+impl Unary {
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Unary::Tanh => x.tanh(),
+            Unary::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            Unary::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Unary::Sigmoid => "Sigmoid",
+            Unary::Tanh => "Tanh",
+            Unary::HardSigmoid { .. } => "HardSigmoid",
+            Unary::HardSwish => "HardSwish",
+        }
+    }
 }
 
 impl Op {
@@ -120,6 +156,7 @@ impl Op {
             Op::Transpose { .. } => "Transpose",
             Op::Reshape => "Reshape",
             Op::Concat { .. } => "Concat",
+            Op::Unary(u) => u.name(),
         }
     }
 }

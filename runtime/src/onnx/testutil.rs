@@ -14,6 +14,9 @@ pub fn attr_i(name: &str, i: i64) -> AttributeProto {
 pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: attribute_type::INTS, ints: v.to_vec(), ..Default::default() }
 }
+pub fn attr_f(name: &str, f: f32) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::FLOAT, f, ..Default::default() }
+}
 pub fn attr_s(name: &str, s: &str) -> AttributeProto {
     AttributeProto {
         name: name.into(),

@@ -7,7 +7,7 @@ use std::vec::Vec;
 use super::calibrate::Ranges;
 use super::fuse::{Plan, QOp};
 use crate::format::{OpCode, PRELU_MAX_SHIFT, PRELU_MULT_LIMIT};
-use crate::onnx::{OnnxError, Pool};
+use crate::onnx::{OnnxError, Pool, Unary};
 use crate::requant::{multiplier, shared_shift};
 
 /// An activation tensor's quantization.
@@ -61,6 +61,9 @@ pub struct QLayer {
     pub slope_dims: Vec<usize>,
     /// Conv/Gemm: output channels whose weight scale was widened so that their bias fits.
     pub widened: Vec<usize>,
+    /// Lut: the float function (for the ONNX twin); its table is `weights`, indexed by
+    /// `x + 128`.
+    pub unary: Option<Unary>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -149,6 +152,7 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
             slope: Vec::new(),
             slope_dims: Vec::new(),
             widened: Vec::new(),
+            unary: None,
         };
         let window = |l: &mut QLayer, p: &Pool| {
             l.kernel = p.kernel;
@@ -193,6 +197,11 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
                     l.code = OpCode::Concat;
                     l.runs = runs;
                 }
+            }
+            QOp::Lut(u) => {
+                l.code = OpCode::Lut;
+                l.unary = Some(*u);
+                l.weights = lut(*u, &x, &y, act_min, act_max);
             }
             QOp::Pad { before, after } => {
                 l.code = OpCode::Pad;
@@ -257,6 +266,17 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
         softmax: plan.softmax,
         labels,
     })
+}
+
+/// The int8 table of `f`: entry `q + 128` is `f` of input `q`, dequantized, in the output's
+/// quantization (the same single rounding ONNX Runtime makes on the QDQ twin).
+fn lut(f: Unary, x: &QValue, y: &QValue, lo: i8, hi: i8) -> Vec<i8> {
+    (-128i32..=127)
+        .map(|q| {
+            let v = f.apply((q - x.zero_point as i32) as f32 * x.scale);
+            y.quantize(v).clamp(lo, hi)
+        })
+        .collect()
 }
 
 /// Multipliers of two inputs into one output scale, with one shift that the larger factor

@@ -12,7 +12,7 @@
 use std::string::String;
 use std::vec::Vec;
 
-use crate::onnx::{BatchNorm, FloatGraph, OnnxError, Op, Pool, Tensor};
+use crate::onnx::{BatchNorm, FloatGraph, OnnxError, Op, Pool, Tensor, Unary};
 
 /// A layer of the int8 plan, still in float.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +49,8 @@ pub enum QOp {
         before: [usize; 3],
         after: [usize; 3],
     },
+    /// An element-wise function, as a table of the 256 int8 inputs (any byte order).
+    Lut(Unary),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -210,7 +212,7 @@ impl Builder<'_> {
         let x = self.map[n.inputs[0]];
         let layout_op = matches!(
             n.op,
-            Op::Transpose { .. } | Op::Reshape | Op::Concat { .. } | Op::Flatten | Op::Softmax
+            Op::Transpose { .. } | Op::Reshape | Op::Concat { .. } | Op::Flatten | Op::Softmax | Op::Unary(_)
         );
         if !layout_op && let Some(&v) = n.inputs.iter().find(|&&v| !self.is_map(v)) {
             return node_err(
@@ -331,6 +333,12 @@ impl Builder<'_> {
                 return Ok(());
             }
             Op::Concat { axis } => return self.concat(fv, n, *axis),
+            Op::Unary(u) => {
+                // Element-wise, so the bytes keep their order (a map's or row-major).
+                let pv = self.push(&n.name, QOp::Lut(*u), vec![x], self.pshape(x).to_vec(), fv);
+                self.alias(fv, pv, self.layout[n.inputs[0]]);
+                return Ok(());
+            }
             Op::Softmax => {
                 if fv != g.output || g.outputs.len() > 1 {
                     return node_err(n, "a softmax is only supported as the last op of a one-output model");

@@ -10,6 +10,7 @@ use prost::Message;
 
 use super::build::{QLayer, QModel, QValue};
 use crate::format::OpCode;
+use crate::onnx::Unary;
 use crate::onnx::proto::*;
 
 struct G {
@@ -22,6 +23,9 @@ fn ints(name: &str, v: &[i64]) -> AttributeProto {
 }
 fn int(name: &str, v: i64) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: attribute_type::INT, i: v, ..Default::default() }
+}
+fn float(name: &str, v: f32) -> AttributeProto {
+    AttributeProto { name: name.into(), r#type: attribute_type::FLOAT, f: v, ..Default::default() }
 }
 
 impl G {
@@ -232,6 +236,14 @@ pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) ->
                 g.node("Reshape", &nhwc, &[&joined, &shape], &nhwc, vec![]);
                 g.node("Transpose", &n, &[&nhwc], &out, vec![ints("perm", &[0, 3, 1, 2])]);
                 rank2[l.output] = false;
+            }
+            OpCode::Lut => {
+                let u = l.unary.expect("a Lut layer has its function");
+                let attrs = match u {
+                    Unary::HardSigmoid { alpha, beta } => vec![float("alpha", alpha), float("beta", beta)],
+                    _ => vec![],
+                };
+                g.node(u.name(), &n, &[&x], &out, attrs);
             }
             OpCode::PRelu => {
                 let slope = format!("{n}.slope");

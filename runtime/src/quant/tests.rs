@@ -555,3 +555,92 @@ fn a_bias_over_near_zero_weights_widens_that_channels_scale() {
         }
     }
 }
+
+/// Sigmoid, Tanh, HardSigmoid and HardSwish become 256-entry tables, on maps and on
+/// row-major bytes alike (a detector's score head is sigmoid of reshaped logits). Each
+/// output is within half its own step of float, plus what the conv's int8 error moves the
+/// function by (its slope times the conv's error, at most 1.5 conv steps here).
+#[test]
+fn element_wise_functions_are_tables_that_follow_float() {
+    use prost::Message;
+    let nodes = vec![
+        node("Conv", "conv", &["x", "w"], &["c"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+        node("Sigmoid", "sigmoid", &["c"], &["sg"], vec![]),
+        node("Tanh", "tanh", &["c"], &["th"], vec![]),
+        node("HardSigmoid", "hsig", &["c"], &["hs"], vec![attr_f("alpha", 0.3), attr_f("beta", 0.4)]),
+        node("HardSwish", "hswish", &["c"], &["hw"], vec![]),
+        node("Transpose", "nhwc", &["c"], &["cl"], vec![attr_ints("perm", &[0, 2, 3, 1])]),
+        node("Reshape", "rows", &["cl", "rows_shape"], &["r"], vec![]),
+        node("Sigmoid", "scores", &["r"], &["s"], vec![]),
+    ];
+    let init = vec![f32s("w", &[4, 2, 3, 3], ramp(72, 0.2, 3)), i64s("rows_shape", &[1, -1, 1])];
+    let mut m = crate::onnx::proto::ModelProto::decode(&model(nodes, init, [2, 3, 3], "sg")[..]).unwrap();
+    for out in ["th", "hs", "hw", "s"] {
+        m.graph.as_mut().unwrap().output.push(value(out, &[None]));
+    }
+    let onnx = m.encode_to_vec();
+    let slopes = [0.25, 1.0, 0.3, 1.5, 0.25];
+    let imgs: Vec<Vec<f32>> = (0..16).map(|k| ramp(18, 0.4, k)).collect();
+    let q = quantize(&onnx, &imgs, Method::MinMax).unwrap();
+    let codes: Vec<_> = q.model.layers.iter().map(|l| std::format!("{:?}", l.code)).collect();
+    assert_eq!(codes.iter().filter(|c| *c == "Lut").count(), 5, "{codes:?}");
+    let conv_step = q.model.values[q.model.layers[0].output].scale;
+    let g = read_onnx(&onnx).unwrap();
+    let buf = AlignedBytes::new(&q.fer);
+    for k in kernels::available() {
+        let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+        let mut arena = vec![0u8; engine.arena_size()];
+        for img in &imgs {
+            let f = eval::run_outputs(&g, img).unwrap();
+            let i = super::run_fer_outputs(&engine, &mut arena, img).unwrap();
+            for (o, (fo, io)) in f.iter().zip(&i).enumerate() {
+                let tol = 0.5 * engine.output_at(o).unwrap().scale + slopes[o] * 1.5 * conv_step;
+                for (a, b) in fo.iter().zip(io) {
+                    assert!((a - b).abs() <= tol, "{}: output {o}: float {fo:?} int8 {io:?}", k.name());
+                }
+            }
+        }
+    }
+    // ONNX Runtime runs the QDQ twin's float functions between Dequantize and Quantize: the
+    // tables agree with it op by op (where its library is found; CI requires it).
+    match crate::backends::onnxruntime_library() {
+        Ok(_) => {
+            let dir = tempfile::tempdir().unwrap();
+            let twin = dir.path().join("twin.onnx");
+            std::fs::write(&twin, super::qdq::qdq_onnx_with(&q.model, &[], true)).unwrap();
+            let mut session = crate::backends::Ort::session(&twin).unwrap();
+            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), kernels::best());
+            for img in &imgs[..4] {
+                let input = ort::value::Tensor::from_array(([1usize, 2, 3, 3], img.clone())).unwrap();
+                let outputs = session.run(ort::inputs!["input" => input]).unwrap();
+                let values: Vec<Vec<i8>> = (0..q.model.values.len())
+                    .map(|id| {
+                        outputs[std::format!("v{id}.q").as_str()]
+                            .try_extract_tensor::<i8>()
+                            .unwrap()
+                            .1
+                            .to_vec()
+                    })
+                    .collect();
+                for d in super::op_by_op(&engine, &q.model, &values).unwrap() {
+                    assert!(
+                        d.max_lsb <= 1,
+                        "op {} ({:?}): {} LSB from ONNX Runtime",
+                        d.op,
+                        q.model.layers[d.op].code,
+                        d.max_lsb
+                    );
+                }
+            }
+        }
+        Err(e) if std::env::var("FER_REQUIRE_ONNX_TOOLS").is_ok_and(|v| v == "1") => panic!("{e}"),
+        Err(e) => std::eprintln!("ONNX Runtime check skipped: {e}"),
+    }
+    // A table of another length is refused at load (header bytes 24..28: where the ops
+    // start; an op's bytes 28..32: its table's length).
+    let lut = q.model.layers.iter().position(|l| l.code == crate::format::OpCode::Lut).unwrap();
+    let mut bad = q.fer.clone();
+    let op_at = u32::from_le_bytes(bad[24..28].try_into().unwrap()) as usize + lut * crate::format::OP_LEN;
+    bad[op_at + 28] = 255;
+    assert!(Model::new_unchecked_crc(AlignedBytes::new(&bad).as_slice()).is_err());
+}

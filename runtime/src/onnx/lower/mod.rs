@@ -488,6 +488,14 @@ impl Lowering {
                 self.emit(node, label, RawOp::Op(Op::BatchNorm(bn)), vec![x], shape)
             }
             "Relu" => self.unary(node, label, RawOp::Op(Op::Relu)),
+            "Sigmoid" => self.unary(node, label, RawOp::Op(Op::Unary(Unary::Sigmoid))),
+            "Tanh" => self.unary(node, label, RawOp::Op(Op::Unary(Unary::Tanh))),
+            "HardSwish" => self.unary(node, label, RawOp::Op(Op::Unary(Unary::HardSwish))),
+            "HardSigmoid" => {
+                let a = Attrs { node };
+                let u = Unary::HardSigmoid { alpha: a.float("alpha", 0.2), beta: a.float("beta", 0.5) };
+                self.unary(node, label, RawOp::Op(Op::Unary(u)))
+            }
             "Neg" => self.unary(node, label, RawOp::Neg),
             "Clip" => {
                 let x = self.act(node, 0)?;
@@ -669,7 +677,7 @@ impl Lowering {
                 self.emit(node, label, RawOp::Op(Op::Softmax), vec![x], s)
             }
             other => err(format!(
-                "operator {other} is not supported (supported: Conv, BatchNormalization, Relu, PRelu, LeakyRelu, Clip, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Gemm, MatMul, Add, Softmax, Dropout, Identity, and constant shape arithmetic)"
+                "operator {other} is not supported (supported: Conv, BatchNormalization, Relu, PRelu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Concat, Gemm, MatMul, Add, Sub, Mul, Softmax, Dropout, Identity, and constant shape arithmetic)"
             )),
         }
     }
