@@ -17,6 +17,8 @@ pub trait Backend {
     fn name(&self) -> String;
     /// `[C, H, W]` of the image `infer` takes.
     fn input_shape(&self) -> [usize; 3];
+    /// `image` holds pixels / 255, as the pipeline crops them; each backend maps them to
+    /// its model's own input (`pixel * scale + offset`, from the `.fer` or the ONNX metadata).
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String>;
 }
 
@@ -25,6 +27,8 @@ pub struct Own {
     bytes: AlignedBytes,
     arena: Vec<u8>,
     kernels: &'static dyn crate::kernels::Kernels,
+    input_map: (f32, f32),
+    mapped: Vec<f32>,
 }
 
 impl Own {
@@ -35,8 +39,9 @@ impl Own {
 
     pub fn from_bytes(raw: &[u8], kernels: &'static dyn crate::kernels::Kernels) -> Result<Own, String> {
         let bytes = AlignedBytes::new(raw);
-        let arena = vec![0u8; Model::new(bytes.as_slice()).map_err(|e| e.to_string())?.header.arena_size];
-        Ok(Own { bytes, arena, kernels })
+        let model = Model::new(bytes.as_slice()).map_err(|e| e.to_string())?;
+        let (arena, input_map) = (vec![0u8; model.header.arena_size], model.input_map());
+        Ok(Own { bytes, arena, kernels, input_map, mapped: Vec::new() })
     }
 
     pub fn engine(&self) -> Result<Engine<'_>, String> {
@@ -69,21 +74,44 @@ impl Backend for Own {
         // the structural pass alone rebuilds the view without hashing megabytes per image.
         let model = Model::new_unchecked_crc(self.bytes.as_slice()).map_err(|e| e.to_string())?;
         let engine = Engine::new(model, self.kernels);
-        crate::quant::run_fer(&engine, &mut self.arena, image)
+        crate::quant::run_fer(&engine, &mut self.arena, mapped(image, self.input_map, &mut self.mapped))
     }
+}
+
+/// The pipeline's image (`pixel / 255`) as a model taking `pixel * scale + offset` wants
+/// it: written into `buf` (reused from call to call), or the image itself for `pixel / 255`.
+fn mapped<'a>(image: &'a [f32], (scale, offset): (f32, f32), buf: &'a mut Vec<f32>) -> &'a [f32] {
+    if (scale, offset) == crate::format::DEFAULT_INPUT_MAP {
+        return image;
+    }
+    buf.clear();
+    // The quantizer's own order of operations (cli/quantize.rs), so both round alike.
+    buf.extend(image.iter().map(|&v| v * 255.0 * scale + offset));
+    buf
+}
+
+/// A float ONNX model's input map (`fer.input_*` metadata), named in the error.
+fn onnx_input_map(graph: &crate::onnx::FloatGraph, path: &Path) -> Result<(f32, f32), String> {
+    Ok(graph
+        .input_map()
+        .map_err(|e| std::format!("{}: {e}", path.display()))?
+        .unwrap_or(crate::format::DEFAULT_INPUT_MAP))
 }
 
 /// A float ONNX model on the runtime's own f32 evaluator (`onnx::eval`): slow, but needs
 /// nothing else.
 pub struct F32Eval {
     graph: crate::onnx::FloatGraph,
+    input_map: (f32, f32),
+    mapped: Vec<f32>,
 }
 
 impl F32Eval {
     pub fn load(path: &Path) -> Result<F32Eval, String> {
         let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
         let graph = crate::onnx::read_onnx(&bytes).map_err(|e| std::format!("{}: {e}", path.display()))?;
-        Ok(F32Eval { graph })
+        let input_map = onnx_input_map(&graph, path)?;
+        Ok(F32Eval { graph, input_map, mapped: Vec::new() })
     }
 }
 
@@ -97,7 +125,8 @@ impl Backend for F32Eval {
     }
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
-        crate::onnx::eval::run(&self.graph, image).map_err(|e| e.to_string())
+        let x = mapped(image, self.input_map, &mut self.mapped);
+        crate::onnx::eval::run(&self.graph, x).map_err(|e| e.to_string())
     }
 }
 
@@ -107,6 +136,8 @@ pub struct Tract {
     model: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
     shape: [usize; 3],
     channels_last: bool,
+    input_map: (f32, f32),
+    mapped: Vec<f32>,
 }
 
 #[cfg(feature = "tract")]
@@ -116,6 +147,7 @@ impl Tract {
         let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
         let graph = crate::onnx::read_onnx(&bytes).map_err(|e| std::format!("{}: {e}", path.display()))?;
         let (shape, channels_last) = (graph.input_shape, graph.input_channels_last);
+        let input_map = onnx_input_map(&graph, path)?;
         let (dims, _) = crate::onnx::graph::file_input(shape, channels_last, &[]);
         let fact = InferenceFact::dt_shape(f32::datum_type(), dims);
         let model = tract_onnx::onnx()
@@ -124,7 +156,7 @@ impl Tract {
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| std::format!("{}: tract: {e}", path.display()))?;
-        Ok(Tract { model, shape, channels_last })
+        Ok(Tract { model, shape, channels_last, input_map, mapped: Vec::new() })
     }
 }
 
@@ -140,6 +172,7 @@ impl Backend for Tract {
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
         use tract_onnx::prelude::*;
+        let image = mapped(image, self.input_map, &mut self.mapped);
         let ([n, a, b, c], data) = crate::onnx::graph::file_input(self.shape, self.channels_last, image);
         let t = tract_ndarray::Array4::from_shape_vec((n, a, b, c), data).map_err(|e| e.to_string())?;
         let out = self.model.run(tvec!(t.into_tensor().into_tvalue())).map_err(|e| e.to_string())?;
@@ -180,6 +213,8 @@ pub struct Ort {
     shape: [usize; 3],
     /// The file's input is NHWC (see `FloatGraph::input_channels_last`).
     channels_last: bool,
+    input_map: (f32, f32),
+    mapped: Vec<f32>,
     label: String,
 }
 
@@ -207,11 +242,15 @@ impl Ort {
 
     pub fn load(path: &Path, label: &str) -> Result<Ort, String> {
         let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
-        let (shape, channels_last) = crate::onnx::read_onnx(&bytes)
-            .map(|g| (g.input_shape, g.input_channels_last))
-            .or_else(|_| qdq_input_shape(&bytes).map(|s| (s, false)))
+        let (shape, channels_last, metadata) = crate::onnx::read_onnx(&bytes)
+            .map(|g| (g.input_shape, g.input_channels_last, g.metadata))
+            .or_else(|_| qdq_input_shape(&bytes))
             .map_err(|e| std::format!("{}: {e}", path.display()))?;
-        Ok(Ort { session: Ort::session_from(path, &bytes)?, shape, channels_last, label: label.into() })
+        let input_map = crate::onnx::graph::metadata_input_map(&metadata)
+            .map_err(|e| std::format!("{}: {e}", path.display()))?
+            .unwrap_or(crate::format::DEFAULT_INPUT_MAP);
+        let session = Ort::session_from(path, &bytes)?;
+        Ok(Ort { session, shape, channels_last, input_map, mapped: Vec::new(), label: label.into() })
     }
 
     /// A one-thread session on the model at `path` (any ONNX model, several outputs too).
@@ -230,11 +269,18 @@ impl Ort {
     }
 }
 
-/// The input shape from a model's first graph input (QDQ models are not for the reader).
+/// What [`Ort`] needs of a file: its input `[C, H, W]`, whether the file takes it NHWC, and
+/// its metadata.
 #[cfg(feature = "ort")]
-fn qdq_input_shape(bytes: &[u8]) -> Result<[usize; 3], String> {
+type InputFacts = ([usize; 3], bool, Vec<(String, String)>);
+
+/// The input shape from a model's first graph input, and the model's metadata (QDQ models
+/// are not for the reader).
+#[cfg(feature = "ort")]
+fn qdq_input_shape(bytes: &[u8]) -> Result<InputFacts, String> {
     use prost::Message;
     let m = crate::onnx::proto::ModelProto::decode(bytes).map_err(|e| e.to_string())?;
+    let metadata = m.metadata_props.iter().map(|e| (e.key.clone(), e.value.clone())).collect();
     let dims: Vec<usize> = m
         .graph
         .and_then(|g| g.input.into_iter().next())
@@ -244,7 +290,7 @@ fn qdq_input_shape(bytes: &[u8]) -> Result<[usize; 3], String> {
         .map(|s| s.dim.iter().map(|d| d.dim_value.unwrap_or(1) as usize).collect())
         .unwrap_or_default();
     match dims.as_slice() {
-        [_, c, h, w] => Ok([*c, *h, *w]),
+        [_, c, h, w] => Ok(([*c, *h, *w], false, metadata)),
         _ => Err("the input is not [batch, C, H, W]".into()),
     }
 }
@@ -260,6 +306,7 @@ impl Backend for Ort {
     }
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
+        let image = mapped(image, self.input_map, &mut self.mapped);
         let (dims, data) = crate::onnx::graph::file_input(self.shape, self.channels_last, image);
         let input = ort::value::Tensor::from_array((dims, data)).map_err(|e| e.to_string())?;
         let name = self.session.inputs()[0].name().to_string();

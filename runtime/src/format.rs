@@ -24,7 +24,8 @@ pub const MAGIC: [u8; 4] = *b"FER8";
 /// 2: conv window rows padded to 4 bytes in K, dense layers read maps directly, PReLU
 /// multipliers share one shift (version 1 files: quantize the model again). Later additions
 /// to version 2 are backward compatible: op codes 10 (Concat) and 11 (Pad), which older
-/// readers refuse as unknown, 12 (Lut), and several outputs (header byte 62, value byte 1), which
+/// readers refuse as unknown, 12 (Lut), the input map (header flag 2, which older readers
+/// ignore: they feed pixels / 255), and several outputs (header byte 62, value byte 1), which
 /// older readers see as the first output alone.
 pub const VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 64;
@@ -45,6 +46,18 @@ pub const NONE: u16 = u16::MAX;
 
 /// Header flag: the float model ended in a softmax (apply one to the dequantized output).
 pub const FLAG_SOFTMAX: u16 = 1;
+/// Header flag: the model's input is `pixel * scale + offset` (pixels 0..=255) with the two
+/// f32s stored in the data section just after the labels (at the next 16-byte boundary).
+/// Without it, `pixel / 255`.
+pub const FLAG_INPUT_MAP: u16 = 2;
+
+/// The input map of models without [`FLAG_INPUT_MAP`]: pixels scaled to [0, 1].
+pub const DEFAULT_INPUT_MAP: (f32, f32) = (1.0 / 255.0, 0.0);
+
+/// Where [`FLAG_INPUT_MAP`]'s two f32s start in the data section.
+pub fn input_map_offset(h: &Header) -> usize {
+    (h.labels_off + h.labels_len).next_multiple_of(ALIGN)
+}
 
 /// A conv's patch length in its packed weights: each window row (`kw * c_in` bytes) padded
 /// to a multiple of 4, so im2col copies whole 4-byte groups straight from the input map
@@ -324,6 +337,15 @@ impl<'a> Model<'a> {
             return Err(FormatError::BadSection("ops"));
         }
         let m = Model { bytes, header: h };
+        if h.flags & FLAG_INPUT_MAP != 0 {
+            if input_map_offset(&h) + 8 > h.data_len {
+                return Err(FormatError::BadSection("input map"));
+            }
+            let (scale, offset) = m.input_map();
+            if !(scale.is_finite() && scale != 0.0 && offset.is_finite()) {
+                return Err(FormatError::BadSection("input map"));
+            }
+        }
         for i in 0..h.n_values {
             m.check_value(i as u16)?;
         }
@@ -387,6 +409,15 @@ impl<'a> Model<'a> {
         let d = self.data();
         core::str::from_utf8(&d[self.header.labels_off..self.header.labels_off + self.header.labels_len])
             .unwrap_or("")
+    }
+
+    /// The input's `(scale, offset)`: the model takes `pixel * scale + offset`.
+    pub fn input_map(&self) -> (f32, f32) {
+        if self.header.flags & FLAG_INPUT_MAP == 0 {
+            return DEFAULT_INPUT_MAP;
+        }
+        let at = input_map_offset(&self.header);
+        (f32::from_bits(u32_at(self.data(), at)), f32::from_bits(u32_at(self.data(), at + 4)))
     }
 
     /// Class name `k`, read from the labels' JSON list without an allocator (names are

@@ -89,7 +89,7 @@ fn int8_blazeface_finds_the_faces_the_float_one_finds() {
     // Scores clipped to [-8, 8] (`--output-range classificators=-8:8`): background anchors
     // reach -200, and a full-range scale left 0.65 logits per step at the threshold.
     let scores = [("classificators".to_string(), -8.0, 8.0)];
-    let q = quant::quantize_with(&onnx, &inputs, Method::MinMax, &scores).unwrap();
+    let q = quant::quantize_with(&onnx, &inputs, Method::MinMax, &scores, None).unwrap();
     if paths.len() > 1 {
         // The shipped int8 detector is this one (scripts/blazeface-int8.sh, same frames).
         let shipped = std::fs::read(repo("models/blazeface_short.fer")).unwrap();

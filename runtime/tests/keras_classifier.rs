@@ -141,6 +141,20 @@ fn int8_scores_within_half_a_point_of_float_on_public_test() {
     eprintln!("public_test: float {:.2}% -> int8 {:.2}%", 100.0 * float, 100.0 * int8);
     assert!((float - int8).abs() <= 0.005, "int8 {int8} vs float {float}");
 
+    // The .fer carries the input map: `fer eval`, which feeds every model pixels / 255,
+    // scores it as the quantizer's own evaluation did (the same images, the same bytes).
+    let run = Command::new(env!("CARGO_BIN_EXE_fer"))
+        .args(["eval", "--no-detect", "--json", "--model"])
+        .arg(&fer_path)
+        .arg("--data")
+        .arg(data.join("fer2013/public_test"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let scored: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let accuracy = scored["accuracy"].as_f64().unwrap();
+    assert!((accuracy - int8).abs() < 1e-9, "fer eval {accuracy} vs fer quantize --eval {int8}");
+
     // The float figure is Keras' own (its JPEG decoder may move a pixel: a few images).
     let made: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("keras_mini_xception.json")).unwrap()).unwrap();

@@ -184,7 +184,7 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
         Calibration::Minmax => Method::MinMax,
         Calibration::Percentile => Method::Percentile(a.percentile),
     };
-    let q = quant::quantize_with(&onnx, &images, method, &a.output_range)
+    let q = quant::quantize_with(&onnx, &images, method, &a.output_range, Some((input.scale, input.offset)))
         .map_err(|e| format!("{}: {e}", a.model.display()))?;
     let qdq_path = a.qdq_out.clone().unwrap_or_else(|| sibling(&a.out, ".qdq.onnx"));
     write_atomic(&a.out, &q.fer)?;

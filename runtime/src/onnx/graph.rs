@@ -210,6 +210,12 @@ impl FloatGraph {
         self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
+    /// The input's `(scale, offset)` (`pixel * scale + offset`) from `fer.input_scale` and
+    /// `fer.input_offset` metadata; `None` without either.
+    pub fn input_map(&self) -> Result<Option<(f32, f32)>, String> {
+        metadata_input_map(&self.metadata)
+    }
+
     /// Whether every node reads only the one before it (a plain chain of layers).
     pub fn is_chain(&self) -> bool {
         self.nodes.iter().enumerate().all(|(i, n)| n.inputs == [i])
@@ -239,4 +245,21 @@ pub fn file_input(shape: [usize; 3], channels_last: bool, image: &[f32]) -> ([us
     }
     let hwc = (0..h * w).flat_map(|p| (0..c).map(move |ch| image[ch * h * w + p])).collect();
     ([1, h, w, c], hwc)
+}
+
+/// `fer.input_scale` / `fer.input_offset` from a model's metadata (defaults: 1/255 and 0
+/// when only the other is given); `None` without either.
+pub fn metadata_input_map(metadata: &[(String, String)]) -> Result<Option<(f32, f32)>, String> {
+    let get = |key: &str| -> Result<Option<f32>, String> {
+        metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim().parse::<f32>().map_err(|e| alloc::format!("metadata {key} = {v:?}: {e}")))
+            .transpose()
+    };
+    let (scale, offset) = (get("fer.input_scale")?, get("fer.input_offset")?);
+    if scale.is_none() && offset.is_none() {
+        return Ok(None);
+    }
+    Ok(Some((scale.unwrap_or(1.0 / 255.0), offset.unwrap_or(0.0))))
 }

@@ -76,6 +76,8 @@ pub struct QModel {
     pub outputs: Vec<(String, usize)>,
     pub softmax: bool,
     pub labels: Vec<String>,
+    /// The float input is `pixel * scale + offset`; `None`: `pixel / 255`.
+    pub input_map: Option<(f32, f32)>,
 }
 
 /// Scale and zero point covering `[lo, hi]` (widened to include 0, as int8 must represent
@@ -265,6 +267,7 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
         outputs: plan.outputs.clone(),
         softmax: plan.softmax,
         labels,
+        input_map: None,
     })
 }
 

@@ -131,10 +131,12 @@ pub fn run_fer_into(
 
 /// Quantizes `onnx` with `images` (each `[C, H, W]` as the model takes it).
 pub fn quantize(onnx: &[u8], images: &[Vec<f32>], method: Method) -> Result<Quantized, OnnxError> {
-    quantize_with(onnx, images, method, &[])
+    quantize_with(onnx, images, method, &[], None)
 }
 
-/// Like [`quantize`], with some outputs' ranges set by hand: `(output name, lo, hi)`.
+/// Like [`quantize`], with some outputs' ranges set by hand: `(output name, lo, hi)`, and
+/// the input's `(scale, offset)` (`pixel * scale + offset`, written into the `.fer` so that
+/// runtimes feed it as the float model was fed; `images` are already mapped).
 /// A detector's score logits matter only near its threshold, but background anchors reach
 /// -200: clipping them to, say, [-16, 16] gives the scores 16x finer steps where they
 /// decide. The range also applies to the values a Concat joins into that output.
@@ -143,6 +145,7 @@ pub fn quantize_with(
     images: &[Vec<f32>],
     method: Method,
     output_ranges: &[(String, f32, f32)],
+    input_map: Option<(f32, f32)>,
 ) -> Result<Quantized, OnnxError> {
     let graph = read_onnx(onnx)?;
     let plan = fuse::plan(&graph)?;
@@ -162,9 +165,17 @@ pub fn quantize_with(
     // Class names for classifiers; a detector's outputs are not classes.
     let classes = graph.shape(graph.output).iter().product();
     let names = if graph.outputs.len() == 1 { labels(&graph, classes) } else { Vec::new() };
-    let model = build::build(&plan, &ranges, names)?;
+    let mut model = build::build(&plan, &ranges, names)?;
+    model.input_map = input_map;
     let fer = write::write(&model)?;
-    let qdq = qdq::qdq_onnx(&model, &graph.metadata);
+    // The twin carries the input map as metadata, as a float model would.
+    let mut metadata: Vec<(String, String)> =
+        graph.metadata.iter().filter(|(k, _)| !k.starts_with("fer.input_")).cloned().collect();
+    if let Some((scale, offset)) = input_map {
+        metadata.push(("fer.input_scale".into(), std::format!("{scale:e}")));
+        metadata.push(("fer.input_offset".into(), std::format!("{offset:e}")));
+    }
+    let qdq = qdq::qdq_onnx(&model, &metadata);
 
     // Measure what quantization cost on the calibration images.
     let buf = AlignedBytes::new(&fer);

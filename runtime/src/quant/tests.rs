@@ -432,7 +432,7 @@ fn labels_read_without_an_allocator_match_the_written_ones() {
 fn an_output_range_set_by_hand_reaches_through_its_concat() {
     let onnx = detector_style();
     let imgs: Vec<Vec<f32>> = (0..8).map(|k| ramp(18, 0.3, k)).collect();
-    let q = super::quantize_with(&onnx, &imgs, Method::MinMax, &[("both".into(), -2.0, 2.0)]).unwrap();
+    let q = super::quantize_with(&onnx, &imgs, Method::MinMax, &[("both".into(), -2.0, 2.0)], None).unwrap();
     let (_, out) = q.model.outputs.iter().find(|(n, _)| n == "both").unwrap().clone();
     let step = 4.0 / 255.0;
     assert!((q.model.values[out].scale - step).abs() < 1e-6, "{}", q.model.values[out].scale);
@@ -440,10 +440,11 @@ fn an_output_range_set_by_hand_reaches_through_its_concat() {
     for &v in &join.inputs {
         assert!((q.model.values[v].scale - step).abs() < 1e-6, "a joined value keeps its own range");
     }
-    let e =
-        super::quantize_with(&onnx, &imgs, Method::MinMax, &[("scores".into(), -2.0, 2.0)]).err().unwrap();
+    let e = super::quantize_with(&onnx, &imgs, Method::MinMax, &[("scores".into(), -2.0, 2.0)], None)
+        .err()
+        .unwrap();
     assert!(e.0.contains("both") && e.0.contains("y2"), "{e}");
-    assert!(super::quantize_with(&onnx, &imgs, Method::MinMax, &[("both".into(), 1.0, 2.0)]).is_err());
+    assert!(super::quantize_with(&onnx, &imgs, Method::MinMax, &[("both".into(), 1.0, 2.0)], None).is_err());
 }
 
 /// The requantization of Add and PReLU at the limits the loader accepts (the first fuzzing

@@ -181,6 +181,12 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
     let mut data = Data(Vec::new());
     let labels = serde_json::to_string(&m.labels).map_err(|e| OnnxError(e.to_string()))?;
     let labels_off = data.put(labels.as_bytes());
+    let input_map = m.input_map.filter(|&map| map != format::DEFAULT_INPUT_MAP);
+    if let Some((scale, offset)) = input_map {
+        // Right after the labels, where the reader looks (format::input_map_offset).
+        let at = data.put(&[scale.to_le_bytes(), offset.to_le_bytes()].concat());
+        debug_assert_eq!(at, (labels_off + labels.len()).next_multiple_of(ALIGN));
+    }
     let mut ops = vec![0u8; m.layers.len() * OP_LEN];
     for (i, l) in m.layers.iter().enumerate() {
         let o = &mut ops[i * OP_LEN..(i + 1) * OP_LEN];
@@ -312,7 +318,9 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
     put_u16(&mut out, 50, u16_field(m.output, "value id")?);
     put_u32(&mut out, 52, labels_off as u32);
     put_u16(&mut out, 56, u16_field(labels.len(), "labels length")?);
-    put_u16(&mut out, 58, if m.softmax { format::FLAG_SOFTMAX } else { 0 });
+    let flags = if m.softmax { format::FLAG_SOFTMAX } else { 0 }
+        | if input_map.is_some() { format::FLAG_INPUT_MAP } else { 0 };
+    put_u16(&mut out, 58, flags);
     put_u16(&mut out, 60, TILE_M as u16);
     put_u16(&mut out, 62, m.outputs.len().max(1) as u16);
     out[values_off..values_off + values.len()].copy_from_slice(&values);
