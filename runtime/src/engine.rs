@@ -279,6 +279,16 @@ impl<'m> Engine<'m> {
                 concat(op, [(x, mult[0]), (second, mult[1])], s, y.zero_point, [xs, bs], ys);
             }
             OpCode::Pad => pad(op, &x, &y, xs, ys),
+            OpCode::Upsample => {
+                let ([c, _, w], [_, oh, ow]) = (x.shape, y.shape);
+                let [fy, fx] = op.kernel;
+                for oy in 0..oh {
+                    let src = &xs[(oy / fy) * w * c..][..w * c];
+                    for ox in 0..ow {
+                        ys[(oy * ow + ox) * c..][..c].copy_from_slice(&src[(ox / fx) * c..][..c]);
+                    }
+                }
+            }
             OpCode::Lut => {
                 let table = m.i8s(op.weights.0, 256);
                 for (o, &v) in ys.iter_mut().zip(xs) {

@@ -24,7 +24,7 @@ pub const MAGIC: [u8; 4] = *b"FER8";
 /// 2: conv window rows padded to 4 bytes in K, dense layers read maps directly, PReLU
 /// multipliers share one shift (version 1 files: quantize the model again). Later additions
 /// to version 2 are backward compatible: op codes 10 (Concat) and 11 (Pad), which older
-/// readers refuse as unknown, 12 (Lut), the input map (header flag 2, which older readers
+/// readers refuse as unknown, 12 (Lut), 13 (Upsample), the input map (header flag 2, which older readers
 /// ignore: they feed pixels / 255), and several outputs (header byte 62, value byte 1), which
 /// older readers see as the first output alone.
 pub const VERSION: u16 = 2;
@@ -92,6 +92,9 @@ pub enum OpCode {
     /// An element-wise function as a table: `y = table[x + 128]`, `weights` its 256 bytes
     /// (Sigmoid, Tanh, HardSigmoid, HardSwish; any byte order, so any shape).
     Lut = 12,
+    /// Nearest-neighbour upsampling of a map by whole factors `kernel` (rows, columns):
+    /// output pixel `(y, x)` is input pixel `(y / f0, x / f1)`; the quantization is the input's.
+    Upsample = 13,
 }
 
 impl OpCode {
@@ -109,6 +112,7 @@ impl OpCode {
             10 => OpCode::Concat,
             11 => OpCode::Pad,
             12 => OpCode::Lut,
+            13 => OpCode::Upsample,
             _ => return None,
         })
     }
@@ -661,6 +665,12 @@ impl<'a> Model<'a> {
                 let [pt, pl, pb, pr] = op.pads;
                 if y.shape != [c + op.k_pad + op.n_pad, h + pt + pb, w + pl + pr] || !same_quant {
                     return bad("pad shapes or quantization");
+                }
+            }
+            OpCode::Upsample => {
+                let [fy, fx] = op.kernel;
+                if fy == 0 || fx == 0 || y.shape != [c, h * fy, w * fx] || !same_quant {
+                    return bad("upsample shapes or quantization");
                 }
             }
             OpCode::Lut => {

@@ -64,6 +64,7 @@ pub fn run_all(g: &FloatGraph, input: &[f32]) -> Result<Vec<Vec<f32>>, OnnxError
             Op::Transpose { perm } => transpose(x, &in_shape, perm),
             Op::Reshape => x.clone(),
             Op::Unary(u) => x.iter().map(|&v| u.apply(v)).collect(),
+            Op::Upsample { factor } => upsample(x, &in_shape, *factor),
             Op::Concat { axis } => {
                 let parts: Vec<(&[f32], Vec<usize>)> =
                     node.inputs.iter().map(|&v| (values[v].as_slice(), g.shape(v))).collect();
@@ -95,6 +96,20 @@ fn pad(x: &[f32], s: &[usize], before: &[usize; 3], o: &[usize]) -> Vec<f32> {
             let src = &x[(c * s[1] + h) * s[2]..][..s[2]];
             let at = ((c + before[0]) * o[1] + h + before[1]) * o[2] + before[2];
             y[at..at + s[2]].copy_from_slice(src);
+        }
+    }
+    y
+}
+
+/// Nearest-neighbour upsampling of `[C, H, W]` by whole factors.
+fn upsample(x: &[f32], s: &[usize], [fy, fx]: [usize; 2]) -> Vec<f32> {
+    let (c, h, w) = (s[0], s[1], s[2]);
+    let (oh, ow) = (h * fy, w * fx);
+    let mut y = Vec::with_capacity(c * oh * ow);
+    for ch in 0..c {
+        for oy in 0..oh {
+            let row = &x[(ch * h + oy / fy) * w..][..w];
+            y.extend((0..ow).map(|ox| row[ox / fx]));
         }
     }
     y

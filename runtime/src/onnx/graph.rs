@@ -99,6 +99,11 @@ pub enum Op {
     },
     /// An element-wise function of one value (int8: a 256-entry table).
     Unary(Unary),
+    /// Nearest-neighbour upsampling of a map by whole factors `[rows, columns]`: output
+    /// pixel `(y, x)` is input pixel `(y / f0, x / f1)` (ONNX Resize as FPNs use it).
+    Upsample {
+        factor: [usize; 2],
+    },
 }
 
 /// Element-wise functions: on int8 each is exactly a table of its 256 inputs.
@@ -157,6 +162,7 @@ impl Op {
             Op::Reshape => "Reshape",
             Op::Concat { .. } => "Concat",
             Op::Unary(u) => u.name(),
+            Op::Upsample { .. } => "Resize",
         }
     }
 }

@@ -112,7 +112,12 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
         let shape = shape3(&n.shape);
         let same_as_input = matches!(
             n.op,
-            QOp::MaxPool(_) | QOp::AvgPool(_) | QOp::GlobalAvgPool | QOp::Flatten | QOp::Pad { .. }
+            QOp::MaxPool(_)
+                | QOp::AvgPool(_)
+                | QOp::GlobalAvgPool
+                | QOp::Flatten
+                | QOp::Pad { .. }
+                | QOp::Upsample(_)
         );
         let (mut lo, mut hi) = (ranges.lo[v], ranges.hi[v]);
         if let Some((a, b)) = n.clamp {
@@ -199,6 +204,10 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
                     l.code = OpCode::Concat;
                     l.runs = runs;
                 }
+            }
+            QOp::Upsample(factor) => {
+                l.code = OpCode::Upsample;
+                l.kernel = *factor;
             }
             QOp::Lut(u) => {
                 l.code = OpCode::Lut;

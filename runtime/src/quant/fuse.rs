@@ -51,6 +51,8 @@ pub enum QOp {
     },
     /// An element-wise function, as a table of the 256 int8 inputs (any byte order).
     Lut(Unary),
+    /// Nearest-neighbour upsampling of a map by whole factors.
+    Upsample([usize; 2]),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -285,6 +287,7 @@ impl Builder<'_> {
             Op::GlobalAvgPool => QOp::GlobalAvgPool,
             Op::Add => QOp::Add,
             Op::Pad { before, after } => QOp::Pad { before: *before, after: *after },
+            Op::Upsample { factor } => QOp::Upsample(*factor),
             Op::Flatten => {
                 // Dense layers read the map itself (their weights are packed for the arena's
                 // [H, W, C] order), so a flatten that only feeds them costs nothing.

@@ -24,6 +24,14 @@ fn ints(name: &str, v: &[i64]) -> AttributeProto {
 fn int(name: &str, v: i64) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: attribute_type::INT, i: v, ..Default::default() }
 }
+fn string(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: attribute_type::STRING,
+        s: v.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
 fn float(name: &str, v: f32) -> AttributeProto {
     AttributeProto { name: name.into(), r#type: attribute_type::FLOAT, f: v, ..Default::default() }
 }
@@ -236,6 +244,17 @@ pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) ->
                 g.node("Reshape", &nhwc, &[&joined, &shape], &nhwc, vec![]);
                 g.node("Transpose", &n, &[&nhwc], &out, vec![ints("perm", &[0, 3, 1, 2])]);
                 rank2[l.output] = false;
+            }
+            OpCode::Upsample => {
+                // Output pixel o reads input o / factor: asymmetric coordinates, floored.
+                let scales = format!("{n}.scales");
+                g.f32s(&scales, &[4], &[1.0, 1.0, l.kernel[0] as f32, l.kernel[1] as f32]);
+                let attrs = vec![
+                    string("mode", "nearest"),
+                    string("coordinate_transformation_mode", "asymmetric"),
+                    string("nearest_mode", "floor"),
+                ];
+                g.node("Resize", &n, &[&x, "", &scales], &out, attrs);
             }
             OpCode::Lut => {
                 let u = l.unary.expect("a Lut layer has its function");

@@ -603,40 +603,8 @@ fn element_wise_functions_are_tables_that_follow_float() {
         }
     }
     // ONNX Runtime runs the QDQ twin's float functions between Dequantize and Quantize: the
-    // tables agree with it op by op (where its library is found; CI requires it).
-    match crate::backends::onnxruntime_library() {
-        Ok(_) => {
-            let dir = tempfile::tempdir().unwrap();
-            let twin = dir.path().join("twin.onnx");
-            std::fs::write(&twin, super::qdq::qdq_onnx_with(&q.model, &[], true)).unwrap();
-            let mut session = crate::backends::Ort::session(&twin).unwrap();
-            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), kernels::best());
-            for img in &imgs[..4] {
-                let input = ort::value::Tensor::from_array(([1usize, 2, 3, 3], img.clone())).unwrap();
-                let outputs = session.run(ort::inputs!["input" => input]).unwrap();
-                let values: Vec<Vec<i8>> = (0..q.model.values.len())
-                    .map(|id| {
-                        outputs[std::format!("v{id}.q").as_str()]
-                            .try_extract_tensor::<i8>()
-                            .unwrap()
-                            .1
-                            .to_vec()
-                    })
-                    .collect();
-                for d in super::op_by_op(&engine, &q.model, &values).unwrap() {
-                    assert!(
-                        d.max_lsb <= 1,
-                        "op {} ({:?}): {} LSB from ONNX Runtime",
-                        d.op,
-                        q.model.layers[d.op].code,
-                        d.max_lsb
-                    );
-                }
-            }
-        }
-        Err(e) if std::env::var("FER_REQUIRE_ONNX_TOOLS").is_ok_and(|v| v == "1") => panic!("{e}"),
-        Err(e) => std::eprintln!("ONNX Runtime check skipped: {e}"),
-    }
+    // tables agree with it op by op.
+    assert_onnx_runtime_agrees(&q, &imgs[..4], [1, 2, 3, 3]);
     // A table of another length is refused at load (header bytes 24..28: where the ops
     // start; an op's bytes 28..32: its table's length).
     let lut = q.model.layers.iter().position(|l| l.code == crate::format::OpCode::Lut).unwrap();
@@ -644,4 +612,105 @@ fn element_wise_functions_are_tables_that_follow_float() {
     let op_at = u32::from_le_bytes(bad[24..28].try_into().unwrap()) as usize + lut * crate::format::OP_LEN;
     bad[op_at + 28] = 255;
     assert!(Model::new_unchecked_crc(AlignedBytes::new(&bad).as_slice()).is_err());
+}
+
+/// The engine against ONNX Runtime on `q`'s QDQ twin, op by op, within 1 LSB (where its
+/// library is found; CI requires it).
+fn assert_onnx_runtime_agrees(q: &super::Quantized, imgs: &[Vec<f32>], dims: [usize; 4]) {
+    let lib = crate::backends::onnxruntime_library();
+    if let Err(e) = lib {
+        assert!(!std::env::var("FER_REQUIRE_ONNX_TOOLS").is_ok_and(|v| v == "1"), "{e}");
+        std::eprintln!("ONNX Runtime check skipped: {e}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let twin = dir.path().join("twin.onnx");
+    std::fs::write(&twin, super::qdq::qdq_onnx_with(&q.model, &[], true)).unwrap();
+    let mut session = crate::backends::Ort::session(&twin).unwrap();
+    let buf = AlignedBytes::new(&q.fer);
+    let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), kernels::best());
+    for img in imgs {
+        let input = ort::value::Tensor::from_array((dims, img.clone())).unwrap();
+        let outputs = session.run(ort::inputs!["input" => input]).unwrap();
+        let values: Vec<Vec<i8>> = (0..q.model.values.len())
+            .map(|id| {
+                outputs[std::format!("v{id}.q").as_str()].try_extract_tensor::<i8>().unwrap().1.to_vec()
+            })
+            .collect();
+        for d in super::op_by_op(&engine, &q.model, &values).unwrap() {
+            let l = &q.model.layers[d.op];
+            assert!(
+                d.max_lsb <= 1,
+                "op {} `{}` ({:?}): {} LSB from ONNX Runtime",
+                d.op,
+                l.name,
+                l.code,
+                d.max_lsb
+            );
+        }
+    }
+}
+
+/// Resize by whole factors (nearest), by `scales` or by `sizes`, between convs: int8 follows
+/// float, and ONNX Runtime's Resize gives the same bytes. Other modes are named errors.
+#[test]
+fn nearest_upsampling_by_whole_factors() {
+    let resize = |inputs: &[&str], attrs| node("Resize", "up", inputs, &["u"], attrs);
+    let build = |up: crate::onnx::proto::NodeProto, extra: Vec<crate::onnx::proto::TensorProto>| {
+        let nodes = vec![
+            node("Conv", "conv", &["x", "w"], &["c"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+            up,
+            node("Conv", "head", &["u", "w2"], &["y"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+        ];
+        let mut init =
+            vec![f32s("w", &[4, 2, 3, 3], ramp(72, 0.2, 3)), f32s("w2", &[3, 4, 3, 3], ramp(108, 0.1, 5))];
+        init.extend(extra);
+        model(nodes, init, [2, 3, 3], "y")
+    };
+    let by_scales =
+        build(resize(&["c", "", "scales"], vec![]), vec![f32s("scales", &[4], vec![1.0, 1.0, 2.0, 3.0])]);
+    let by_sizes = build(
+        resize(
+            &["c", "", "", "sizes"],
+            vec![attr_s("coordinate_transformation_mode", "asymmetric"), attr_s("nearest_mode", "floor")],
+        ),
+        vec![i64s("sizes", &[1, 4, 6, 9])],
+    );
+    let imgs: Vec<Vec<f32>> = (0..12).map(|k| ramp(18, 0.4, k)).collect();
+    for onnx in [by_scales, by_sizes] {
+        let g = read_onnx(&onnx).unwrap();
+        assert_eq!(g.shape(2), [4, 6, 9]);
+        // Output pixel (y, x) is input pixel (y / 2, x / 3).
+        let all = eval::run_all(&g, &imgs[0]).unwrap();
+        assert_eq!(all[2][(6 + 5) * 9 + 7], all[1][(3 + 2) * 3 + 2]);
+        let q = quantize(&onnx, &imgs, Method::MinMax).unwrap();
+        let codes: Vec<_> = q.model.layers.iter().map(|l| std::format!("{:?}", l.code)).collect();
+        assert_eq!(codes, ["Conv", "Upsample", "Conv", "Flatten"]);
+        let buf = AlignedBytes::new(&q.fer);
+        for k in kernels::available() {
+            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+            let mut arena = vec![0u8; engine.arena_size()];
+            let step = engine.output_at(0).unwrap().scale;
+            for img in &imgs {
+                let (f, i) = (eval::run(&g, img).unwrap(), super::run_fer(&engine, &mut arena, img).unwrap());
+                for (a, b) in f.iter().zip(&i) {
+                    assert!((a - b).abs() <= 3.0 * step, "{}: float {f:?} int8 {i:?}", k.name());
+                }
+            }
+        }
+        assert_onnx_runtime_agrees(&q, &imgs[..3], [1, 2, 3, 3]);
+    }
+    for (attrs, scales, want) in [
+        (vec![attr_s("mode", "linear")], vec![1.0, 1.0, 2.0, 2.0], "only nearest"),
+        (
+            vec![attr_s("coordinate_transformation_mode", "align_corners")],
+            vec![1.0, 1.0, 2.0, 2.0],
+            "align_corners",
+        ),
+        (vec![], vec![1.0, 1.0, 1.5, 2.0], "whole upsampling factors"),
+    ] {
+        let onnx = build(resize(&["c", "", "scales"], attrs), vec![f32s("scales", &[4], scales)]);
+        let e = read_onnx(&onnx).unwrap_err().0;
+        assert!(e.contains("node `up` (Resize)") && e.contains(want), "{e}");
+    }
 }
