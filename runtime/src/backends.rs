@@ -27,7 +27,7 @@ pub struct Own {
     bytes: AlignedBytes,
     arena: Vec<u8>,
     kernels: &'static dyn crate::kernels::Kernels,
-    input_map: (f32, f32),
+    input_map: Vec<(f32, f32)>,
     mapped: Vec<f32>,
 }
 
@@ -40,7 +40,8 @@ impl Own {
     pub fn from_bytes(raw: &[u8], kernels: &'static dyn crate::kernels::Kernels) -> Result<Own, String> {
         let bytes = AlignedBytes::new(raw);
         let model = Model::new(bytes.as_slice()).map_err(|e| e.to_string())?;
-        let (arena, input_map) = (vec![0u8; model.header.arena_size], model.input_map());
+        let arena = vec![0u8; model.header.arena_size];
+        let input_map = (0..model.input_map_len()).map(|k| model.input_map_at(k)).collect();
         Ok(Own { bytes, arena, kernels, input_map, mapped: Vec::new() })
     }
 
@@ -74,35 +75,40 @@ impl Backend for Own {
         // the structural pass alone rebuilds the view without hashing megabytes per image.
         let model = Model::new_unchecked_crc(self.bytes.as_slice()).map_err(|e| e.to_string())?;
         let engine = Engine::new(model, self.kernels);
-        crate::quant::run_fer(&engine, &mut self.arena, mapped(image, self.input_map, &mut self.mapped))
+        crate::quant::run_fer(&engine, &mut self.arena, mapped(image, &self.input_map, &mut self.mapped))
     }
 }
 
-/// The pipeline's image (`pixel / 255`) as a model taking `pixel * scale + offset` wants
-/// it: written into `buf` (reused from call to call), or the image itself for `pixel / 255`.
-fn mapped<'a>(image: &'a [f32], (scale, offset): (f32, f32), buf: &'a mut Vec<f32>) -> &'a [f32] {
-    if (scale, offset) == crate::format::DEFAULT_INPUT_MAP {
+/// The pipeline's image (`[C, H, W]`, `pixel / 255`) as a model taking
+/// `pixel * scale + offset` (one pair, or one per channel) wants it: written into `buf`
+/// (reused from call to call), or the image itself for `pixel / 255`.
+fn mapped<'a>(image: &'a [f32], map: &[(f32, f32)], buf: &'a mut Vec<f32>) -> &'a [f32] {
+    if map.iter().all(|&p| p == crate::format::DEFAULT_INPUT_MAP) {
         return image;
     }
+    let plane = image.len() / map.len().max(1);
     buf.clear();
-    // The quantizer's own order of operations (cli/quantize.rs), so both round alike.
-    buf.extend(image.iter().map(|&v| v * 255.0 * scale + offset));
+    for (c, chunk) in image.chunks(plane.max(1)).enumerate() {
+        let (scale, offset) = map[c.min(map.len() - 1)];
+        // The quantizer's own order of operations (cli/quantize.rs), so both round alike.
+        buf.extend(chunk.iter().map(|&v| v * 255.0 * scale + offset));
+    }
     buf
 }
 
 /// A float ONNX model's input map (`fer.input_*` metadata), named in the error.
-fn onnx_input_map(graph: &crate::onnx::FloatGraph, path: &Path) -> Result<(f32, f32), String> {
+fn onnx_input_map(graph: &crate::onnx::FloatGraph, path: &Path) -> Result<Vec<(f32, f32)>, String> {
     Ok(graph
         .input_map()
         .map_err(|e| std::format!("{}: {e}", path.display()))?
-        .unwrap_or(crate::format::DEFAULT_INPUT_MAP))
+        .unwrap_or_else(|| std::vec![crate::format::DEFAULT_INPUT_MAP]))
 }
 
 /// A float ONNX model on the runtime's own f32 evaluator (`onnx::eval`): slow, but needs
 /// nothing else.
 pub struct F32Eval {
     graph: crate::onnx::FloatGraph,
-    input_map: (f32, f32),
+    input_map: Vec<(f32, f32)>,
     mapped: Vec<f32>,
 }
 
@@ -125,7 +131,7 @@ impl Backend for F32Eval {
     }
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
-        let x = mapped(image, self.input_map, &mut self.mapped);
+        let x = mapped(image, &self.input_map, &mut self.mapped);
         crate::onnx::eval::run(&self.graph, x).map_err(|e| e.to_string())
     }
 }
@@ -136,7 +142,7 @@ pub struct Tract {
     model: std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>,
     shape: [usize; 3],
     channels_last: bool,
-    input_map: (f32, f32),
+    input_map: Vec<(f32, f32)>,
     mapped: Vec<f32>,
 }
 
@@ -172,7 +178,7 @@ impl Backend for Tract {
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
         use tract_onnx::prelude::*;
-        let image = mapped(image, self.input_map, &mut self.mapped);
+        let image = mapped(image, &self.input_map, &mut self.mapped);
         let ([n, a, b, c], data) = crate::onnx::graph::file_input(self.shape, self.channels_last, image);
         let t = tract_ndarray::Array4::from_shape_vec((n, a, b, c), data).map_err(|e| e.to_string())?;
         let out = self.model.run(tvec!(t.into_tensor().into_tvalue())).map_err(|e| e.to_string())?;
@@ -213,7 +219,7 @@ pub struct Ort {
     shape: [usize; 3],
     /// The file's input is NHWC (see `FloatGraph::input_channels_last`).
     channels_last: bool,
-    input_map: (f32, f32),
+    input_map: Vec<(f32, f32)>,
     mapped: Vec<f32>,
     label: String,
 }
@@ -248,7 +254,7 @@ impl Ort {
             .map_err(|e| std::format!("{}: {e}", path.display()))?;
         let input_map = crate::onnx::graph::metadata_input_map(&metadata)
             .map_err(|e| std::format!("{}: {e}", path.display()))?
-            .unwrap_or(crate::format::DEFAULT_INPUT_MAP);
+            .unwrap_or_else(|| std::vec![crate::format::DEFAULT_INPUT_MAP]);
         let session = Ort::session_from(path, &bytes)?;
         Ok(Ort { session, shape, channels_last, input_map, mapped: Vec::new(), label: label.into() })
     }
@@ -306,7 +312,7 @@ impl Backend for Ort {
     }
 
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, String> {
-        let image = mapped(image, self.input_map, &mut self.mapped);
+        let image = mapped(image, &self.input_map, &mut self.mapped);
         let (dims, data) = crate::onnx::graph::file_input(self.shape, self.channels_last, image);
         let input = ort::value::Tensor::from_array((dims, data)).map_err(|e| e.to_string())?;
         let name = self.session.inputs()[0].name().to_string();

@@ -46,15 +46,16 @@ pub const NONE: u16 = u16::MAX;
 
 /// Header flag: the float model ended in a softmax (apply one to the dequantized output).
 pub const FLAG_SOFTMAX: u16 = 1;
-/// Header flag: the model's input is `pixel * scale + offset` (pixels 0..=255) with the two
-/// f32s stored in the data section just after the labels (at the next 16-byte boundary).
-/// Without it, `pixel / 255`.
+/// Header flag: the model's input is `pixel * scale + offset` (pixels 0..=255), one pair for
+/// all channels or one per channel, stored in the data section just after the labels (at
+/// the next 16-byte boundary): a u32 count, then each pair's two f32. Without it,
+/// `pixel / 255`.
 pub const FLAG_INPUT_MAP: u16 = 2;
 
 /// The input map of models without [`FLAG_INPUT_MAP`]: pixels scaled to [0, 1].
 pub const DEFAULT_INPUT_MAP: (f32, f32) = (1.0 / 255.0, 0.0);
 
-/// Where [`FLAG_INPUT_MAP`]'s two f32s start in the data section.
+/// Where [`FLAG_INPUT_MAP`]'s count and pairs start in the data section.
 pub fn input_map_offset(h: &Header) -> usize {
     (h.labels_off + h.labels_len).next_multiple_of(ALIGN)
 }
@@ -342,12 +343,18 @@ impl<'a> Model<'a> {
         }
         let m = Model { bytes, header: h };
         if h.flags & FLAG_INPUT_MAP != 0 {
-            if input_map_offset(&h) + 8 > h.data_len {
-                return Err(FormatError::BadSection("input map"));
+            let at = input_map_offset(&h);
+            let bad = Err(FormatError::BadSection("input map"));
+            if at + 4 > h.data_len {
+                return bad;
             }
-            let (scale, offset) = m.input_map();
-            if !(scale.is_finite() && scale != 0.0 && offset.is_finite()) {
-                return Err(FormatError::BadSection("input map"));
+            let n = u32_at(m.data(), at) as usize;
+            if n == 0 || n > u16::MAX as usize || at + 4 + 8 * n > h.data_len {
+                return bad;
+            }
+            let ok = |(scale, offset): (f32, f32)| scale.is_finite() && scale != 0.0 && offset.is_finite();
+            if !(0..n).all(|c| ok(m.input_map_at(c))) {
+                return bad;
             }
         }
         for i in 0..h.n_values {
@@ -415,12 +422,22 @@ impl<'a> Model<'a> {
             .unwrap_or("")
     }
 
-    /// The input's `(scale, offset)`: the model takes `pixel * scale + offset`.
-    pub fn input_map(&self) -> (f32, f32) {
+    /// How many `(scale, offset)` pairs the input map has: 1 (all channels) or one per
+    /// input channel.
+    pub fn input_map_len(&self) -> usize {
         if self.header.flags & FLAG_INPUT_MAP == 0 {
+            1
+        } else {
+            u32_at(self.data(), input_map_offset(&self.header)) as usize
+        }
+    }
+
+    /// Pair `k` of the input map: the model takes `pixel * scale + offset`.
+    pub fn input_map_at(&self, k: usize) -> (f32, f32) {
+        if self.header.flags & FLAG_INPUT_MAP == 0 || k >= self.input_map_len() {
             return DEFAULT_INPUT_MAP;
         }
-        let at = input_map_offset(&self.header);
+        let at = input_map_offset(&self.header) + 4 + 8 * k;
         (f32::from_bits(u32_at(self.data(), at)), f32::from_bits(u32_at(self.data(), at + 4)))
     }
 

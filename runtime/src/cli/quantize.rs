@@ -48,13 +48,21 @@ pub struct QuantizeArgs {
     /// At most this many evaluation images (spread over the classes); 0: all.
     #[arg(long, default_value_t = 0)]
     eval_images: usize,
-    /// The model's input is `pixel * scale + offset` (pixels 0..=255) [default: the model's
-    /// `fer.input_scale` metadata, else 1/255].
-    #[arg(long)]
-    input_scale: Option<f32>,
+    /// The model's input is `pixel * scale + offset` (pixels 0..=255); one value, or one per
+    /// channel separated by commas [default: the model's `fer.input_scale` metadata, else 1/255].
+    #[arg(long, value_delimiter = ',')]
+    input_scale: Vec<f32>,
     /// See --input-scale [default: `fer.input_offset` metadata, else 0; BlazeFace: -1].
-    #[arg(long, allow_negative_numbers = true)]
-    input_offset: Option<f32>,
+    #[arg(long, allow_negative_numbers = true, value_delimiter = ',')]
+    input_offset: Vec<f32>,
+    /// The model's input is `(pixel / 255 - mean) / std` per channel (PyTorch's
+    /// `Normalize`; ImageNet: `--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225`); instead of
+    /// --input-scale/--input-offset.
+    #[arg(long, value_delimiter = ',', requires = "std", conflicts_with_all = ["input_scale", "input_offset"])]
+    mean: Vec<f32>,
+    /// See --mean.
+    #[arg(long, value_delimiter = ',', requires = "mean")]
+    std: Vec<f32>,
     /// Calibration images letterboxed into the square input (bars at the input's 0), as the
     /// face detector sees frames (default: stretched to the input, as classifiers see crops).
     #[arg(long)]
@@ -79,54 +87,75 @@ fn output_range(s: &str) -> Result<(String, f32, f32), String> {
 /// How calibration images become the model's input.
 struct InputMap {
     shape: [usize; 3],
-    scale: f32,
-    offset: f32,
+    /// `(scale, offset)`: one for every channel, or one per channel.
+    pairs: Vec<(f32, f32)>,
     letterbox: bool,
 }
 
 impl InputMap {
     fn new(a: &QuantizeArgs, graph: &fer_runtime::onnx::FloatGraph) -> Result<InputMap, String> {
-        let meta = |key: &str| -> Result<Option<f32>, String> {
-            graph
-                .metadata(key)
-                .map(|v| {
-                    v.trim()
-                        .parse::<f32>()
-                        .map_err(|e| format!("{}: metadata {key} = {v:?}: {e}", a.model.display()))
-                })
-                .transpose()
+        use fer_runtime::onnx::graph::input_map_pairs;
+        let named = |e: String| format!("{}: {e}", a.model.display());
+        let pairs = if !a.mean.is_empty() {
+            // (p / 255 - mean) / std = p * (1 / (255 std)) - mean / std.
+            let n = a.mean.len().max(a.std.len());
+            let at =
+                |v: &[f32], i: usize| if v.len() == 1 { v[0] } else { v.get(i).copied().unwrap_or(f32::NAN) };
+            let scales: Vec<f32> = (0..n).map(|i| 1.0 / (255.0 * at(&a.std, i))).collect();
+            let offsets: Vec<f32> = (0..n).map(|i| -at(&a.mean, i) / at(&a.std, i)).collect();
+            input_map_pairs(&scales, &offsets).map_err(|e| format!("--mean/--std: {e}"))?
+        } else {
+            let meta = graph.input_map().map_err(named)?;
+            let (meta_s, meta_o): (Vec<f32>, Vec<f32>) = meta.unwrap_or_default().into_iter().unzip();
+            let pick = |flag: &[f32], meta: Vec<f32>, default: f32| match (flag.is_empty(), meta.is_empty()) {
+                (false, _) => flag.to_vec(),
+                (true, false) => meta,
+                (true, true) => vec![default],
+            };
+            let scales = pick(&a.input_scale, meta_s, 1.0 / 255.0);
+            let offsets = pick(&a.input_offset, meta_o, 0.0);
+            input_map_pairs(&scales, &offsets).map_err(|e| format!("--input-scale/--input-offset: {e}"))?
         };
-        let scale =
-            a.input_scale.map_or_else(|| meta("fer.input_scale"), |v| Ok(Some(v)))?.unwrap_or(1.0 / 255.0);
-        let offset = a.input_offset.map_or_else(|| meta("fer.input_offset"), |v| Ok(Some(v)))?.unwrap_or(0.0);
-        if !(scale.is_finite() && scale != 0.0 && offset.is_finite()) {
+        let c = graph.input_shape[0];
+        if !(pairs.len() == 1 || pairs.len() == c) {
             return Err(format!(
-                "--input-scale {scale} / --input-offset {offset}: need a finite, non-zero scale"
+                "{}: {} (scale, offset) pairs for an input of {c} channels",
+                a.model.display(),
+                pairs.len()
             ));
         }
-        if a.letterbox && (graph.input_shape[0] != 3 || graph.input_shape[1] != graph.input_shape[2]) {
+        if a.letterbox && (c != 3 || graph.input_shape[1] != graph.input_shape[2]) {
             return Err(format!(
                 "--letterbox needs a square RGB input; {} takes {:?}",
                 a.model.display(),
                 graph.input_shape
             ));
         }
-        Ok(InputMap { shape: graph.input_shape, scale, offset, letterbox: a.letterbox })
+        Ok(InputMap { shape: graph.input_shape, pairs, letterbox: a.letterbox })
     }
 
     fn load(&self, path: &Path) -> Result<Vec<f32>, String> {
-        if self.letterbox {
+        let mut v = if self.letterbox {
             let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?.into_rgb8();
             let (w, h) = (img.width() as usize, img.height() as usize);
             let frame = RgbFrame::new(w, h, img.as_raw())?;
             let mut out = vec![0f32; self.shape.iter().product()];
-            letterbox_into(&frame, self.shape[1], self.scale, self.offset, &mut out);
-            return Ok(out);
-        }
-        let mut v = load_image(path, self.shape)?;
-        if (self.scale, self.offset) != (1.0 / 255.0, 0.0) {
-            // load_image gives pixel / 255.
-            v.iter_mut().for_each(|x| *x = *x * 255.0 * self.scale + self.offset);
+            if let [(scale, offset)] = self.pairs[..] {
+                letterbox_into(&frame, self.shape[1], scale, offset, &mut out);
+                return Ok(out);
+            }
+            letterbox_into(&frame, self.shape[1], 1.0 / 255.0, 0.0, &mut out);
+            out
+        } else {
+            load_image(path, self.shape)?
+        };
+        // Both give pixel / 255 here.
+        if self.pairs.iter().any(|&p| p != fer_runtime::format::DEFAULT_INPUT_MAP) {
+            let plane = v.len() / self.shape[0];
+            for (c, chunk) in v.chunks_mut(plane).enumerate() {
+                let (scale, offset) = self.pairs[c.min(self.pairs.len() - 1)];
+                chunk.iter_mut().for_each(|x| *x = *x * 255.0 * scale + offset);
+            }
         }
         Ok(v)
     }
@@ -184,7 +213,7 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
         Calibration::Minmax => Method::MinMax,
         Calibration::Percentile => Method::Percentile(a.percentile),
     };
-    let q = quant::quantize_with(&onnx, &images, method, &a.output_range, Some((input.scale, input.offset)))
+    let q = quant::quantize_with(&onnx, &images, method, &a.output_range, Some(&input.pairs))
         .map_err(|e| format!("{}: {e}", a.model.display()))?;
     let qdq_path = a.qdq_out.clone().unwrap_or_else(|| sibling(&a.out, ".qdq.onnx"));
     write_atomic(&a.out, &q.fer)?;

@@ -216,9 +216,9 @@ impl FloatGraph {
         self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    /// The input's `(scale, offset)` (`pixel * scale + offset`) from `fer.input_scale` and
-    /// `fer.input_offset` metadata; `None` without either.
-    pub fn input_map(&self) -> Result<Option<(f32, f32)>, String> {
+    /// The input's `(scale, offset)` pairs (`pixel * scale + offset`, one or one per
+    /// channel) from `fer.input_scale` and `fer.input_offset` metadata; `None` without either.
+    pub fn input_map(&self) -> Result<Option<Vec<(f32, f32)>>, String> {
         metadata_input_map(&self.metadata)
     }
 
@@ -253,19 +253,52 @@ pub fn file_input(shape: [usize; 3], channels_last: bool, image: &[f32]) -> ([us
     ([1, h, w, c], hwc)
 }
 
-/// `fer.input_scale` / `fer.input_offset` from a model's metadata (defaults: 1/255 and 0
-/// when only the other is given); `None` without either.
-pub fn metadata_input_map(metadata: &[(String, String)]) -> Result<Option<(f32, f32)>, String> {
-    let get = |key: &str| -> Result<Option<f32>, String> {
+/// `fer.input_scale` / `fer.input_offset` from a model's metadata: each one number or a
+/// comma-separated list, one per channel (a single number applies to every channel; an
+/// absent key is 1/255 or 0). `None` without either key.
+pub fn metadata_input_map(metadata: &[(String, String)]) -> Result<Option<Vec<(f32, f32)>>, String> {
+    let get = |key: &str| -> Result<Option<Vec<f32>>, String> {
         metadata
             .iter()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim().parse::<f32>().map_err(|e| alloc::format!("metadata {key} = {v:?}: {e}")))
+            .map(|(_, v)| {
+                v.split(',')
+                    .map(|x| {
+                        x.trim().parse::<f32>().map_err(|e| alloc::format!("metadata {key} = {v:?}: {e}"))
+                    })
+                    .collect()
+            })
             .transpose()
     };
-    let (scale, offset) = (get("fer.input_scale")?, get("fer.input_offset")?);
-    if scale.is_none() && offset.is_none() {
+    let (scales, offsets) = (get("fer.input_scale")?, get("fer.input_offset")?);
+    if scales.is_none() && offsets.is_none() {
         return Ok(None);
     }
-    Ok(Some((scale.unwrap_or(1.0 / 255.0), offset.unwrap_or(0.0))))
+    let (scales, offsets) = (scales.unwrap_or(alloc::vec![1.0 / 255.0]), offsets.unwrap_or(alloc::vec![0.0]));
+    input_map_pairs(&scales, &offsets).map(Some)
+}
+
+/// Scales and offsets as `(scale, offset)` pairs: lists of one length, or one of them a
+/// single number for every channel.
+pub fn input_map_pairs(scales: &[f32], offsets: &[f32]) -> Result<Vec<(f32, f32)>, String> {
+    let n = scales.len().max(offsets.len());
+    if scales.is_empty()
+        || offsets.is_empty()
+        || (scales.len() != n && scales.len() != 1)
+        || (offsets.len() != n && offsets.len() != 1)
+    {
+        return Err(alloc::format!(
+            "{} scales and {} offsets: give one of each, or one per channel",
+            scales.len(),
+            offsets.len()
+        ));
+    }
+    let at = |v: &[f32], i: usize| if v.len() == 1 { v[0] } else { v[i] };
+    let pairs: Vec<(f32, f32)> = (0..n).map(|i| (at(scales, i), at(offsets, i))).collect();
+    if pairs.iter().any(|&(s, o)| !(s.is_finite() && s != 0.0 && o.is_finite())) {
+        return Err(alloc::format!(
+            "input map {pairs:?}: scales must be finite and non-zero, offsets finite"
+        ));
+    }
+    Ok(pairs)
 }

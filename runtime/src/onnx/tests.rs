@@ -138,9 +138,9 @@ fn bad_models_are_named_errors() {
     let e = read_onnx(b"definitely not protobuf").unwrap_err().0;
     assert!(e.contains("not an ONNX model"), "{e}");
 
-    let unsupported = model(vec![node("Upsample", "up", &["x"], &["y"], vec![])], vec![], [1, 4, 4], "y");
+    let unsupported = model(vec![node("LSTM", "rnn", &["x"], &["y"], vec![])], vec![], [1, 4, 4], "y");
     let e = read_onnx(&unsupported).unwrap_err().0;
-    assert!(e.starts_with("node `up` (Upsample): operator Upsample is not supported"), "{e}");
+    assert!(e.starts_with("node `rnn` (LSTM): operator LSTM is not supported"), "{e}");
 
     let missing = model(vec![node("Relu", "r", &["nothing"], &["y"], vec![])], vec![], [1, 4, 4], "y");
     let e = read_onnx(&missing).unwrap_err().0;

@@ -76,8 +76,9 @@ pub struct QModel {
     pub outputs: Vec<(String, usize)>,
     pub softmax: bool,
     pub labels: Vec<String>,
-    /// The float input is `pixel * scale + offset`; `None`: `pixel / 255`.
-    pub input_map: Option<(f32, f32)>,
+    /// The float input is `pixel * scale + offset`, one pair or one per channel; `None`:
+    /// `pixel / 255`.
+    pub input_map: Option<Vec<(f32, f32)>>,
 }
 
 /// Scale and zero point covering `[lo, hi]` (widened to include 0, as int8 must represent

@@ -145,7 +145,7 @@ pub fn quantize_with(
     images: &[Vec<f32>],
     method: Method,
     output_ranges: &[(String, f32, f32)],
-    input_map: Option<(f32, f32)>,
+    input_map: Option<&[(f32, f32)]>,
 ) -> Result<Quantized, OnnxError> {
     let graph = read_onnx(onnx)?;
     let plan = fuse::plan(&graph)?;
@@ -166,14 +166,26 @@ pub fn quantize_with(
     let classes = graph.shape(graph.output).iter().product();
     let names = if graph.outputs.len() == 1 { labels(&graph, classes) } else { Vec::new() };
     let mut model = build::build(&plan, &ranges, names)?;
-    model.input_map = input_map;
+    if let Some(map) = input_map
+        && !(map.len() == 1 || map.len() == graph.input_shape[0])
+    {
+        return Err(OnnxError(std::format!(
+            "the input map has {} (scale, offset) pairs; the model's input has {} channels",
+            map.len(),
+            graph.input_shape[0]
+        )));
+    }
+    model.input_map = input_map.map(<[_]>::to_vec);
     let fer = write::write(&model)?;
     // The twin carries the input map as metadata, as a float model would.
     let mut metadata: Vec<(String, String)> =
         graph.metadata.iter().filter(|(k, _)| !k.starts_with("fer.input_")).cloned().collect();
-    if let Some((scale, offset)) = input_map {
-        metadata.push(("fer.input_scale".into(), std::format!("{scale:e}")));
-        metadata.push(("fer.input_offset".into(), std::format!("{offset:e}")));
+    if let Some(map) = input_map {
+        let list = |f: fn(&(f32, f32)) -> f32| {
+            map.iter().map(|p| std::format!("{:e}", f(p))).collect::<Vec<_>>().join(",")
+        };
+        metadata.push(("fer.input_scale".into(), list(|p| p.0)));
+        metadata.push(("fer.input_offset".into(), list(|p| p.1)));
     }
     let qdq = qdq::qdq_onnx(&model, &metadata);
 

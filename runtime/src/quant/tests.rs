@@ -714,3 +714,46 @@ fn nearest_upsampling_by_whole_factors() {
         assert!(e.contains("node `up` (Resize)") && e.contains(want), "{e}");
     }
 }
+
+/// A per-channel input map (PyTorch's `Normalize(mean, std)`) travels in the `.fer` and the
+/// QDQ twin's metadata; `Own::infer`, fed pixels / 255, maps each channel as the float
+/// model was fed. One pair per channel or one for all; any other count is refused.
+#[test]
+fn a_per_channel_input_map_travels_with_the_model() {
+    use crate::backends::{Backend, Own};
+    let nodes = vec![node("Conv", "conv", &["x", "w"], &["y"], vec![attr_ints("pads", &[1, 1, 1, 1])])];
+    let onnx = model(nodes, vec![f32s("w", &[4, 3, 3, 3], ramp(108, 0.2, 1))], [3, 4, 4], "y");
+    let map =
+        [(1.0 / (255.0 * 0.229), -0.485 / 0.229), (1.0 / (255.0 * 0.224), -0.456 / 0.224), (0.01, -1.0)];
+    let pixels: Vec<Vec<f32>> =
+        (0..8).map(|k| (0..48).map(|i| ((i * 37 + k * 11) % 256) as f32 / 255.0).collect()).collect();
+    let apply = |img: &[f32]| -> Vec<f32> {
+        img.chunks(16).zip(&map).flat_map(|(c, &(s, o))| c.iter().map(move |&v| v * 255.0 * s + o)).collect()
+    };
+    let imgs: Vec<Vec<f32>> = pixels.iter().map(|p| apply(p)).collect();
+    let q = super::quantize_with(&onnx, &imgs, Method::MinMax, &[], Some(&map)).unwrap();
+    let buf = AlignedBytes::new(&q.fer);
+    let m = Model::new(buf.as_slice()).unwrap();
+    assert_eq!(m.input_map_len(), 3);
+    assert_eq!((0..3).map(|k| m.input_map_at(k)).collect::<Vec<_>>(), map);
+    let engine = Engine::new(m, kernels::best());
+    let mut arena = vec![0u8; engine.arena_size()];
+    let mut own = Own::from_bytes(&q.fer, kernels::best()).unwrap();
+    for (p, x) in pixels.iter().zip(&imgs) {
+        assert_eq!(own.infer(p).unwrap(), super::run_fer(&engine, &mut arena, x).unwrap());
+    }
+    let twin = read_qdq_metadata(&q.qdq);
+    assert_eq!(crate::onnx::graph::metadata_input_map(&twin).unwrap().unwrap(), map);
+    let e = super::quantize_with(&onnx, &imgs, Method::MinMax, &[], Some(&map[..2])).err().unwrap().0;
+    assert!(e.contains("2 (scale, offset) pairs") && e.contains("3 channels"), "{e}");
+    // A model without a map reads as pixel / 255.
+    let plain = quantize(&onnx, &imgs, Method::MinMax).unwrap();
+    let m = Model::new(AlignedBytes::new(&plain.fer).as_slice()).unwrap().input_map_at(0);
+    assert_eq!(m, crate::format::DEFAULT_INPUT_MAP);
+}
+
+fn read_qdq_metadata(qdq: &[u8]) -> Vec<(std::string::String, std::string::String)> {
+    use prost::Message;
+    let m = crate::onnx::proto::ModelProto::decode(qdq).unwrap();
+    m.metadata_props.iter().map(|e| (e.key.clone(), e.value.clone())).collect()
+}

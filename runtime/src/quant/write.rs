@@ -181,10 +181,14 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
     let mut data = Data(Vec::new());
     let labels = serde_json::to_string(&m.labels).map_err(|e| OnnxError(e.to_string()))?;
     let labels_off = data.put(labels.as_bytes());
-    let input_map = m.input_map.filter(|&map| map != format::DEFAULT_INPUT_MAP);
-    if let Some((scale, offset)) = input_map {
+    let input_map = m.input_map.as_ref().filter(|map| map.iter().any(|&p| p != format::DEFAULT_INPUT_MAP));
+    if let Some(map) = input_map {
         // Right after the labels, where the reader looks (format::input_map_offset).
-        let at = data.put(&[scale.to_le_bytes(), offset.to_le_bytes()].concat());
+        let mut bytes = (map.len() as u32).to_le_bytes().to_vec();
+        for (scale, offset) in map {
+            bytes.extend(scale.to_le_bytes().into_iter().chain(offset.to_le_bytes()));
+        }
+        let at = data.put(&bytes);
         debug_assert_eq!(at, (labels_off + labels.len()).next_multiple_of(ALIGN));
     }
     let mut ops = vec![0u8; m.layers.len() * OP_LEN];
