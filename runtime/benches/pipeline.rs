@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fer_runtime::vision::decode::{DecodeOptions, decode, weighted_nms};
-use fer_runtime::vision::detector::{BlazeFace, DetectorNet, INPUT, OrtNet};
+use fer_runtime::vision::detector::{BlazeFace, DetectorNet, INPUT, Int8Net, OrtNet};
 use fer_runtime::vision::frame::{crop_into, letterbox_into};
 use fer_runtime::vision::pipeline::{CropOptions, crop_of};
 use fer_runtime::vision::{BackendKind, Classifier, Pipeline, RgbFrame, anchors};
@@ -47,7 +47,9 @@ fn stages(c: &mut Criterion) {
         b.iter(|| letterbox_into(&frame, INPUT, 1.0 / 127.5, -1.0, &mut input))
     });
 
-    let mut nets: Vec<Box<dyn DetectorNet>> = Vec::new();
+    // The shipped int8 detector on the own engine, then the float one on the other runtimes.
+    let mut nets: Vec<Box<dyn DetectorNet>> =
+        vec![Box::new(Int8Net::load(&detector_path().with_extension("fer")).unwrap())];
     match OrtNet::load(&detector_path()) {
         Ok(n) => nets.push(Box::new(n)),
         Err(e) => eprintln!("ONNX Runtime stages skipped: {e}"),
@@ -79,20 +81,23 @@ fn stages(c: &mut Criterion) {
     };
     let [ch, h, w] = classifier.input_shape();
     let mut crop = vec![0f32; ch * h * w];
-    let Some(net) = nets.pop() else { return };
-    let mut detector = BlazeFace::new(net);
-    let face = detector.detect(&frame).unwrap()[0];
+    let mut detectors: Vec<BlazeFace> = nets.into_iter().map(BlazeFace::new).collect();
+    let face = detectors[0].detect(&frame).unwrap()[0];
     let geometry = crop_of(&face, &CropOptions::default());
     c.bench_function("aligned crop -> 48x48 gray", |b| {
         b.iter(|| crop_into(&frame, &geometry, ch, h, &mut crop))
     });
     c.bench_function("classify one face (own int8)", |b| b.iter(|| classifier.classify(&crop).unwrap()));
 
-    let mut pipeline = Pipeline::new(Some(detector), classifier);
-    c.bench_function(
-        &format!("pipeline 640x480 frame -> faces ({})", pipeline.detector.as_ref().unwrap().name()),
-        |b| b.iter(|| pipeline.faces(&frame).unwrap()),
-    );
+    // The whole pipeline with each detector, the classifier on the own engine.
+    for detector in detectors {
+        let classifier = Classifier::load(&classifier_path(), BackendKind::Own).unwrap();
+        let mut pipeline = Pipeline::new(Some(detector), classifier);
+        c.bench_function(
+            &format!("pipeline 640x480 frame -> faces ({})", pipeline.detector.as_ref().unwrap().name()),
+            |b| b.iter(|| pipeline.faces(&frame).unwrap()),
+        );
+    }
 }
 
 criterion_group!(benches, stages);
