@@ -79,27 +79,21 @@ impl Backend for Own {
     }
 }
 
-/// The pipeline's image (`[C, H, W]`, `pixel / 255`) as a model taking
-/// `pixel * scale + offset` (one pair, or one per channel) wants it: written into `buf`
-/// (reused from call to call), or the image itself for `pixel / 255`.
+/// The pipeline's image (`[C, H, W]`, `pixel / 255`) as a model taking `map` wants it:
+/// mapped in `buf` (reused from call to call), or the image itself for `pixel / 255`.
 fn mapped<'a>(image: &'a [f32], map: &[(f32, f32)], buf: &'a mut Vec<f32>) -> &'a [f32] {
-    if map.iter().all(|&p| p == crate::format::DEFAULT_INPUT_MAP) {
+    if crate::preprocess::is_pixel_over_255(map) {
         return image;
     }
-    let plane = image.len() / map.len().max(1);
     buf.clear();
-    for (c, chunk) in image.chunks(plane.max(1)).enumerate() {
-        let (scale, offset) = map[c.min(map.len() - 1)];
-        // The quantizer's own order of operations (cli/quantize.rs), so both round alike.
-        buf.extend(chunk.iter().map(|&v| v * 255.0 * scale + offset));
-    }
+    buf.extend_from_slice(image);
+    crate::preprocess::apply_input_map(buf, map);
     buf
 }
 
 /// A float ONNX model's input map (`fer.input_*` metadata), named in the error.
-fn onnx_input_map(graph: &crate::onnx::FloatGraph, path: &Path) -> Result<Vec<(f32, f32)>, String> {
-    Ok(graph
-        .input_map()
+fn onnx_input_map(metadata: &[(String, String)], path: &Path) -> Result<Vec<(f32, f32)>, String> {
+    Ok(crate::onnx::graph::metadata_input_map(metadata)
         .map_err(|e| std::format!("{}: {e}", path.display()))?
         .unwrap_or_else(|| std::vec![crate::format::DEFAULT_INPUT_MAP]))
 }
@@ -116,7 +110,7 @@ impl F32Eval {
     pub fn load(path: &Path) -> Result<F32Eval, String> {
         let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
         let graph = crate::onnx::read_onnx(&bytes).map_err(|e| std::format!("{}: {e}", path.display()))?;
-        let input_map = onnx_input_map(&graph, path)?;
+        let input_map = onnx_input_map(&graph.metadata, path)?;
         Ok(F32Eval { graph, input_map, mapped: Vec::new() })
     }
 }
@@ -153,7 +147,7 @@ impl Tract {
         let bytes = std::fs::read(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
         let graph = crate::onnx::read_onnx(&bytes).map_err(|e| std::format!("{}: {e}", path.display()))?;
         let (shape, channels_last) = (graph.input_shape, graph.input_channels_last);
-        let input_map = onnx_input_map(&graph, path)?;
+        let input_map = onnx_input_map(&graph.metadata, path)?;
         let (dims, _) = crate::onnx::graph::file_input(shape, channels_last, &[]);
         let fact = InferenceFact::dt_shape(f32::datum_type(), dims);
         let model = tract_onnx::onnx()
@@ -252,9 +246,7 @@ impl Ort {
             .map(|g| (g.input_shape, g.input_channels_last, g.metadata))
             .or_else(|_| qdq_input_shape(&bytes))
             .map_err(|e| std::format!("{}: {e}", path.display()))?;
-        let input_map = crate::onnx::graph::metadata_input_map(&metadata)
-            .map_err(|e| std::format!("{}: {e}", path.display()))?
-            .unwrap_or_else(|| std::vec![crate::format::DEFAULT_INPUT_MAP]);
+        let input_map = onnx_input_map(&metadata, path)?;
         let session = Ort::session_from(path, &bytes)?;
         Ok(Ort { session, shape, channels_last, input_map, mapped: Vec::new(), label: label.into() })
     }

@@ -363,6 +363,11 @@ impl<'a> Model<'a> {
         if h.input as usize >= h.n_values || h.output as usize >= h.n_values {
             return Err(FormatError::BadSection("input/output value ids"));
         }
+        // One pair of the input map for every channel, or one per channel.
+        let n = m.input_map_len();
+        if n != 1 && n != m.value(h.input).shape[0] {
+            return Err(FormatError::BadSection("input map"));
+        }
         for i in 0..h.n_ops {
             m.check_op(i as u16)?;
         }

@@ -117,13 +117,7 @@ impl InputMap {
             input_map_pairs(&scales, &offsets).map_err(|e| format!("--input-scale/--input-offset: {e}"))?
         };
         let c = graph.input_shape[0];
-        if !(pairs.len() == 1 || pairs.len() == c) {
-            return Err(format!(
-                "{}: {} (scale, offset) pairs for an input of {c} channels",
-                a.model.display(),
-                pairs.len()
-            ));
-        }
+        fer_runtime::onnx::graph::check_input_map_channels(&pairs, c).map_err(named)?;
         if a.letterbox && (c != 3 || graph.input_shape[1] != graph.input_shape[2]) {
             return Err(format!(
                 "--letterbox needs a square RGB input; {} takes {:?}",
@@ -149,14 +143,8 @@ impl InputMap {
         } else {
             load_image(path, self.shape)?
         };
-        // Both give pixel / 255 here.
-        if self.pairs.iter().any(|&p| p != fer_runtime::format::DEFAULT_INPUT_MAP) {
-            let plane = v.len() / self.shape[0];
-            for (c, chunk) in v.chunks_mut(plane).enumerate() {
-                let (scale, offset) = self.pairs[c.min(self.pairs.len() - 1)];
-                chunk.iter_mut().for_each(|x| *x = *x * 255.0 * scale + offset);
-            }
-        }
+        // Both give pixel / 255 here; the runtime's backends map it the same way.
+        fer_runtime::preprocess::apply_input_map(&mut v, &self.pairs);
         Ok(v)
     }
 }

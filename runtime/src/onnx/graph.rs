@@ -278,6 +278,14 @@ pub fn metadata_input_map(metadata: &[(String, String)]) -> Result<Option<Vec<(f
     input_map_pairs(&scales, &offsets).map(Some)
 }
 
+/// An input map fits an input of `channels` channels: one pair for all, or one per channel.
+pub fn check_input_map_channels(pairs: &[(f32, f32)], channels: usize) -> Result<(), String> {
+    if pairs.len() == 1 || pairs.len() == channels {
+        return Ok(());
+    }
+    Err(alloc::format!("{} (scale, offset) pairs for an input of {channels} channels", pairs.len()))
+}
+
 /// Scales and offsets as `(scale, offset)` pairs: lists of one length, or one of them a
 /// single number for every channel.
 pub fn input_map_pairs(scales: &[f32], offsets: &[f32]) -> Result<Vec<(f32, f32)>, String> {

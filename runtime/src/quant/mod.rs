@@ -148,6 +148,9 @@ pub fn quantize_with(
     input_map: Option<&[(f32, f32)]>,
 ) -> Result<Quantized, OnnxError> {
     let graph = read_onnx(onnx)?;
+    if let Some(map) = input_map {
+        crate::onnx::graph::check_input_map_channels(map, graph.input_shape[0]).map_err(OnnxError)?;
+    }
     let plan = fuse::plan(&graph)?;
     let mut ranges = calibrate::calibrate(&graph, &plan, images, method)?;
     for (name, lo, hi) in output_ranges {
@@ -166,15 +169,6 @@ pub fn quantize_with(
     let classes = graph.shape(graph.output).iter().product();
     let names = if graph.outputs.len() == 1 { labels(&graph, classes) } else { Vec::new() };
     let mut model = build::build(&plan, &ranges, names)?;
-    if let Some(map) = input_map
-        && !(map.len() == 1 || map.len() == graph.input_shape[0])
-    {
-        return Err(OnnxError(std::format!(
-            "the input map has {} (scale, offset) pairs; the model's input has {} channels",
-            map.len(),
-            graph.input_shape[0]
-        )));
-    }
     model.input_map = input_map.map(<[_]>::to_vec);
     let fer = write::write(&model)?;
     // The twin carries the input map as metadata, as a float model would.

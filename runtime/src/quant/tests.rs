@@ -742,6 +742,16 @@ fn a_per_channel_input_map_travels_with_the_model() {
     for (p, x) in pixels.iter().zip(&imgs) {
         assert_eq!(own.infer(p).unwrap(), super::run_fer(&engine, &mut arena, x).unwrap());
     }
+    // A count that is neither 1 nor the input's channels is refused at load.
+    let mut pattern = 3u32.to_le_bytes().to_vec();
+    pattern.extend(map[0].0.to_le_bytes());
+    let at = q.fer.windows(8).position(|w| w == pattern).unwrap();
+    let mut bad = q.fer.clone();
+    bad[at] = 2;
+    assert_eq!(
+        Model::new_unchecked_crc(AlignedBytes::new(&bad).as_slice()).unwrap_err(),
+        FormatError::BadSection("input map")
+    );
     let twin = read_qdq_metadata(&q.qdq);
     assert_eq!(crate::onnx::graph::metadata_input_map(&twin).unwrap().unwrap(), map);
     let e = super::quantize_with(&onnx, &imgs, Method::MinMax, &[], Some(&map[..2])).err().unwrap().0;

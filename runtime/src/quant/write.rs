@@ -181,7 +181,7 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
     let mut data = Data(Vec::new());
     let labels = serde_json::to_string(&m.labels).map_err(|e| OnnxError(e.to_string()))?;
     let labels_off = data.put(labels.as_bytes());
-    let input_map = m.input_map.as_ref().filter(|map| map.iter().any(|&p| p != format::DEFAULT_INPUT_MAP));
+    let input_map = m.input_map.as_ref().filter(|map| !crate::preprocess::is_pixel_over_255(map));
     if let Some(map) = input_map {
         // Right after the labels, where the reader looks (format::input_map_offset).
         let mut bytes = (map.len() as u32).to_le_bytes().to_vec();

@@ -726,8 +726,6 @@ impl Lowering {
         }
     }
 
-    /// Zero `Pad` (opset 11+: pads as input 1; earlier: the `pads` attribute) of the
-    /// channel and spatial axes; the batch axis stays.
     /// Resize (and opset-9 Upsample) by whole factors, nearest neighbour, in the coordinate
     /// modes where that is output `o` reading input `o / factor`.
     fn resize(&mut self, node: &NodeProto, label: &str, a: &Attrs) -> Result<()> {
@@ -783,6 +781,8 @@ impl Lowering {
         self.emit(node, label, RawOp::Op(Op::Upsample { factor }), vec![x], shape)
     }
 
+    /// Zero `Pad` (opset 11+: pads as input 1; earlier: the `pads` attribute) of the
+    /// channel and spatial axes; the batch axis stays.
     fn pad(&mut self, node: &NodeProto, label: &str, a: &Attrs) -> Result<()> {
         let x = self.act(node, 0)?;
         let s = self.shape(x);
