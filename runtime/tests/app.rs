@@ -345,36 +345,41 @@ fn cameras_are_listed_and_a_missing_camera_is_named() {
     );
 }
 
-/// An X server for the window test: Xvfb on display `:n`, killed on drop.
-struct Xvfb(std::process::Child);
+/// An X server for the window test, stopped on drop. Xvfb picks a free display itself and
+/// writes its number on stdout once it accepts clients (`-displayfd`): a fixed display
+/// number raced a stale socket left by an earlier run that was killed.
+struct Xvfb {
+    child: std::process::Child,
+    display: String,
+}
 
 impl Xvfb {
     /// `None` with a note when Xvfb is not installed; a panic when `FER_REQUIRE_XVFB=1` (CI).
-    fn start(n: u32) -> Option<Xvfb> {
+    fn start() -> Option<Xvfb> {
+        use std::io::BufRead;
         let spawned = Command::new("Xvfb")
-            .args([format!(":{n}").as_str(), "-screen", "0", "800x600x24", "-nolisten", "tcp"])
+            .args(["-displayfd", "1", "-screen", "0", "800x600x24", "-nolisten", "tcp"])
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn();
-        let Ok(child) = spawned else {
+        let Ok(mut child) = spawned else {
             assert!(std::env::var("FER_REQUIRE_XVFB").map_or(true, |v| v != "1"), "Xvfb is missing");
             eprintln!("SKIPPED: no Xvfb (apt-get install xvfb)");
             return None;
         };
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-        for _ in 0..100 {
-            if socket.exists() {
-                return Some(Xvfb(child));
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("Xvfb :{n} did not start within 5 s");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("read Xvfb's display number");
+        let number: u32 = line.trim().parse().unwrap_or_else(|_| panic!("Xvfb did not start: {line:?}"));
+        Some(Xvfb { child, display: format!(":{number}") })
     }
 }
 
 impl Drop for Xvfb {
+    /// SIGTERM, not SIGKILL: Xvfb then removes its socket and lock file.
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
     }
 }
 
@@ -403,8 +408,8 @@ fn the_window_needs_a_display_and_shows_frames_on_one() {
         !out.status.success() && stderr.contains("pass --headless") && !stderr.contains("panicked"),
         "{stderr}"
     );
-    let Some(_x) = Xvfb::start(97) else { return };
-    let out = run(Some(":97"));
+    let Some(x) = Xvfb::start() else { return };
+    let out = run(Some(&x.display));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
