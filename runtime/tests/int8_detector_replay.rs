@@ -25,8 +25,17 @@ fn int8_blazeface_follows_float_on_200_replayed_frames() {
         eprintln!("skipped: needs ../shared/data/photos and ONNX Runtime");
         return;
     }
+    use fer_runtime::vision::detector::DetectorNet;
     let mut float = BlazeFace::new(Box::new(OrtNet::load(&repo("models/blazeface_short.onnx")).unwrap()));
     let mut int8 = BlazeFace::new(Box::new(Int8Net::load(&repo("models/blazeface_short.fer")).unwrap()));
+    // The score logits themselves, near the threshold (|float logit| < 2): what moves faces
+    // across it.
+    let mut nets: [Box<dyn DetectorNet>; 2] = [
+        Box::new(OrtNet::load(&repo("models/blazeface_short.onnx")).unwrap()),
+        Box::new(Int8Net::load(&repo("models/blazeface_short.fer")).unwrap()),
+    ];
+    let (mut input, mut reg, mut logits) = (vec![0f32; 3 * 128 * 128], Vec::new(), [Vec::new(), Vec::new()]);
+    let (mut near, mut worst_missed) = (Vec::new(), 0f32);
     let (mut frames, mut mismatched, mut ious) = (0, Vec::new(), Vec::new());
     for p in &paths {
         let img = image::open(p).unwrap().into_rgb8();
@@ -41,17 +50,39 @@ fn int8_blazeface_follows_float_on_200_replayed_frames() {
             let (x, y) = ((w - cw) * k / 19, (h - ch) * (19 - k) / 19);
             let crop = image::imageops::crop_imm(&img, x, y, cw, ch).to_image();
             let frame = RgbFrame::new(cw as usize, ch as usize, crop.as_raw()).unwrap();
+            fer_runtime::vision::frame::letterbox_into(&frame, 128, 1.0 / 127.5, -1.0, &mut input);
+            for (net, out) in nets.iter_mut().zip(&mut logits) {
+                net.run(&input, &mut reg, out).unwrap();
+            }
+            near.extend(logits[0].iter().zip(&logits[1]).filter(|(f, _)| f.abs() < 2.0).map(|(f, i)| i - f));
             let f = float.detect(&frame).unwrap().to_vec();
             let i = int8.detect(&frame).unwrap().to_vec();
             frames += 1;
+            // The best score among the faces one detector finds and the other does not.
+            let unmatched = |a: &[fer_runtime::vision::decode::Detection],
+                             b: &[fer_runtime::vision::decode::Detection]| {
+                a.iter().filter(|d| b.iter().all(|e| d.iou(e) < 0.5)).map(|d| d.score).fold(0f32, f32::max)
+            };
+            worst_missed = worst_missed.max(unmatched(&f, &i)).max(unmatched(&i, &f));
             if f.len() != i.len() {
-                mismatched.push(std::format!("{}#{k}: float {} int8 {}", p.display(), f.len(), i.len()));
+                let scores = |d: &[fer_runtime::vision::decode::Detection]| {
+                    d.iter().map(|d| std::format!("{:.2}", d.score)).collect::<Vec<_>>().join(",")
+                };
+                let name = p.file_name().unwrap().to_string_lossy();
+                mismatched.push(std::format!("{name}#{k}: float [{}] int8 [{}]", scores(&f), scores(&i)));
                 continue;
             }
             ious.extend(f.iter().map(|d| i.iter().map(|e| d.iou(e)).fold(0f32, f32::max)));
         }
     }
     ious.sort_by(f32::total_cmp);
+    let rms = (near.iter().map(|e| e * e).sum::<f32>() / near.len().max(1) as f32).sqrt();
+    let bias = near.iter().sum::<f32>() / near.len().max(1) as f32;
+    eprintln!(
+        "score logits near the threshold: {} anchors, int8 - float RMS {rms:.3}, mean {bias:.3}",
+        near.len()
+    );
+    eprintln!("the best-scored face one detector finds and the other does not: {worst_missed:.2}");
     let at_least = |t: f32| ious.iter().filter(|&&v| v >= t).count();
     eprintln!(
         "int8 vs float (ORT) on {frames} replayed frames: {} with another face count {mismatched:?}; \
@@ -64,12 +95,15 @@ fn int8_blazeface_follows_float_on_200_replayed_frames() {
         at_least(0.8)
     );
     assert_eq!(frames, 200);
-    // Measured (docs/runtime.md): 16 frames with another count (faces near the threshold,
-    // drawn ones most), median IoU 0.92, 166 of 175 faces at 0.8 or more. Calibrating on
-    // 200 more replayed frames, or by percentile, did not do better: the activations' int8
-    // steps are the limit. The goal (same counts, IoU >= 0.9) is not reached; these keep
-    // it from getting worse, with room for ONNX Runtime's own run-to-run differences.
-    assert!(mismatched.len() <= 20, "{} frames", mismatched.len());
-    assert!(ious[ious.len() / 2] >= 0.9, "median IoU {}", ious[ious.len() / 2]);
-    assert!(at_least(0.8) * 100 >= ious.len() * 90, "{} of {} at 0.8 or more", at_least(0.8), ious.len());
+    // Measured (docs/runtime.md), with channels equalized between convs and percentile
+    // ranges: 12 frames with another count, every one over a face scored below 0.6 by the
+    // detector that finds it; near-threshold logits 0.25 RMS off (0.49 before equalizing);
+    // median IoU 0.95, 176 of 180 faces at 0.8 or more. The goal (same counts, IoU >= 0.9
+    // everywhere) is not reached; these keep it from getting worse, with room for ONNX
+    // Runtime's own run-to-run differences.
+    assert!(mismatched.len() <= 15, "{} frames", mismatched.len());
+    assert!(worst_missed < 0.65, "a face scored {worst_missed} by one detector is missed by the other");
+    assert!(rms < 0.32, "near-threshold logits {rms} RMS off");
+    assert!(ious[ious.len() / 2] >= 0.93, "median IoU {}", ious[ious.len() / 2]);
+    assert!(at_least(0.8) * 100 >= ious.len() * 95, "{} of {} at 0.8 or more", at_least(0.8), ious.len());
 }

@@ -71,6 +71,9 @@ pub struct QuantizeArgs {
     /// matter near the threshold only (BlazeFace: `classificators=-8:8`).
     #[arg(long, value_parser = output_range, allow_hyphen_values = true)]
     output_range: Vec<(String, f32, f32)>,
+    /// Equalize the channels of each conv that feeds one other conv (see docs/runtime.md).
+    #[arg(long)]
+    equalize: bool,
     #[arg(long)]
     json: bool,
 }
@@ -201,8 +204,14 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
         Calibration::Minmax => Method::MinMax,
         Calibration::Percentile => Method::Percentile(a.percentile),
     };
-    let q = quant::quantize_with(&onnx, &images, method, &a.output_range, Some(&input.pairs))
-        .map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let options = quant::Options {
+        method,
+        output_ranges: &a.output_range,
+        input_map: Some(&input.pairs),
+        equalize: a.equalize,
+    };
+    let q =
+        quant::quantize_with(&onnx, &images, &options).map_err(|e| format!("{}: {e}", a.model.display()))?;
     let qdq_path = a.qdq_out.clone().unwrap_or_else(|| sibling(&a.out, ".qdq.onnx"));
     write_atomic(&a.out, &q.fer)?;
     write_atomic(&qdq_path, &q.qdq)?;

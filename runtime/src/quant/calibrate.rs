@@ -23,7 +23,7 @@ pub struct Ranges {
 const BINS: usize = 2048;
 
 /// The float value behind each plan value.
-fn sources(plan: &Plan) -> Vec<usize> {
+pub(crate) fn sources(plan: &Plan) -> Vec<usize> {
     std::iter::once(0).chain(plan.nodes.iter().map(|n| n.float_value)).collect()
 }
 

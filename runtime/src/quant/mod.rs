@@ -2,11 +2,13 @@
 //! model and its QDQ ONNX twin out, with the int8-vs-float difference measured.
 //!
 //! Stages, one module each: `fuse` (BatchNorm folding, activation fusion), `calibrate`
-//! (activation ranges), `build` (integer parameters), `write` (the `.fer` file), `qdq`
-//! (the ONNX twin ONNX Runtime checks it with).
+//! (activation ranges), `equalize` (channel ranges evened out between convs), `build`
+//! (integer parameters), `write` (the `.fer` file), `qdq` (the ONNX twin ONNX Runtime
+//! checks it with).
 
 pub mod build;
 pub mod calibrate;
+pub mod equalize;
 pub mod fuse;
 pub mod qdq;
 #[cfg(test)]
@@ -36,6 +38,9 @@ pub struct LayerReport {
     /// (near-zero weights under a bias); they lose weight precision, not range.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bias_widened_channels: Vec<usize>,
+    /// `--equalize`: this layer's output range (max - min) before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equalized_range: Option<[f32; 2]>,
 }
 
 /// One output of the model, int8 against float on the calibration images.
@@ -131,28 +136,42 @@ pub fn run_fer_into(
 
 /// Quantizes `onnx` with `images` (each `[C, H, W]` as the model takes it).
 pub fn quantize(onnx: &[u8], images: &[Vec<f32>], method: Method) -> Result<Quantized, OnnxError> {
-    quantize_with(onnx, images, method, &[], None)
+    quantize_with(onnx, images, &Options { method, ..Options::default() })
 }
 
-/// Like [`quantize`], with some outputs' ranges set by hand: `(output name, lo, hi)`, and
-/// the input's `(scale, offset)` (`pixel * scale + offset`, written into the `.fer` so that
-/// runtimes feed it as the float model was fed; `images` are already mapped).
-/// A detector's score logits matter only near its threshold, but background anchors reach
-/// -200: clipping them to, say, [-16, 16] gives the scores 16x finer steps where they
-/// decide. The range also applies to the values a Concat joins into that output.
-pub fn quantize_with(
-    onnx: &[u8],
-    images: &[Vec<f32>],
-    method: Method,
-    output_ranges: &[(String, f32, f32)],
-    input_map: Option<&[(f32, f32)]>,
-) -> Result<Quantized, OnnxError> {
+/// How [`quantize_with`] quantizes.
+#[derive(Clone, Copy, Debug)]
+pub struct Options<'a> {
+    pub method: Method,
+    /// Some outputs' ranges set by hand: `(output name, lo, hi)`. A detector's score
+    /// logits matter only near its threshold, but background anchors reach -200: clipping
+    /// them to, say, [-16, 16] gives the scores 16x finer steps where they decide. The
+    /// range also applies to the values a Concat joins into that output.
+    pub output_ranges: &'a [(String, f32, f32)],
+    /// The input's `(scale, offset)` (`pixel * scale + offset`, written into the `.fer` so
+    /// that runtimes feed it as the float model was fed; the images are already mapped).
+    pub input_map: Option<&'a [(f32, f32)]>,
+    /// Equalize the channels of convs that feed one conv ([`equalize`]).
+    pub equalize: bool,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options { method: Method::MinMax, output_ranges: &[], input_map: None, equalize: false }
+    }
+}
+
+/// Like [`quantize`], with the [`Options`].
+pub fn quantize_with(onnx: &[u8], images: &[Vec<f32>], opts: &Options) -> Result<Quantized, OnnxError> {
+    let Options { method, output_ranges, input_map, equalize } = *opts;
     let graph = read_onnx(onnx)?;
     if let Some(map) = input_map {
         crate::onnx::graph::check_input_map_channels(map, graph.input_shape[0]).map_err(OnnxError)?;
     }
-    let plan = fuse::plan(&graph)?;
+    let mut plan = fuse::plan(&graph)?;
     let mut ranges = calibrate::calibrate(&graph, &plan, images, method)?;
+    let equalized =
+        if equalize { equalize::equalize(&graph, &mut plan, &mut ranges, images)? } else { Vec::new() };
     for (name, lo, hi) in output_ranges {
         let Some(&(_, v)) = plan.outputs.iter().find(|(n, _)| n == name) else {
             let names: Vec<&str> = plan.outputs.iter().map(|(n, _)| n.as_str()).collect();
@@ -223,6 +242,10 @@ pub fn quantize_with(
                 scale: v.scale,
                 zero_point: v.zero_point,
                 bias_widened_channels: l.widened.clone(),
+                equalized_range: equalized
+                    .iter()
+                    .find(|e| e.name == l.name)
+                    .map(|e| [e.range_before, e.range_after]),
             }
         })
         .collect();
