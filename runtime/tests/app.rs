@@ -232,23 +232,33 @@ fn live_replays_a_clip_with_one_stable_track_and_skips_the_damaged_frame() {
     }
 }
 
-/// Without ONNX Runtime the detector runs in int8 on the own engine (the shipped
-/// `blazeface_short.fer`), not on the slow f32 evaluator, and finds the demo face.
+/// The default detector is the shipped int8 one (`blazeface_short.fer`) on the own engine,
+/// with or without ONNX Runtime, and finds the demo face; a float engine asked for
+/// (`--detector-backend eval`) runs the float original instead.
 #[test]
-fn without_onnx_runtime_the_detector_runs_in_int8() {
-    let out = Command::new(env!("CARGO_BIN_EXE_fer"))
-        .args(["live", "--input", "demo/astronaut.jpg", "--headless", "--json"])
-        .current_dir(root())
-        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let summary = &lines.last().unwrap()["summary"];
-    assert!(summary["detector"].as_str().unwrap().starts_with("own int8"), "{summary}");
-    assert_eq!(lines[0]["faces"].as_array().unwrap().len(), 1, "{}", lines[0]);
-    assert_eq!(lines[0]["faces"][0]["label"], "happy");
+fn the_default_detector_runs_in_int8_and_a_float_engine_takes_the_onnx() {
+    let live = |extra: &[&str], ort: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fer"));
+        cmd.args(["live", "--input", "demo/astronaut.jpg", "--headless", "--json"])
+            .args(extra)
+            .current_dir(root());
+        if let Some(lib) = ort {
+            cmd.env("ORT_DYLIB_PATH", lib);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["faces"].as_array().unwrap().len(), 1, "{}", lines[0]);
+        assert_eq!(lines[0]["faces"][0]["label"], "happy");
+        lines.last().unwrap()["summary"]["detector"].as_str().unwrap().to_string()
+    };
+    for ort in [Some("/nonexistent/libonnxruntime.so"), None] {
+        let name = live(&[], ort);
+        assert!(name.starts_with("own int8"), "{name}");
+    }
+    let name = live(&["--detector-backend", "eval"], None);
+    assert!(!name.starts_with("own int8"), "{name}");
 }
 
 #[test]

@@ -7,9 +7,11 @@ use fer_runtime::vision::detector::DetectorNet;
 use fer_runtime::vision::pipeline::CropOptions;
 use fer_runtime::vision::{BackendKind, BlazeFace, Classifier, Pipeline};
 
-/// The default expression model and face detector, by file name in `models/`.
+/// The default expression model and face detector, by file name in `models/`: the int8
+/// detector on the own engine; its float original when a float engine is asked for.
 pub const DEFAULT_MODEL: &str = "edge.fer";
-pub const DEFAULT_DETECTOR: &str = "blazeface_short.onnx";
+pub const DEFAULT_DETECTOR: &str = "blazeface_short.fer";
+pub const FLOAT_DETECTOR: &str = "blazeface_short.onnx";
 
 /// `models/NAME`: under `$FER_MODELS`, then `./models`, then the source checkout's.
 pub fn shipped(name: &str) -> PathBuf {
@@ -128,8 +130,9 @@ pub struct PipelineArgs {
     /// Engine for --model [default: own for .fer; for .onnx, tract if built in, else eval].
     #[arg(long, value_enum)]
     pub backend: Option<Engine>,
-    /// Face detector (BlazeFace short range), .fer or .onnx [default: models/blazeface_short.onnx;
-    /// without ONNX Runtime, its int8 twin models/blazeface_short.fer when present].
+    /// Face detector (BlazeFace short range), .fer or .onnx [default: models/blazeface_short.fer
+    /// on the own int8 engine; models/blazeface_short.onnx with --detector-backend ort, tract
+    /// or eval].
     #[arg(long)]
     pub detector: Option<PathBuf>,
     /// Engine for the detector.
@@ -172,7 +175,10 @@ impl PipelineArgs {
     }
 
     pub fn detector(&self) -> Result<BlazeFace, String> {
-        let path = self.detector.clone().unwrap_or_else(|| shipped(DEFAULT_DETECTOR));
+        let path = self.detector.clone().unwrap_or_else(|| match self.detector_backend {
+            DetectorEngine::Auto | DetectorEngine::Own => shipped(DEFAULT_DETECTOR),
+            DetectorEngine::Ort | DetectorEngine::Tract | DetectorEngine::Eval => shipped(FLOAT_DETECTOR),
+        });
         if !path.is_file() {
             return Err(format!("{}: no such detector file (pass --detector FILE.onnx)", path.display()));
         }
