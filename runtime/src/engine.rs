@@ -289,6 +289,7 @@ impl<'m> Engine<'m> {
                     }
                 }
             }
+            OpCode::UpsampleLinear => upsample_linear(op, &x, &y, xs, ys),
             OpCode::Lut => {
                 let table = m.i8s(op.weights.0, 256);
                 for (o, &v) in ys.iter_mut().zip(xs) {
@@ -632,6 +633,55 @@ fn concat(op: &Op, inputs: [(Value, i32); 2], s: u8, zy: i8, xs: [&[i8]; 2], ys:
 
 /// Zero padding: the border rows and columns, and the channels before and after each
 /// pixel's own, hold the zero point (the quantization is the input's).
+/// Bilinear upsampling along one axis of whole factor `f`: output `o` reads input `i0` with
+/// weight `d - t` and `i0 + 1` with weight `t`, out of `d`; `i0` may be -1 and `i0 + 1`
+/// past the end (the caller clamps). At `(o + 0.5) / f - 0.5` (half_pixel), or at `o / f`
+/// (`asymmetric`). Whole numbers, so every target computes the same bytes.
+pub fn linear_taps(o: usize, f: usize, asymmetric: bool) -> (isize, usize, usize) {
+    let (num, d) =
+        if asymmetric { (o as isize, f as isize) } else { (2 * o as isize + 1 - f as isize, 2 * f as isize) };
+    (num.div_euclid(d), num.rem_euclid(d) as usize, d as usize)
+}
+
+/// Bilinear upsampling of `[H, W, C]` bytes by whole factors (op code 14): each output is
+/// `z + (sum of w_y * w_x * (x - z)) / (d_y * d_x)`, rounded half to even as ONNX
+/// Runtime's QuantizeLinear rounds the float Resize's result. Input and output share their
+/// quantization.
+fn upsample_linear(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
+    let ([c, h, w], [_, oh, ow]) = (x.shape, y.shape);
+    let [fy, fx] = op.kernel;
+    let asymmetric = op.count_include_pad;
+    let z = x.zero_point as i32;
+    let clamp = |i: isize, n: usize| i.clamp(0, n as isize - 1) as usize;
+    for oy in 0..oh {
+        let (r0, ty, dy) = linear_taps(oy, fy, asymmetric);
+        let (r1, r0) = (clamp(r0 + 1, h), clamp(r0, h));
+        let (a0, a1) = ((dy - ty) as i32, ty as i32);
+        for ox in 0..ow {
+            let (c0, tx, dx) = linear_taps(ox, fx, asymmetric);
+            let (c1, c0) = (clamp(c0 + 1, w), clamp(c0, w));
+            let (b0, b1) = ((dx - tx) as i32, tx as i32);
+            let d = (dy * dx) as i32;
+            let at = |r: usize, col: usize, ch: usize| xs[(r * w + col) * c + ch] as i32 - z;
+            for ch in 0..c {
+                let acc = a0 * (b0 * at(r0, c0, ch) + b1 * at(r0, c1, ch))
+                    + a1 * (b0 * at(r1, c0, ch) + b1 * at(r1, c1, ch));
+                ys[(oy * ow + ox) * c + ch] = (z + div_round_half_even(acc, d)).clamp(-128, 127) as i8;
+            }
+        }
+    }
+}
+
+/// `n / d` rounded to the nearest whole number, ties to even (`d > 0`).
+fn div_round_half_even(n: i32, d: i32) -> i32 {
+    let (q, r) = (n.div_euclid(d), n.rem_euclid(d));
+    match (2 * r).cmp(&d) {
+        core::cmp::Ordering::Less => q,
+        core::cmp::Ordering::Greater => q + 1,
+        core::cmp::Ordering::Equal => q + (q & 1),
+    }
+}
+
 fn pad(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
     let [c, h, w] = x.shape;
     let [co, _, wo] = y.shape;

@@ -24,7 +24,7 @@ pub const MAGIC: [u8; 4] = *b"FER8";
 /// 2: conv window rows padded to 4 bytes in K, dense layers read maps directly, PReLU
 /// multipliers share one shift (version 1 files: quantize the model again). Later additions
 /// to version 2 are backward compatible: op codes 10 (Concat) and 11 (Pad), which older
-/// readers refuse as unknown, 12 (Lut), 13 (Upsample), the input map (header flag 2, which older readers
+/// readers refuse as unknown, 12 (Lut), 13 (Upsample), 14 (UpsampleLinear), the input map (header flag 2, which older readers
 /// ignore: they feed pixels / 255), and several outputs (header byte 62, value byte 1), which
 /// older readers see as the first output alone.
 pub const VERSION: u16 = 2;
@@ -96,6 +96,10 @@ pub enum OpCode {
     /// Nearest-neighbour upsampling of a map by whole factors `kernel` (rows, columns):
     /// output pixel `(y, x)` is input pixel `(y / f0, x / f1)`; the quantization is the input's.
     Upsample = 13,
+    /// Bilinear upsampling by whole factors `kernel`, in integers (see
+    /// `Sampling::taps`): byte 3 set reads `o / f` (asymmetric), clear `(o + 0.5) / f - 0.5`
+    /// (half_pixel); edges clamped; the quantization is the input's.
+    UpsampleLinear = 14,
 }
 
 impl OpCode {
@@ -114,6 +118,7 @@ impl OpCode {
             11 => OpCode::Pad,
             12 => OpCode::Lut,
             13 => OpCode::Upsample,
+            14 => OpCode::UpsampleLinear,
             _ => return None,
         })
     }
@@ -689,7 +694,7 @@ impl<'a> Model<'a> {
                     return bad("pad shapes or quantization");
                 }
             }
-            OpCode::Upsample => {
+            OpCode::Upsample | OpCode::UpsampleLinear => {
                 let [fy, fx] = op.kernel;
                 if fy == 0 || fx == 0 || y.shape != [c, h * fy, w * fx] || !same_quant {
                     return bad("upsample shapes or quantization");

@@ -6,7 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::OnnxError;
-use super::graph::{Conv, Dense, FloatGraph, Op, Pool};
+use super::graph::{Conv, Dense, FloatGraph, Op, Pool, Sampling};
 
 /// Every value of the graph for one image (`[C, H, W]`, as the model expects it): index 0
 /// is the input, index `i + 1` node `i`'s output.
@@ -64,7 +64,7 @@ pub fn run_all(g: &FloatGraph, input: &[f32]) -> Result<Vec<Vec<f32>>, OnnxError
             Op::Transpose { perm } => transpose(x, &in_shape, perm),
             Op::Reshape => x.clone(),
             Op::Unary(u) => x.iter().map(|&v| u.apply(v)).collect(),
-            Op::Upsample { factor } => upsample(x, &in_shape, *factor),
+            Op::Upsample { factor, sampling } => upsample(x, &in_shape, *factor, *sampling),
             Op::Concat { axis } => {
                 let parts: Vec<(&[f32], Vec<usize>)> =
                     node.inputs.iter().map(|&v| (values[v].as_slice(), g.shape(v))).collect();
@@ -102,14 +102,26 @@ fn pad(x: &[f32], s: &[usize], before: &[usize; 3], o: &[usize]) -> Vec<f32> {
 }
 
 /// Nearest-neighbour upsampling of `[C, H, W]` by whole factors.
-fn upsample(x: &[f32], s: &[usize], [fy, fx]: [usize; 2]) -> Vec<f32> {
+fn upsample(x: &[f32], s: &[usize], [fy, fx]: [usize; 2], sampling: Sampling) -> Vec<f32> {
     let (c, h, w) = (s[0], s[1], s[2]);
     let (oh, ow) = (h * fy, w * fx);
+    // Per output coordinate: the two clamped input indices and their weights.
+    let axis = |o: usize, f: usize, n: usize| {
+        let (i0, t, d) = sampling.taps(o, f);
+        let clamp = |i: isize| i.clamp(0, n as isize - 1) as usize;
+        let t = t as f32 / d as f32;
+        (clamp(i0), clamp(i0 + 1), 1.0 - t, t)
+    };
+    let rows: Vec<_> = (0..oh).map(|o| axis(o, fy, h)).collect();
+    let cols: Vec<_> = (0..ow).map(|o| axis(o, fx, w)).collect();
     let mut y = Vec::with_capacity(c * oh * ow);
     for ch in 0..c {
-        for oy in 0..oh {
-            let row = &x[(ch * h + oy / fy) * w..][..w];
-            y.extend((0..ow).map(|ox| row[ox / fx]));
+        let map = &x[ch * h * w..][..h * w];
+        for &(r0, r1, a0, a1) in &rows {
+            y.extend(cols.iter().map(|&(c0, c1, b0, b1)| {
+                a0 * (b0 * map[r0 * w + c0] + b1 * map[r0 * w + c1])
+                    + a1 * (b0 * map[r1 * w + c0] + b1 * map[r1 * w + c1])
+            }));
         }
     }
     y

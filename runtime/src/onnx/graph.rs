@@ -99,11 +99,36 @@ pub enum Op {
     },
     /// An element-wise function of one value (int8: a 256-entry table).
     Unary(Unary),
-    /// Nearest-neighbour upsampling of a map by whole factors `[rows, columns]`: output
-    /// pixel `(y, x)` is input pixel `(y / f0, x / f1)` (ONNX Resize as FPNs use it).
+    /// Upsampling of a map by whole factors `[rows, columns]` (ONNX Resize as FPNs use it).
     Upsample {
         factor: [usize; 2],
+        sampling: Sampling,
     },
+}
+
+/// Where an upsampled pixel reads the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampling {
+    /// Output pixel `(y, x)` is input pixel `(y / f0, x / f1)`.
+    Nearest,
+    /// Bilinear at `(o + 0.5) / f - 0.5` (Resize's `half_pixel`, PyTorch's
+    /// `align_corners=False`, TensorFlow 2's resize), edges clamped.
+    LinearHalfPixel,
+    /// Bilinear at `o / f` (Upsample-9, Resize-10, Resize's `asymmetric`), edges clamped.
+    LinearAsymmetric,
+}
+
+impl Sampling {
+    /// Along one axis of factor `f`: output `o` reads input `i0` with weight `d - t` and
+    /// `i0 + 1` with weight `t`, out of `d` (`i0` may be -1 and `i0 + 1` past the end:
+    /// clamp both). Whole numbers, so every target computes the same bytes.
+    pub fn taps(self, o: usize, f: usize) -> (isize, usize, usize) {
+        match self {
+            Sampling::Nearest => ((o / f) as isize, 0, 1),
+            Sampling::LinearHalfPixel => crate::engine::linear_taps(o, f, false),
+            Sampling::LinearAsymmetric => crate::engine::linear_taps(o, f, true),
+        }
+    }
 }
 
 /// Element-wise functions: on int8 each is exactly a table of its 256 inputs.

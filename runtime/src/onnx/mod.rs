@@ -17,7 +17,7 @@ mod tests;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-pub use graph::{BatchNorm, Conv, Dense, FloatGraph, Node, Op, Pool, Tensor, Unary};
+pub use graph::{BatchNorm, Conv, Dense, FloatGraph, Node, Op, Pool, Sampling, Tensor, Unary};
 pub use lower::read_onnx;
 
 use alloc::string::String;

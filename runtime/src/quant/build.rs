@@ -7,7 +7,7 @@ use std::vec::Vec;
 use super::calibrate::Ranges;
 use super::fuse::{Plan, QOp};
 use crate::format::{OpCode, PRELU_MAX_SHIFT, PRELU_MULT_LIMIT};
-use crate::onnx::{OnnxError, Pool, Unary};
+use crate::onnx::{OnnxError, Pool, Sampling, Unary};
 use crate::requant::{multiplier, shared_shift};
 
 /// An activation tensor's quantization.
@@ -118,7 +118,7 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
                 | QOp::GlobalAvgPool
                 | QOp::Flatten
                 | QOp::Pad { .. }
-                | QOp::Upsample(_)
+                | QOp::Upsample(..)
         );
         let (mut lo, mut hi) = (ranges.lo[v], ranges.hi[v]);
         if let Some((a, b)) = n.clamp {
@@ -206,9 +206,13 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
                     l.runs = runs;
                 }
             }
-            QOp::Upsample(factor) => {
-                l.code = OpCode::Upsample;
+            QOp::Upsample(factor, sampling) => {
                 l.kernel = *factor;
+                l.code = match sampling {
+                    Sampling::Nearest => OpCode::Upsample,
+                    Sampling::LinearHalfPixel | Sampling::LinearAsymmetric => OpCode::UpsampleLinear,
+                };
+                l.count_include_pad = *sampling == Sampling::LinearAsymmetric;
             }
             QOp::Lut(u) => {
                 l.code = OpCode::Lut;

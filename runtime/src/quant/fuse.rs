@@ -12,7 +12,7 @@
 use std::string::String;
 use std::vec::Vec;
 
-use crate::onnx::{BatchNorm, FloatGraph, OnnxError, Op, Pool, Tensor, Unary};
+use crate::onnx::{BatchNorm, FloatGraph, OnnxError, Op, Pool, Sampling, Tensor, Unary};
 
 /// A layer of the int8 plan, still in float.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,8 +51,8 @@ pub enum QOp {
     },
     /// An element-wise function, as a table of the 256 int8 inputs (any byte order).
     Lut(Unary),
-    /// Nearest-neighbour upsampling of a map by whole factors.
-    Upsample([usize; 2]),
+    /// Upsampling of a map by whole factors.
+    Upsample([usize; 2], Sampling),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -287,7 +287,7 @@ impl Builder<'_> {
             Op::GlobalAvgPool => QOp::GlobalAvgPool,
             Op::Add => QOp::Add,
             Op::Pad { before, after } => QOp::Pad { before: *before, after: *after },
-            Op::Upsample { factor } => QOp::Upsample(*factor),
+            Op::Upsample { factor, sampling } => QOp::Upsample(*factor, *sampling),
             Op::Flatten => {
                 // Dense layers read the map itself (their weights are packed for the arena's
                 // [H, W, C] order), so a flatten that only feeds them costs nothing.

@@ -256,6 +256,13 @@ pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) ->
                 ];
                 g.node("Resize", &n, &[&x, "", &scales], &out, attrs);
             }
+            OpCode::UpsampleLinear => {
+                let scales = format!("{n}.scales");
+                g.f32s(&scales, &[4], &[1.0, 1.0, l.kernel[0] as f32, l.kernel[1] as f32]);
+                let coords = if l.count_include_pad { "asymmetric" } else { "half_pixel" };
+                let attrs = vec![string("mode", "linear"), string("coordinate_transformation_mode", coords)];
+                g.node("Resize", &n, &[&x, "", &scales], &out, attrs);
+            }
             OpCode::Lut => {
                 let u = l.unary.expect("a Lut layer has its function");
                 let attrs = match u {

@@ -703,7 +703,7 @@ fn nearest_upsampling_by_whole_factors() {
         assert_onnx_runtime_agrees(&q, &imgs[..3], [1, 2, 3, 3]);
     }
     for (attrs, scales, want) in [
-        (vec![attr_s("mode", "linear")], vec![1.0, 1.0, 2.0, 2.0], "only nearest"),
+        (vec![attr_s("mode", "cubic")], vec![1.0, 1.0, 2.0, 2.0], "nearest, linear"),
         (
             vec![attr_s("coordinate_transformation_mode", "align_corners")],
             vec![1.0, 1.0, 2.0, 2.0],
@@ -715,6 +715,94 @@ fn nearest_upsampling_by_whole_factors() {
         let e = read_onnx(&onnx).unwrap_err().0;
         assert!(e.contains("node `up` (Resize)") && e.contains(want), "{e}");
     }
+}
+
+/// ONNX Runtime on a float model (input `x`, output `y`), where its library is found.
+fn onnx_runtime_float(onnx: &[u8], img: &[f32], dims: [usize; 4]) -> Option<Vec<f32>> {
+    crate::backends::onnxruntime_library().ok()?;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("float.onnx");
+    std::fs::write(&path, onnx).unwrap();
+    let mut session = crate::backends::Ort::session(&path).unwrap();
+    let input = ort::value::Tensor::from_array((dims, img.to_vec())).unwrap();
+    let out = session.run(ort::inputs!["x" => input]).unwrap();
+    Some(out["y"].try_extract_tensor::<f32>().unwrap().1.to_vec())
+}
+
+/// Resize `linear` by whole factors (half_pixel as PyTorch and TensorFlow 2 upsample, and
+/// asymmetric) becomes op code 14, bilinear in integers; opset-10 Resize (scales as the
+/// second of two inputs) reads `o / f`, nearest floored. For each: the f32 evaluator
+/// equals ONNX Runtime on the float model, int8 follows float, and the engine equals
+/// ONNX Runtime on the QDQ twin op by op.
+#[test]
+fn bilinear_and_opset_10_resize_follow_float_and_onnx_runtime() {
+    use prost::Message;
+    let build = |up: crate::onnx::proto::NodeProto, scales: Vec<f32>, opset: i64| {
+        let nodes = vec![
+            node("Conv", "conv", &["x", "w"], &["c"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+            up,
+            node("Conv", "head", &["u", "w2"], &["y"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+        ];
+        let init = vec![
+            f32s("w", &[4, 2, 3, 3], ramp(72, 0.2, 3)),
+            f32s("w2", &[3, 4, 3, 3], ramp(108, 0.1, 5)),
+            f32s("scales", &[4], scales),
+        ];
+        let mut m =
+            crate::onnx::proto::ModelProto::decode(model(nodes, init, [2, 3, 3], "y").as_slice()).unwrap();
+        m.opset_import[0].version = opset;
+        m.encode_to_vec()
+    };
+    let linear = attr_s("mode", "linear");
+    let up = |inputs: &[&str], attrs| node("Resize", "up", inputs, &["u"], attrs);
+    let cases = [
+        ("half_pixel", up(&["c", "", "scales"], vec![linear.clone()]), [2.0, 3.0], 18, "UpsampleLinear"),
+        (
+            "asymmetric",
+            up(
+                &["c", "", "scales"],
+                vec![linear.clone(), attr_s("coordinate_transformation_mode", "asymmetric")],
+            ),
+            [2.0, 2.0],
+            18,
+            "UpsampleLinear",
+        ),
+        ("Resize-10 nearest", up(&["c", "scales"], vec![]), [4.0, 3.0], 10, "Upsample"),
+        ("Resize-10 linear", up(&["c", "scales"], vec![linear.clone()]), [2.0, 3.0], 10, "UpsampleLinear"),
+    ];
+    let imgs: Vec<Vec<f32>> = (0..12).map(|k| ramp(18, 0.4, k)).collect();
+    for (what, node, [fy, fx], opset, code) in cases {
+        let onnx = build(node, vec![1.0, 1.0, fy, fx], opset);
+        let g = read_onnx(&onnx).unwrap();
+        for img in &imgs[..3] {
+            let Some(theirs) = onnx_runtime_float(&onnx, img, [1, 2, 3, 3]) else { break };
+            let ours = eval::run(&g, img).unwrap();
+            let (d, _) = super::compare(&ours, &theirs);
+            assert!(d < 1e-4, "{what}: f32 evaluator {d} from ONNX Runtime");
+        }
+        let q = quantize(&onnx, &imgs, Method::MinMax).unwrap();
+        let codes: Vec<_> = q.model.layers.iter().map(|l| std::format!("{:?}", l.code)).collect();
+        assert_eq!(codes[1], code, "{what}");
+        let buf = AlignedBytes::new(&q.fer);
+        for k in kernels::available() {
+            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+            let mut arena = vec![0u8; engine.arena_size()];
+            let step = engine.output_at(0).unwrap().scale;
+            for img in &imgs {
+                let (f, i) = (eval::run(&g, img).unwrap(), super::run_fer(&engine, &mut arena, img).unwrap());
+                let (d, _) = super::compare(&f, &i);
+                assert!(d <= 3.0 * step, "{what}, {}: int8 {d} from float (step {step})", k.name());
+            }
+        }
+        assert_onnx_runtime_agrees(&q, &imgs[..3], [1, 2, 3, 3]);
+    }
+    let onnx = build(
+        up(&["c", "", "scales"], vec![linear, attr_s("coordinate_transformation_mode", "align_corners")]),
+        vec![1.0, 1.0, 2.0, 2.0],
+        18,
+    );
+    let e = read_onnx(&onnx).unwrap_err().0;
+    assert!(e.contains("node `up` (Resize)") && e.contains("align_corners"), "{e}");
 }
 
 /// A per-channel input map (PyTorch's `Normalize(mean, std)`) travels in the `.fer` and the

@@ -678,7 +678,7 @@ impl Lowering {
                 self.emit(node, label, RawOp::Op(Op::Softmax), vec![x], s)
             }
             other => err(format!(
-                "operator {other} is not supported (supported: Conv, BatchNormalization, Relu, PRelu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Concat, Resize (nearest, whole factors), Gemm, MatMul, Add, Sub, Mul, Softmax, Dropout, Identity, and constant shape arithmetic)"
+                "operator {other} is not supported (supported: Conv, BatchNormalization, Relu, PRelu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Concat, Resize (nearest and linear, whole factors), Gemm, MatMul, Add, Sub, Mul, Softmax, Dropout, Identity, and constant shape arithmetic)"
             )),
         }
     }
@@ -726,19 +726,22 @@ impl Lowering {
         }
     }
 
-    /// Resize (and opset-9 Upsample) by whole factors, nearest neighbour, in the coordinate
-    /// modes where that is output `o` reading input `o / factor`.
+    /// Resize (and opset-9 Upsample) by whole factors: nearest neighbour in the coordinate
+    /// modes where that is output `o` reading input `o / factor`, bilinear at half_pixel or
+    /// asymmetric coordinates.
     fn resize(&mut self, node: &NodeProto, label: &str, a: &Attrs) -> Result<()> {
         let x = self.act(node, 0)?;
         let s = self.shape(x);
         let &[c, h, w] = s.as_slice() else { return err(format!("expects a [C, H, W] map, got {s:?}")) };
         let mode = a.string("mode").unwrap_or_else(|| "nearest".into());
-        if mode != "nearest" {
-            return err(format!("mode {mode:?} is not supported (only nearest)"));
+        if mode != "nearest" && mode != "linear" {
+            return err(format!("mode {mode:?} is not supported (nearest, linear)"));
         }
-        // Upsample: scales at input 1; Resize: roi, scales, sizes at 1, 2, 3.
+        // Upsample-9 and Resize-10 (two inputs): scales at input 1, coordinates `o / f`, nearest
+        // floored (as ONNX Runtime runs them). Resize-11+: roi, scales, sizes at 1, 2, 3.
         let given = |i: usize| node.input.get(i).is_some_and(|n| !n.is_empty());
-        let dims: Vec<f64> = if node.op_type == "Upsample" {
+        let legacy = node.op_type == "Upsample" || node.input.len() == 2;
+        let dims: Vec<f64> = if legacy {
             self.konst(node, 1, "scales")?.as_f32().iter().map(|&v| v as f64).collect()
         } else if given(3) {
             let sizes = self.konst(node, 3, "sizes")?.as_i64();
@@ -760,25 +763,46 @@ impl Lowering {
         let Some(factor) = factor else {
             return err(format!("scales {dims:?}: only whole upsampling factors of H and W are supported"));
         };
-        let coords = a.string("coordinate_transformation_mode").unwrap_or_else(|| "half_pixel".into());
-        let nearest = a.string("nearest_mode").unwrap_or_else(|| "round_prefer_floor".into());
-        // half_pixel reads (o + 0.5) / f - 0.5, which every rounding takes to o / f for a
-        // whole f; asymmetric reads o / f, which is o / f when floored (or, for f = 2,
-        // rounded with ties down).
-        let floors = match coords.as_str() {
-            "half_pixel" | "pytorch_half_pixel" => true,
-            "asymmetric" => {
-                nearest == "floor" || (nearest == "round_prefer_floor" && factor.iter().all(|&f| f <= 2))
-            }
-            _ => false,
+        let coords = if legacy {
+            "asymmetric".to_string()
+        } else {
+            a.string("coordinate_transformation_mode").unwrap_or_else(|| "half_pixel".into())
         };
-        if node.op_type == "Resize" && !floors {
-            return err(format!(
-                "coordinate_transformation_mode {coords:?} with nearest_mode {nearest:?} is not supported (half_pixel, or asymmetric with floor)"
-            ));
-        }
+        let sampling = if mode == "linear" {
+            match coords.as_str() {
+                "half_pixel" | "pytorch_half_pixel" => Sampling::LinearHalfPixel,
+                "asymmetric" => Sampling::LinearAsymmetric,
+                _ => {
+                    return err(format!(
+                        "linear with coordinate_transformation_mode {coords:?} is not supported (half_pixel, asymmetric)"
+                    ));
+                }
+            }
+        } else {
+            let nearest = if legacy {
+                "floor".to_string()
+            } else {
+                a.string("nearest_mode").unwrap_or_else(|| "round_prefer_floor".into())
+            };
+            // half_pixel reads (o + 0.5) / f - 0.5, which every rounding takes to o / f for a
+            // whole f; asymmetric reads o / f, which is o / f when floored (or, for f = 2,
+            // rounded with ties down).
+            let floors = match coords.as_str() {
+                "half_pixel" | "pytorch_half_pixel" => true,
+                "asymmetric" => {
+                    nearest == "floor" || (nearest == "round_prefer_floor" && factor.iter().all(|&f| f <= 2))
+                }
+                _ => false,
+            };
+            if !floors {
+                return err(format!(
+                    "coordinate_transformation_mode {coords:?} with nearest_mode {nearest:?} is not supported (half_pixel, or asymmetric with floor)"
+                ));
+            }
+            Sampling::Nearest
+        };
         let shape = vec![c, h * factor[0], w * factor[1]];
-        self.emit(node, label, RawOp::Op(Op::Upsample { factor }), vec![x], shape)
+        self.emit(node, label, RawOp::Op(Op::Upsample { factor, sampling }), vec![x], shape)
     }
 
     /// Zero `Pad` (opset 11+: pads as input 1; earlier: the `pads` attribute) of the
