@@ -257,7 +257,8 @@ impl Ort {
         Ort::session_from(path, &bytes)
     }
 
-    fn session_from(path: &Path, bytes: &[u8]) -> Result<ort::session::Session, String> {
+    /// [`Ort::session`] on bytes in memory (`path` names them in errors).
+    pub(crate) fn session_from(path: &Path, bytes: &[u8]) -> Result<ort::session::Session, String> {
         let env = Ort::environment()?;
         ort::session::Session::builder(env)
             .and_then(|b| b.with_intra_threads(1).map_err(Into::into))

@@ -290,6 +290,7 @@ impl<'m> Engine<'m> {
                 }
             }
             OpCode::UpsampleLinear => upsample_linear(op, &x, &y, xs, ys),
+            OpCode::Softmax => softmax(m.i32s(op.bias, 256), op.k_pad, xs, ys),
             OpCode::Lut => {
                 let table = m.i8s(op.weights.0, 256);
                 for (o, &v) in ys.iter_mut().zip(xs) {
@@ -669,6 +670,31 @@ fn upsample_linear(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
                 ys[(oy * ow + ox) * c + ch] = (z + div_round_half_even(acc, d)).clamp(-128, 127) as i8;
             }
         }
+    }
+}
+
+/// Softmax over each run of `run` bytes (op code 15): `e = table[max - x]` (`exp` of the
+/// distance below the run's largest, in units of 2^-16), output `round(256 * e / sum)`
+/// from zero point -128, ties to even. Sums fit u32: the loader caps runs at
+/// `SOFTMAX_MAX_RUN` and entries at 2^16.
+fn softmax(table: &[i32], run: usize, xs: &[i8], ys: &mut [i8]) {
+    for (x, y) in xs.chunks_exact(run).zip(ys.chunks_exact_mut(run)) {
+        let top = x.iter().copied().max().unwrap_or(0) as i32;
+        let sum: u32 = x.iter().map(|&v| table[(top - v as i32) as usize] as u32).sum();
+        for (o, &v) in y.iter_mut().zip(x) {
+            let e = table[(top - v as i32) as usize] as u64;
+            let q = div_round_half_even_u64(e << 8, sum.max(1) as u64);
+            *o = (q as i32 - 128).clamp(-128, 127) as i8;
+        }
+    }
+}
+
+fn div_round_half_even_u64(n: u64, d: u64) -> u64 {
+    let (q, r) = (n / d, n % d);
+    match (2 * r).cmp(&d) {
+        core::cmp::Ordering::Less => q,
+        core::cmp::Ordering::Greater => q + 1,
+        core::cmp::Ordering::Equal => q + (q & 1),
     }
 }
 

@@ -24,7 +24,7 @@ pub const MAGIC: [u8; 4] = *b"FER8";
 /// 2: conv window rows padded to 4 bytes in K, dense layers read maps directly, PReLU
 /// multipliers share one shift (version 1 files: quantize the model again). Later additions
 /// to version 2 are backward compatible: op codes 10 (Concat) and 11 (Pad), which older
-/// readers refuse as unknown, 12 (Lut), 13 (Upsample), 14 (UpsampleLinear), the input map (header flag 2, which older readers
+/// readers refuse as unknown, 12 (Lut), 13 (Upsample), 14 (UpsampleLinear), 15 (Softmax), the input map (header flag 2, which older readers
 /// ignore: they feed pixels / 255), and several outputs (header byte 62, value byte 1), which
 /// older readers see as the first output alone.
 pub const VERSION: u16 = 2;
@@ -35,6 +35,11 @@ pub const OP_LEN: usize = 64;
 pub const ALIGN: usize = 16;
 /// Output channels are padded to a multiple of this in packed weights.
 pub const N_BLOCK: usize = 16;
+/// Softmax table entries are at most `1 << SOFTMAX_SHIFT` ([`SOFTMAX_ONE`], for the run's
+/// largest input); a run's sum of them fits u32 up to [`SOFTMAX_MAX_RUN`] inputs.
+pub const SOFTMAX_SHIFT: u32 = 16;
+pub const SOFTMAX_ONE: i32 = 1 << SOFTMAX_SHIFT;
+pub const SOFTMAX_MAX_RUN: usize = 1 << 15;
 /// PReLU multipliers are below this in magnitude and share one shift of at most
 /// [`PRELU_MAX_SHIFT`], so `(x - zx) * m` and its rounding fit i32.
 pub const PRELU_MULT_LIMIT: i32 = 1 << 22;
@@ -100,6 +105,11 @@ pub enum OpCode {
     /// `Sampling::taps`): byte 3 set reads `o / f` (asymmetric), clear `(o + 0.5) / f - 0.5`
     /// (half_pixel); edges clamped; the quantization is the input's.
     UpsampleLinear = 14,
+    /// Softmax over each run of `k_pad` consecutive bytes (a row-major last axis, or a
+    /// map's channels): `bias` holds 256 i32, `exp(-d * s_x)` in units of
+    /// 2^-[`SOFTMAX_SHIFT`] for distance `d` below the run's largest; output
+    /// `round(256 * e / sum) - 128` (scale 1/256, zero point -128).
+    Softmax = 15,
 }
 
 impl OpCode {
@@ -119,6 +129,7 @@ impl OpCode {
             12 => OpCode::Lut,
             13 => OpCode::Upsample,
             14 => OpCode::UpsampleLinear,
+            15 => OpCode::Softmax,
             _ => return None,
         })
     }
@@ -698,6 +709,19 @@ impl<'a> Model<'a> {
                 let [fy, fx] = op.kernel;
                 if fy == 0 || fx == 0 || y.shape != [c, h * fy, w * fx] || !same_quant {
                     return bad("upsample shapes or quantization");
+                }
+            }
+            OpCode::Softmax => {
+                let run = op.k_pad;
+                if y.shape != x.shape || run == 0 || run > SOFTMAX_MAX_RUN || !x.len().is_multiple_of(run) {
+                    return bad("softmax runs or shapes");
+                }
+                if y.scale != 1.0 / 256.0 || y.zero_point != -128 {
+                    return bad("a softmax output has scale 1/256 and zero point -128");
+                }
+                self.range(i, op.bias, 256 * 4, 4, "softmax table outside data")?;
+                if self.i32s(op.bias, 256).iter().any(|&e| !(0..=SOFTMAX_ONE).contains(&e)) {
+                    return bad("softmax table entries are in 0..=65536");
                 }
             }
             OpCode::Lut => {

@@ -12,8 +12,7 @@ use fer_runtime::engine::Engine;
 use fer_runtime::format::{AlignedBytes, Model};
 use fer_runtime::kernels;
 use fer_runtime::onnx::{eval, read_onnx};
-use fer_runtime::quant::{self, Method, qdq};
-use ort::value::Tensor as OrtTensor;
+use fer_runtime::quant::{self, Method};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -71,18 +70,10 @@ fn the_nhwc_input_reads_as_one_gray_channel_and_onnx_runtime_agrees() {
     // Quantized, the engine equals ONNX Runtime on the QDQ twin op by op, on every kernel set
     // (one ONNX Runtime environment per process: the backends' own).
     let q = quant::quantize(&onnx, &images(), Method::MinMax).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let twin = dir.path().join("twin.onnx");
-    std::fs::write(&twin, qdq::qdq_onnx_with(&q.model, &[], true)).unwrap();
-    let mut session = Ort::session(&twin).unwrap();
+    let mut oracle = quant::oracle::TwinOracle::new(&q.model).unwrap();
     let buf = AlignedBytes::new(&q.fer);
     for x in images().into_iter().take(2) {
-        let outputs = session
-            .run(ort::inputs!["input" => OrtTensor::from_array(([1usize, 1, 48, 48], x)).unwrap()])
-            .unwrap();
-        let values: Vec<Vec<i8>> = (0..q.model.values.len())
-            .map(|id| outputs[format!("v{id}.q").as_str()].try_extract_tensor::<i8>().unwrap().1.to_vec())
-            .collect();
+        let values = oracle.values(&x).unwrap();
         for k in kernels::available() {
             let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
             for d in quant::op_by_op(&engine, &q.model, &values).unwrap() {

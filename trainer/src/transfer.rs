@@ -174,7 +174,7 @@ pub fn import_layers(g: &FloatGraph) -> Result<Vec<(NamedLayer, Option<usize>)>,
             Op::Dense(d) => {
                 LayerSpec::Dense { d_in: d.weight.dims[1], d_out: d.weight.dims[0], bias: d.bias.is_some() }
             }
-            Op::Softmax if i + 1 == g.nodes.len() => continue,
+            Op::Softmax { .. } if i + 1 == g.nodes.len() => continue,
             other => {
                 return Err(format!("node `{}` ({}): not trainable here", node.name, other.kind()));
             }

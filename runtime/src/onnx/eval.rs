@@ -54,12 +54,7 @@ pub fn run_all(g: &FloatGraph, input: &[f32]) -> Result<Vec<Vec<f32>>, OnnxError
             Op::Flatten => x.clone(),
             Op::Dense(d) => dense(d, x),
             Op::Add => x.iter().zip(&values[node.inputs[1]]).map(|(a, b)| a + b).collect(),
-            Op::Softmax => {
-                let m = x.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                let e: Vec<f32> = x.iter().map(|&v| (v - m).exp()).collect();
-                let s: f32 = e.iter().sum();
-                e.iter().map(|v| v / s).collect()
-            }
+            Op::Softmax { axis } => softmax(x, &in_shape, *axis),
             Op::Pad { before, .. } => pad(x, &in_shape, before, &node.shape),
             Op::Transpose { perm } => transpose(x, &in_shape, perm),
             Op::Reshape => x.clone(),
@@ -122,6 +117,28 @@ fn upsample(x: &[f32], s: &[usize], [fy, fx]: [usize; 2], sampling: Sampling) ->
                 a0 * (b0 * map[r0 * w + c0] + b1 * map[r0 * w + c1])
                     + a1 * (b0 * map[r1 * w + c0] + b1 * map[r1 * w + c1])
             }));
+        }
+    }
+    y
+}
+
+/// Softmax along `axis` of a row-major tensor of `shape`.
+fn softmax(x: &[f32], shape: &[usize], axis: usize) -> Vec<f32> {
+    let n = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut y = x.to_vec();
+    for block in y.chunks_mut(n * inner) {
+        for i in 0..inner {
+            let at = |k: usize| k * inner + i;
+            let m = (0..n).map(|k| block[at(k)]).fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0;
+            for k in 0..n {
+                block[at(k)] = (block[at(k)] - m).exp();
+                sum += block[at(k)];
+            }
+            for k in 0..n {
+                block[at(k)] /= sum;
+            }
         }
     }
     y

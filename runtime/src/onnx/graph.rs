@@ -79,8 +79,10 @@ pub enum Op {
     Dense(Dense),
     /// Element-wise sum of two values of one shape (residual connections).
     Add,
-    /// Over the last axis.
-    Softmax,
+    /// Over axis `axis` of the value's shape (the batch axis not counted).
+    Softmax {
+        axis: usize,
+    },
     /// Zero padding of the `[C, H, W]` axes: `before` and `after` each axis (a detector's
     /// channel padding on residual shortcuts).
     Pad {
@@ -181,7 +183,7 @@ impl Op {
             Op::Flatten => "Flatten",
             Op::Dense(_) => "Dense",
             Op::Add => "Add",
-            Op::Softmax => "Softmax",
+            Op::Softmax { .. } => "Softmax",
             Op::Pad { .. } => "Pad",
             Op::Transpose { .. } => "Transpose",
             Op::Reshape => "Reshape",

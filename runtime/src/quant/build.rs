@@ -6,7 +6,7 @@ use std::vec::Vec;
 
 use super::calibrate::Ranges;
 use super::fuse::{Plan, QOp};
-use crate::format::{OpCode, PRELU_MAX_SHIFT, PRELU_MULT_LIMIT};
+use crate::format::{OpCode, PRELU_MAX_SHIFT, PRELU_MULT_LIMIT, SOFTMAX_ONE};
 use crate::onnx::{OnnxError, Pool, Sampling, Unary};
 use crate::requant::{multiplier, shared_shift};
 
@@ -127,6 +127,9 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
         }
         let y = if same_as_input {
             QValue { shape, ..x }
+        } else if matches!(n.op, QOp::Softmax { .. }) {
+            // Probabilities in [0, 1): TFLite's fixed 1/256 steps from zero point -128.
+            QValue { shape, scale: SOFTMAX_SCALE, zero_point: -128 }
         } else {
             let (scale, zero_point) = activation_params(lo, hi);
             QValue { shape, scale, zero_point }
@@ -214,6 +217,11 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
                 };
                 l.count_include_pad = *sampling == Sampling::LinearAsymmetric;
             }
+            QOp::Softmax { run } => {
+                l.code = OpCode::Softmax;
+                l.runs = [*run, 0];
+                l.bias = softmax_table(x.scale);
+            }
             QOp::Lut(u) => {
                 l.code = OpCode::Lut;
                 l.unary = Some(*u);
@@ -287,6 +295,15 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
 
 /// The int8 table of `f`: entry `q + 128` is `f` of input `q`, dequantized, in the output's
 /// quantization (the same single rounding ONNX Runtime makes on the QDQ twin).
+/// A softmax output's scale (its zero point is -128).
+pub const SOFTMAX_SCALE: f32 = 1.0 / 256.0;
+
+/// Softmax's table: `exp(-d * s_x)` in units of 2^-16 for the 256 distances `d` of an input
+/// below its run's largest (the engine divides each entry by the run's sum).
+fn softmax_table(sx: f32) -> Vec<i32> {
+    (0..256).map(|d| ((-(d as f64) * sx as f64).exp() * SOFTMAX_ONE as f64).round() as i32).collect()
+}
+
 fn lut(f: Unary, x: &QValue, y: &QValue, lo: i8, hi: i8) -> Vec<i8> {
     (-128i32..=127)
         .map(|q| {

@@ -53,6 +53,10 @@ pub enum QOp {
     Lut(Unary),
     /// Upsampling of a map by whole factors.
     Upsample([usize; 2], Sampling),
+    /// Softmax over each run of `run` consecutive bytes.
+    Softmax {
+        run: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -214,7 +218,12 @@ impl Builder<'_> {
         let x = self.map[n.inputs[0]];
         let layout_op = matches!(
             n.op,
-            Op::Transpose { .. } | Op::Reshape | Op::Concat { .. } | Op::Flatten | Op::Softmax | Op::Unary(_)
+            Op::Transpose { .. }
+                | Op::Reshape
+                | Op::Concat { .. }
+                | Op::Flatten
+                | Op::Softmax { .. }
+                | Op::Unary(_)
         );
         if !layout_op && let Some(&v) = n.inputs.iter().find(|&&v| !self.is_map(v)) {
             return node_err(
@@ -342,18 +351,45 @@ impl Builder<'_> {
                 self.alias(fv, pv, self.layout[n.inputs[0]]);
                 return Ok(());
             }
-            Op::Softmax => {
-                if fv != g.output || g.outputs.len() > 1 {
-                    return node_err(n, "a softmax is only supported as the last op of a one-output model");
-                }
-                self.softmax = true;
-                self.alias(fv, x, self.layout[n.inputs[0]]);
-                return Ok(());
-            }
+            Op::Softmax { axis } => return self.softmax(fv, n, *axis),
         };
         let inputs = n.inputs.iter().map(|&v| self.map[v]).collect();
         let pv = self.push(&n.name, q, inputs, n.shape.clone(), fv);
         self.alias(fv, pv, Layout::Map);
+        Ok(())
+    }
+
+    /// Softmax: dropped when it ends a one-output model over the whole output (a
+    /// classifier; the file's flag says to apply it), else an int8 op over runs of the
+    /// engine's bytes: the last axis of row-major bytes, or a map's channels.
+    fn softmax(&mut self, fv: usize, n: &crate::onnx::Node, axis: usize) -> Result<(), OnnxError> {
+        let (x, s) = (n.inputs[0], self.g.shape(n.inputs[0]).to_vec());
+        let one_run = s.iter().enumerate().all(|(i, &d)| i == axis || d == 1);
+        if one_run && fv == self.g.output && self.g.outputs.len() == 1 {
+            self.softmax = true;
+            self.alias(fv, self.map[x], self.layout[x]);
+            return Ok(());
+        }
+        // The runs are consecutive bytes: one run, the last axis of row-major bytes, or the
+        // channels of a map (the arena is channels-last).
+        let contiguous = one_run
+            || (self.is_row_major(x) && axis + 1 == s.len())
+            || (self.is_map(x) && s.len() == 3 && axis == 0);
+        if !contiguous {
+            return node_err(
+                n,
+                "softmax over this axis needs a copy (supported: the last axis, or a map's channels)",
+            );
+        }
+        let run = s[axis];
+        let pv = self.push(
+            &n.name,
+            QOp::Softmax { run },
+            vec![self.map[x]],
+            self.pshape(self.map[x]).to_vec(),
+            fv,
+        );
+        self.alias(fv, pv, self.layout[x]);
         Ok(())
     }
 

@@ -10,6 +10,8 @@ pub mod build;
 pub mod calibrate;
 pub mod equalize;
 pub mod fuse;
+#[cfg(feature = "ort")]
+pub mod oracle;
 pub mod qdq;
 #[cfg(test)]
 pub(crate) mod tests;

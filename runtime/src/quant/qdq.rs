@@ -256,6 +256,20 @@ pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) ->
                 ];
                 g.node("Resize", &n, &[&x, "", &scales], &out, attrs);
             }
+            OpCode::Softmax => {
+                // In the engine's byte order: runs of `run` bytes, softmax over each, then
+                // back to [1, C, H, W] of the output's shape.
+                let run = l.runs[0];
+                let blocks = g.hwc_blocks(&x, rank2[l.inputs[0]], y.len() / run, run);
+                let soft = format!("{n}.softmax");
+                g.node("Softmax", &soft, &[&blocks], &soft, vec![int("axis", -1)]);
+                let [c, h, w] = y.shape;
+                let (shape, nhwc) = (format!("{n}.nhwc.shape"), format!("{n}.nhwc"));
+                g.i64s(&shape, &[1, h as i64, w as i64, c as i64]);
+                g.node("Reshape", &nhwc, &[&soft, &shape], &nhwc, vec![]);
+                g.node("Transpose", &n, &[&nhwc], &out, vec![ints("perm", &[0, 3, 1, 2])]);
+                rank2[l.output] = false;
+            }
             OpCode::UpsampleLinear => {
                 let scales = format!("{n}.scales");
                 g.f32s(&scales, &[4], &[1.0, 1.0, l.kernel[0] as f32, l.kernel[1] as f32]);

@@ -263,6 +263,10 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
                 put_u32(o, 24, data.i8s(&l.weights) as u32);
                 put_u32(o, 28, l.weights.len() as u32);
             }
+            OpCode::Softmax => {
+                put_u32(o, 32, data.i32s(&l.bias) as u32);
+                put_u32(o, 48, l.runs[0] as u32);
+            }
             OpCode::PRelu => {
                 put_u32(o, 36, data.i32s(&l.mult) as u32);
                 put_u32(o, 40, data.put(&l.shift) as u32);

@@ -107,6 +107,8 @@ struct Lowering {
     values: BTreeMap<String, Val>,
     nodes: Vec<RawNode>,
     input_shape: [usize; 3],
+    /// The default domain's opset (Softmax's meaning changed at 13).
+    opset: i64,
 }
 
 fn tensor_const(t: &TensorProto, what: &str) -> Result<Const> {
@@ -323,7 +325,12 @@ impl Lowering {
                 values.insert(out.clone(), Val::Act(0));
             }
         }
-        let mut l = Lowering { values, nodes: Vec::new(), input_shape };
+        let opset = model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(13, |o| o.version);
+        let mut l = Lowering { values, nodes: Vec::new(), input_shape, opset };
         for (i, node) in graph.node.iter().enumerate() {
             if skipped.contains(&i) {
                 continue;
@@ -666,17 +673,7 @@ impl Lowering {
                 self.emit(node, label, RawOp::Op(Op::Dense(dense)), vec![x], vec![n])
             }
             "Add" | "Sub" | "Mul" => self.binary(node, label),
-            "Softmax" => {
-                let x = self.act(node, 0)?;
-                let s = self.shape(x);
-                let axis = a.int("axis", -1);
-                if !(axis == -1 || axis as usize == s.len()) {
-                    return err(format!(
-                        "softmax over axis {axis} of [batch, {s:?}] is not supported (last axis only)"
-                    ));
-                }
-                self.emit(node, label, RawOp::Op(Op::Softmax), vec![x], s)
-            }
+            "Softmax" => self.softmax(node, label, &a),
             other => err(format!(
                 "operator {other} is not supported (supported: Conv, BatchNormalization, Relu, PRelu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Pad, Concat, Resize (nearest and linear, whole factors), Gemm, MatMul, Add, Sub, Mul, Softmax, Dropout, Identity, and constant shape arithmetic)"
             )),
@@ -724,6 +721,29 @@ impl Lowering {
             }
             (op, _, _) => err(format!("{op} of these inputs is not supported")),
         }
+    }
+
+    /// Softmax over one axis of `[batch, ...]`. Before opset 13 it ran over the input
+    /// flattened from `axis` on (default 1), which is one axis where the rest are 1.
+    fn softmax(&mut self, node: &NodeProto, label: &str, a: &Attrs) -> Result<()> {
+        let x = self.act(node, 0)?;
+        let s = self.shape(x);
+        let rank = s.len() as i64 + 1;
+        let default = if self.opset >= 13 { -1 } else { 1 };
+        let given = a.int("axis", default);
+        let axis = if given < 0 { given + rank } else { given };
+        if axis < 1 || axis >= rank {
+            return err(format!("axis {given} of [batch, {s:?}] is not supported (not the batch axis)"));
+        }
+        let axis = axis as usize - 1;
+        let trailing = s[axis + 1..].iter().product::<usize>();
+        if self.opset < 13 && trailing != 1 {
+            return err(format!(
+                "softmax (opset {}) over [batch, {s:?}] flattened from axis {given} is not supported (one axis only)",
+                self.opset
+            ));
+        }
+        self.emit(node, label, RawOp::Op(Op::Softmax { axis }), vec![x], s)
     }
 
     /// Resize (and opset-9 Upsample) by whole factors: nearest neighbour in the coordinate
