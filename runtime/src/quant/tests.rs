@@ -616,8 +616,14 @@ fn element_wise_functions_are_tables_that_follow_float() {
     assert!(Model::new_unchecked_crc(AlignedBytes::new(&bad).as_slice()).is_err());
 }
 
+/// Builds without ONNX Runtime (`--no-default-features`, the aarch64 and Cortex-M checks)
+/// skip the comparisons with it.
+#[cfg(not(feature = "ort"))]
+fn assert_onnx_runtime_agrees(_: &super::Quantized, _: &[Vec<f32>]) {}
+
 /// The engine against ONNX Runtime on `q`'s QDQ twin, op by op, within 1 LSB (where its
 /// library is found; CI requires it).
+#[cfg(feature = "ort")]
 fn assert_onnx_runtime_agrees(q: &super::Quantized, imgs: &[Vec<f32>]) {
     let lib = crate::backends::onnxruntime_library();
     if let Err(e) = lib {
@@ -708,7 +714,13 @@ fn nearest_upsampling_by_whole_factors() {
     }
 }
 
+#[cfg(not(feature = "ort"))]
+fn onnx_runtime_float(_: &[u8], _: &[f32], _: [usize; 4]) -> Option<Vec<f32>> {
+    None
+}
+
 /// ONNX Runtime on a float model (input `x`, output `y`), where its library is found.
+#[cfg(feature = "ort")]
 fn onnx_runtime_float(onnx: &[u8], img: &[f32], dims: [usize; 4]) -> Option<Vec<f32>> {
     crate::backends::onnxruntime_library().ok()?;
     let dir = tempfile::tempdir().unwrap();
