@@ -289,8 +289,13 @@ impl<'m> Engine<'m> {
                     }
                 }
             }
+            #[cfg(feature = "graph-ops")]
             OpCode::UpsampleLinear => upsample_linear(op, &x, &y, xs, ys),
+            #[cfg(feature = "graph-ops")]
             OpCode::Softmax => softmax(m.i32s(op.bias, 256), op.k_pad, xs, ys),
+            // The loader refuses them in builds without the feature.
+            #[cfg(not(feature = "graph-ops"))]
+            OpCode::UpsampleLinear | OpCode::Softmax => {}
             OpCode::Lut => {
                 let table = m.i8s(op.weights.0, 256);
                 for (o, &v) in ys.iter_mut().zip(xs) {
@@ -632,12 +637,11 @@ fn concat(op: &Op, inputs: [(Value, i32); 2], s: u8, zy: i8, xs: [&[i8]; 2], ys:
     }
 }
 
-/// Zero padding: the border rows and columns, and the channels before and after each
-/// pixel's own, hold the zero point (the quantization is the input's).
 /// Bilinear upsampling along one axis of whole factor `f`: output `o` reads input `i0` with
 /// weight `d - t` and `i0 + 1` with weight `t`, out of `d`; `i0` may be -1 and `i0 + 1`
 /// past the end (the caller clamps). At `(o + 0.5) / f - 0.5` (half_pixel), or at `o / f`
 /// (`asymmetric`). Whole numbers, so every target computes the same bytes.
+#[cfg(feature = "graph-ops")]
 pub fn linear_taps(o: usize, f: usize, asymmetric: bool) -> (isize, usize, usize) {
     let (num, d) =
         if asymmetric { (o as isize, f as isize) } else { (2 * o as isize + 1 - f as isize, 2 * f as isize) };
@@ -648,6 +652,7 @@ pub fn linear_taps(o: usize, f: usize, asymmetric: bool) -> (isize, usize, usize
 /// `z + (sum of w_y * w_x * (x - z)) / (d_y * d_x)`, rounded half to even as ONNX
 /// Runtime's QuantizeLinear rounds the float Resize's result. Input and output share their
 /// quantization.
+#[cfg(feature = "graph-ops")]
 fn upsample_linear(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
     let ([c, h, w], [_, oh, ow]) = (x.shape, y.shape);
     let [fy, fx] = op.kernel;
@@ -677,28 +682,29 @@ fn upsample_linear(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
 /// distance below the run's largest, in units of 2^-16), output `round(256 * e / sum)`
 /// from zero point -128, ties to even. Sums fit u32: the loader caps runs at
 /// `SOFTMAX_MAX_RUN` and entries at 2^16.
+#[cfg(feature = "graph-ops")]
 fn softmax(table: &[i32], run: usize, xs: &[i8], ys: &mut [i8]) {
     for (x, y) in xs.chunks_exact(run).zip(ys.chunks_exact_mut(run)) {
         let top = x.iter().copied().max().unwrap_or(0) as i32;
-        let sum: u32 = x.iter().map(|&v| table[(top - v as i32) as usize] as u32).sum();
+        // At most 2^15 entries of at most 2^16: u32 holds the sum, and `e << 8` too, so
+        // no 64-bit division is linked into Cortex-M builds.
+        let sum: u32 = x.iter().map(|&v| table[(top - v as i32) as usize] as u32).sum::<u32>().max(1);
         for (o, &v) in y.iter_mut().zip(x) {
-            let e = table[(top - v as i32) as usize] as u64;
-            let q = div_round_half_even_u64(e << 8, sum.max(1) as u64);
+            let e = (table[(top - v as i32) as usize] as u32) << 8;
+            let (q, r) = (e / sum, e % sum);
+            // Ties to even; `2 * r` cannot overflow (`r < sum <= 2^31`).
+            let q = match (2 * r).cmp(&sum) {
+                core::cmp::Ordering::Less => q,
+                core::cmp::Ordering::Greater => q + 1,
+                core::cmp::Ordering::Equal => q + (q & 1),
+            };
             *o = (q as i32 - 128).clamp(-128, 127) as i8;
         }
     }
 }
 
-fn div_round_half_even_u64(n: u64, d: u64) -> u64 {
-    let (q, r) = (n / d, n % d);
-    match (2 * r).cmp(&d) {
-        core::cmp::Ordering::Less => q,
-        core::cmp::Ordering::Greater => q + 1,
-        core::cmp::Ordering::Equal => q + (q & 1),
-    }
-}
-
 /// `n / d` rounded to the nearest whole number, ties to even (`d > 0`).
+#[cfg(feature = "graph-ops")]
 fn div_round_half_even(n: i32, d: i32) -> i32 {
     let (q, r) = (n.div_euclid(d), n.rem_euclid(d));
     match (2 * r).cmp(&d) {
@@ -708,6 +714,8 @@ fn div_round_half_even(n: i32, d: i32) -> i32 {
     }
 }
 
+/// Zero padding: the border rows and columns, and the channels before and after each
+/// pixel's own, hold the zero point (the quantization is the input's).
 fn pad(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
     let [c, h, w] = x.shape;
     let [co, _, wo] = y.shape;

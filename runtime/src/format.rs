@@ -705,12 +705,26 @@ impl<'a> Model<'a> {
                     return bad("pad shapes or quantization");
                 }
             }
-            OpCode::Upsample | OpCode::UpsampleLinear => {
+            #[cfg(feature = "graph-ops")]
+            OpCode::UpsampleLinear => {
                 let [fy, fx] = op.kernel;
                 if fy == 0 || fx == 0 || y.shape != [c, h * fy, w * fx] || !same_quant {
                     return bad("upsample shapes or quantization");
                 }
             }
+            OpCode::Upsample => {
+                let [fy, fx] = op.kernel;
+                if fy == 0 || fx == 0 || y.shape != [c, h * fy, w * fx] || !same_quant {
+                    return bad("upsample shapes or quantization");
+                }
+            }
+            #[cfg(not(feature = "graph-ops"))]
+            OpCode::UpsampleLinear | OpCode::Softmax => {
+                return bad(
+                    "bilinear upsampling and softmax are not built in (fer-runtime feature graph-ops)",
+                );
+            }
+            #[cfg(feature = "graph-ops")]
             OpCode::Softmax => {
                 let run = op.k_pad;
                 if y.shape != x.shape || run == 0 || run > SOFTMAX_MAX_RUN || !x.len().is_multiple_of(run) {
