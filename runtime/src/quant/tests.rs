@@ -685,18 +685,7 @@ fn nearest_upsampling_by_whole_factors() {
         let q = quantize(&onnx, &imgs, Method::MinMax).unwrap();
         let codes: Vec<_> = q.model.layers.iter().map(|l| std::format!("{:?}", l.code)).collect();
         assert_eq!(codes, ["Conv", "Upsample", "Conv", "Flatten"]);
-        let buf = AlignedBytes::new(&q.fer);
-        for k in kernels::available() {
-            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
-            let mut arena = vec![0u8; engine.arena_size()];
-            let step = engine.output_at(0).unwrap().scale;
-            for img in &imgs {
-                let (f, i) = (eval::run(&g, img).unwrap(), super::run_fer(&engine, &mut arena, img).unwrap());
-                for (a, b) in f.iter().zip(&i) {
-                    assert!((a - b).abs() <= 3.0 * step, "{}: float {f:?} int8 {i:?}", k.name());
-                }
-            }
-        }
+        assert_int8_within(&q, &g, &imgs, 3.0 * q.model.values[q.model.output].scale, "nearest");
         assert_onnx_runtime_agrees(&q, &imgs[..3]);
     }
     for (attrs, scales, want) in [
@@ -711,6 +700,49 @@ fn nearest_upsampling_by_whole_factors() {
         let onnx = build(resize(&["c", "", "scales"], attrs), vec![f32s("scales", &[4], scales)]);
         let e = read_onnx(&onnx).unwrap_err().0;
         assert!(e.contains("node `up` (Resize)") && e.contains(want), "{e}");
+    }
+}
+
+/// The largest |float - int8| of `q` over `imgs`, on kernel set `k`.
+fn int8_error(
+    q: &super::Quantized,
+    g: &crate::onnx::FloatGraph,
+    imgs: &[Vec<f32>],
+    k: &'static dyn kernels::Kernels,
+) -> f32 {
+    let buf = AlignedBytes::new(&q.fer);
+    let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+    let mut arena = vec![0u8; engine.arena_size()];
+    imgs.iter()
+        .map(|img| {
+            super::compare(&eval::run(g, img).unwrap(), &super::run_fer(&engine, &mut arena, img).unwrap()).0
+        })
+        .fold(0f32, f32::max)
+}
+
+/// int8 within `bound` of float on every kernel set this machine has.
+fn assert_int8_within(
+    q: &super::Quantized,
+    g: &crate::onnx::FloatGraph,
+    imgs: &[Vec<f32>],
+    bound: f32,
+    what: &str,
+) {
+    for k in kernels::available() {
+        let d = int8_error(q, g, imgs, k);
+        assert!(d <= bound, "{what}, {}: int8 {d} from float (bound {bound})", k.name());
+    }
+}
+
+/// The f32 evaluator against ONNX Runtime on the float model itself, within `tolerance`
+/// (where ONNX Runtime is found; `assert_onnx_runtime_agrees` requires it in CI).
+fn assert_evaluator_matches_onnx_runtime(onnx: &[u8], imgs: &[Vec<f32>], tolerance: f32, what: &str) {
+    let g = read_onnx(onnx).unwrap();
+    let [c, h, w] = g.input_shape;
+    for img in imgs {
+        let Some(theirs) = onnx_runtime_float(onnx, img, [1, c, h, w]) else { return };
+        let (d, _) = super::compare(&eval::run(&g, img).unwrap(), &theirs);
+        assert!(d < tolerance, "{what}: f32 evaluator {d} from ONNX Runtime");
     }
 }
 
@@ -777,26 +809,11 @@ fn bilinear_and_opset_10_resize_follow_float_and_onnx_runtime() {
     for (what, node, [fy, fx], opset, code) in cases {
         let onnx = build(node, vec![1.0, 1.0, fy, fx], opset);
         let g = read_onnx(&onnx).unwrap();
-        for img in &imgs[..3] {
-            let Some(theirs) = onnx_runtime_float(&onnx, img, [1, 2, 3, 3]) else { break };
-            let ours = eval::run(&g, img).unwrap();
-            let (d, _) = super::compare(&ours, &theirs);
-            assert!(d < 1e-4, "{what}: f32 evaluator {d} from ONNX Runtime");
-        }
+        assert_evaluator_matches_onnx_runtime(&onnx, &imgs[..3], 1e-4, what);
         let q = quantize(&onnx, &imgs, Method::MinMax).unwrap();
         let codes: Vec<_> = q.model.layers.iter().map(|l| std::format!("{:?}", l.code)).collect();
         assert_eq!(codes[1], code, "{what}");
-        let buf = AlignedBytes::new(&q.fer);
-        for k in kernels::available() {
-            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
-            let mut arena = vec![0u8; engine.arena_size()];
-            let step = engine.output_at(0).unwrap().scale;
-            for img in &imgs {
-                let (f, i) = (eval::run(&g, img).unwrap(), super::run_fer(&engine, &mut arena, img).unwrap());
-                let (d, _) = super::compare(&f, &i);
-                assert!(d <= 3.0 * step, "{what}, {}: int8 {d} from float (step {step})", k.name());
-            }
-        }
+        assert_int8_within(&q, &g, &imgs, 3.0 * q.model.values[q.model.output].scale, what);
         assert_onnx_runtime_agrees(&q, &imgs[..3]);
     }
     let onnx = build(
@@ -847,11 +864,7 @@ fn softmax_over_an_inner_axis_runs_in_int8() {
     let imgs: Vec<Vec<f32>> = (0..12).map(|k| ramp(18, 0.4, k)).collect();
     for (what, onnx) in [("head", head), ("channels", channels)] {
         let g = read_onnx(&onnx).unwrap();
-        for img in &imgs[..3] {
-            let Some(theirs) = onnx_runtime_float(&onnx, img, [1, 2, 3, 3]) else { break };
-            let (d, _) = super::compare(&eval::run(&g, img).unwrap(), &theirs);
-            assert!(d < 1e-5, "{what}: f32 evaluator {d} from ONNX Runtime");
-        }
+        assert_evaluator_matches_onnx_runtime(&onnx, &imgs[..3], 1e-5, what);
         let q = quantize(&onnx, &imgs, Method::MinMax).unwrap();
         assert!(q.model.layers.iter().any(|l| l.code == crate::format::OpCode::Softmax), "{what}");
         assert!(!q.model.softmax, "{what}: not the classifier's final softmax");
@@ -859,21 +872,11 @@ fn softmax_over_an_inner_axis_runs_in_int8() {
         // twice (its own and the run's others); the output rounds to 1/256 on top.
         let soft = q.model.layers.iter().find(|l| l.code == crate::format::OpCode::Softmax).unwrap();
         let bound = 0.5 * q.model.values[soft.inputs[0]].scale + 1.5 / 256.0;
-        let buf = AlignedBytes::new(&q.fer);
-        for k in kernels::available() {
-            let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
-            let mut arena = vec![0u8; engine.arena_size()];
-            for img in &imgs {
-                let (f, i) = (eval::run(&g, img).unwrap(), super::run_fer(&engine, &mut arena, img).unwrap());
-                let (d, _) = super::compare(&f, &i);
-                // Behind the 1x1 head, the probabilities' error is weighted by its rows.
-                let rows = ramp(12, 0.5, 1);
-                let gain = rows.chunks(4).map(|r| r.iter().map(|w| w.abs()).sum::<f32>()).fold(0.0, f32::max);
-                let bound =
-                    if what == "head" { bound } else { gain * bound + engine.output_at(0).unwrap().scale };
-                assert!(d <= bound, "{what}, {}: int8 {d} from float (bound {bound})", k.name());
-            }
-        }
+        // Behind the 1x1 head, the probabilities' error is weighted by its rows.
+        let rows = ramp(12, 0.5, 1);
+        let gain = rows.chunks(4).map(|r| r.iter().map(|w| w.abs()).sum::<f32>()).fold(0.0, f32::max);
+        let bound = if what == "head" { bound } else { gain * bound + q.model.values[q.model.output].scale };
+        assert_int8_within(&q, &g, &imgs, bound, what);
         assert_onnx_runtime_agrees(&q, &imgs[..3]);
     }
     let spatial = model(
@@ -998,20 +1001,7 @@ fn equalizing_a_conv_pair_evens_its_channels_and_keeps_the_function() {
     assert!(range("stem").is_some(), "stem's ReLU output feeds dw alone: a pair too");
     assert!(range("pw").is_none(), "pw is the output");
     let g = read_onnx(&onnx).unwrap();
-    let worst = |q: &super::Quantized| {
-        let buf = AlignedBytes::new(&q.fer);
-        let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), kernels::best());
-        let mut arena = vec![0u8; engine.arena_size()];
-        imgs.iter()
-            .map(|img| {
-                super::compare(
-                    &eval::run(&g, img).unwrap(),
-                    &super::run_fer(&engine, &mut arena, img).unwrap(),
-                )
-                .0
-            })
-            .fold(0f32, f32::max)
-    };
+    let worst = |q: &super::Quantized| int8_error(q, &g, &imgs, kernels::best());
     let (w_plain, w_eq) = (worst(&plain), worst(&q));
     // Measured: 0.71 plain (45 output steps), 0.055 equalized (3.5 steps).
     let step = q.model.values[q.model.output].scale;
