@@ -691,14 +691,9 @@ fn softmax(table: &[i32], run: usize, xs: &[i8], ys: &mut [i8]) {
         let sum: u32 = x.iter().map(|&v| table[(top - v as i32) as usize] as u32).sum::<u32>().max(1);
         for (o, &v) in y.iter_mut().zip(x) {
             let e = (table[(top - v as i32) as usize] as u32) << 8;
-            let (q, r) = (e / sum, e % sum);
-            // Ties to even; `2 * r` cannot overflow (`r < sum <= 2^31`).
-            let q = match (2 * r).cmp(&sum) {
-                core::cmp::Ordering::Less => q,
-                core::cmp::Ordering::Greater => q + 1,
-                core::cmp::Ordering::Equal => q + (q & 1),
-            };
-            *o = (q as i32 - 128).clamp(-128, 127) as i8;
+            // `e / sum <= 256` fits i32.
+            let q = round_quotient((e / sum) as i32, e % sum, sum);
+            *o = (q - 128).clamp(-128, 127) as i8;
         }
     }
 }
@@ -706,7 +701,14 @@ fn softmax(table: &[i32], run: usize, xs: &[i8], ys: &mut [i8]) {
 /// `n / d` rounded to the nearest whole number, ties to even (`d > 0`).
 #[cfg(feature = "graph-ops")]
 fn div_round_half_even(n: i32, d: i32) -> i32 {
-    let (q, r) = (n.div_euclid(d), n.rem_euclid(d));
+    round_quotient(n.div_euclid(d), n.rem_euclid(d) as u32, d as u32)
+}
+
+/// A quotient rounded down, `q`, with remainder `r` of divisor `d`, rounded to the nearest
+/// whole number, ties to even (as ONNX Runtime's QuantizeLinear). `2 * r` fits u32 for any
+/// `d <= 2^31`.
+#[cfg(feature = "graph-ops")]
+fn round_quotient(q: i32, r: u32, d: u32) -> i32 {
     match (2 * r).cmp(&d) {
         core::cmp::Ordering::Less => q,
         core::cmp::Ordering::Greater => q + 1,

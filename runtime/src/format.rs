@@ -591,6 +591,9 @@ impl<'a> Model<'a> {
         if windowed && (op.pads[0].max(op.pads[2]) >= eff(0) || op.pads[1].max(op.pads[3]) >= eff(1)) {
             return bad("padding at least as large as the kernel");
         }
+        if !cfg!(feature = "graph-ops") && matches!(op.code, OpCode::UpsampleLinear | OpCode::Softmax) {
+            return bad("bilinear upsampling and softmax are not built in (fer-runtime feature graph-ops)");
+        }
         match op.code {
             OpCode::Conv | OpCode::Dense => {
                 let (g, cout) = (op.groups, y.shape[0]);
@@ -705,26 +708,12 @@ impl<'a> Model<'a> {
                     return bad("pad shapes or quantization");
                 }
             }
-            #[cfg(feature = "graph-ops")]
-            OpCode::UpsampleLinear => {
+            OpCode::Upsample | OpCode::UpsampleLinear => {
                 let [fy, fx] = op.kernel;
                 if fy == 0 || fx == 0 || y.shape != [c, h * fy, w * fx] || !same_quant {
                     return bad("upsample shapes or quantization");
                 }
             }
-            OpCode::Upsample => {
-                let [fy, fx] = op.kernel;
-                if fy == 0 || fx == 0 || y.shape != [c, h * fy, w * fx] || !same_quant {
-                    return bad("upsample shapes or quantization");
-                }
-            }
-            #[cfg(not(feature = "graph-ops"))]
-            OpCode::UpsampleLinear | OpCode::Softmax => {
-                return bad(
-                    "bilinear upsampling and softmax are not built in (fer-runtime feature graph-ops)",
-                );
-            }
-            #[cfg(feature = "graph-ops")]
             OpCode::Softmax => {
                 let run = op.k_pad;
                 if y.shape != x.shape || run == 0 || run > SOFTMAX_MAX_RUN || !x.len().is_multiple_of(run) {

@@ -96,7 +96,7 @@ fn pad(x: &[f32], s: &[usize], before: &[usize; 3], o: &[usize]) -> Vec<f32> {
     y
 }
 
-/// Nearest-neighbour upsampling of `[C, H, W]` by whole factors.
+/// Upsampling of `[C, H, W]` by whole factors, nearest or bilinear (`Sampling::taps`).
 fn upsample(x: &[f32], s: &[usize], [fy, fx]: [usize; 2], sampling: Sampling) -> Vec<f32> {
     let (c, h, w) = (s[0], s[1], s[2]);
     let (oh, ow) = (h * fy, w * fx);

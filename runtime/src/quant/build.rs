@@ -293,8 +293,6 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
     })
 }
 
-/// The int8 table of `f`: entry `q + 128` is `f` of input `q`, dequantized, in the output's
-/// quantization (the same single rounding ONNX Runtime makes on the QDQ twin).
 /// A softmax output's scale (its zero point is -128).
 pub const SOFTMAX_SCALE: f32 = 1.0 / 256.0;
 
@@ -304,6 +302,8 @@ fn softmax_table(sx: f32) -> Vec<i32> {
     (0..256).map(|d| ((-(d as f64) * sx as f64).exp() * SOFTMAX_ONE as f64).round() as i32).collect()
 }
 
+/// The int8 table of `f`: entry `q + 128` is `f` of input `q`, dequantized, in the output's
+/// quantization (the same single rounding ONNX Runtime makes on the QDQ twin).
 fn lut(f: Unary, x: &QValue, y: &QValue, lo: i8, hi: i8) -> Vec<i8> {
     (-128i32..=127)
         .map(|q| {

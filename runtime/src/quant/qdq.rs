@@ -89,6 +89,20 @@ impl G {
         self.node("Reshape", &out, &[&src, &shape], &out, vec![]);
         out
     }
+    /// Bytes in the engine's `[H, W, C]` order (any `[1, .., ..]` of them) back to the
+    /// `[1, C, H, W]` map `out` of `shape`.
+    fn hwc_to_map(&mut self, n: &str, src: &str, out: &str, [c, h, w]: [usize; 3]) {
+        let (shape, nhwc) = (format!("{n}.nhwc.shape"), format!("{n}.nhwc"));
+        self.i64s(&shape, &[1, h as i64, w as i64, c as i64]);
+        self.node("Reshape", &nhwc, &[src, &shape], &nhwc, vec![]);
+        self.node("Transpose", n, &[&nhwc], out, vec![ints("perm", &[0, 3, 1, 2])]);
+    }
+    /// `Resize` of the map `x` by whole factors `[rows, columns]`, in the mode `attrs` give.
+    fn resize(&mut self, n: &str, x: &str, out: &str, factor: [usize; 2], attrs: Vec<AttributeProto>) {
+        let scales = format!("{n}.scales");
+        self.f32s(&scales, &[4], &[1.0, 1.0, factor[0] as f32, factor[1] as f32]);
+        self.node("Resize", n, &[x, "", &scales], out, attrs);
+    }
     fn i32s(&mut self, name: &str, dims: &[usize], v: &[i32]) {
         self.init.push(TensorProto {
             name: name.into(),
@@ -238,23 +252,17 @@ pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) ->
                 let b = g.hwc_blocks(&names[l.inputs[1]].clone(), rank2[l.inputs[1]], blocks, rb);
                 let joined = format!("{n}.joined");
                 g.node("Concat", &joined, &[&a, &b], &joined, vec![int("axis", 2)]);
-                let [c, h, w] = y.shape;
-                let (shape, nhwc) = (format!("{n}.nhwc.shape"), format!("{n}.nhwc"));
-                g.i64s(&shape, &[1, h as i64, w as i64, c as i64]);
-                g.node("Reshape", &nhwc, &[&joined, &shape], &nhwc, vec![]);
-                g.node("Transpose", &n, &[&nhwc], &out, vec![ints("perm", &[0, 3, 1, 2])]);
+                g.hwc_to_map(&n, &joined, &out, y.shape);
                 rank2[l.output] = false;
             }
             OpCode::Upsample => {
                 // Output pixel o reads input o / factor: asymmetric coordinates, floored.
-                let scales = format!("{n}.scales");
-                g.f32s(&scales, &[4], &[1.0, 1.0, l.kernel[0] as f32, l.kernel[1] as f32]);
                 let attrs = vec![
                     string("mode", "nearest"),
                     string("coordinate_transformation_mode", "asymmetric"),
                     string("nearest_mode", "floor"),
                 ];
-                g.node("Resize", &n, &[&x, "", &scales], &out, attrs);
+                g.resize(&n, &x, &out, l.kernel, attrs);
             }
             OpCode::Softmax => {
                 // In the engine's byte order: runs of `run` bytes, softmax over each, then
@@ -263,19 +271,13 @@ pub fn qdq_onnx_with(m: &QModel, metadata: &[(String, String)], expose: bool) ->
                 let blocks = g.hwc_blocks(&x, rank2[l.inputs[0]], y.len() / run, run);
                 let soft = format!("{n}.softmax");
                 g.node("Softmax", &soft, &[&blocks], &soft, vec![int("axis", -1)]);
-                let [c, h, w] = y.shape;
-                let (shape, nhwc) = (format!("{n}.nhwc.shape"), format!("{n}.nhwc"));
-                g.i64s(&shape, &[1, h as i64, w as i64, c as i64]);
-                g.node("Reshape", &nhwc, &[&soft, &shape], &nhwc, vec![]);
-                g.node("Transpose", &n, &[&nhwc], &out, vec![ints("perm", &[0, 3, 1, 2])]);
+                g.hwc_to_map(&n, &soft, &out, y.shape);
                 rank2[l.output] = false;
             }
             OpCode::UpsampleLinear => {
-                let scales = format!("{n}.scales");
-                g.f32s(&scales, &[4], &[1.0, 1.0, l.kernel[0] as f32, l.kernel[1] as f32]);
                 let coords = if l.count_include_pad { "asymmetric" } else { "half_pixel" };
                 let attrs = vec![string("mode", "linear"), string("coordinate_transformation_mode", coords)];
-                g.node("Resize", &n, &[&x, "", &scales], &out, attrs);
+                g.resize(&n, &x, &out, l.kernel, attrs);
             }
             OpCode::Lut => {
                 let u = l.unary.expect("a Lut layer has its function");
