@@ -18,6 +18,10 @@ pub enum Method {
 pub struct Ranges {
     pub lo: Vec<f32>,
     pub hi: Vec<f32>,
+    /// Per plan value that is a `[C, H, W]` map: each channel's smallest and largest value
+    /// over the images (min/max whatever the method; channel equalization reads them).
+    /// Empty for other values.
+    pub channels: Vec<Vec<(f32, f32)>>,
 }
 
 const BINS: usize = 2048;
@@ -39,6 +43,13 @@ pub fn calibrate(
     let src = sources(plan);
     let mut lo = vec![f32::INFINITY; src.len()];
     let mut hi = vec![f32::NEG_INFINITY; src.len()];
+    let mut channels: Vec<Vec<(f32, f32)>> = src
+        .iter()
+        .map(|&f| match g.shape(f).as_slice() {
+            [c, _, _] => vec![(f32::INFINITY, f32::NEG_INFINITY); *c],
+            _ => Vec::new(),
+        })
+        .collect();
     let mut all = Vec::with_capacity(images.len());
     for img in images {
         let values = eval::run_all(g, img)?;
@@ -49,6 +60,10 @@ pub fn calibrate(
                 }
                 lo[p] = lo[p].min(v);
                 hi[p] = hi[p].max(v);
+            }
+            let per = values[f].len() / channels[p].len().max(1);
+            for (r, chunk) in channels[p].iter_mut().zip(values[f].chunks(per.max(1))) {
+                *r = chunk.iter().fold(*r, |(a, b), &v| (a.min(v), b.max(v)));
             }
         }
         if matches!(method, Method::Percentile(_)) {
@@ -86,7 +101,7 @@ pub fn calibrate(
             hi[p] = a + (i_hi + 1) as f32 * width;
         }
     }
-    Ok(Ranges { lo, hi })
+    Ok(Ranges { lo, hi, channels })
 }
 
 /// Sets value `v`'s range, and that of every value a Concat joins into it (their bytes are

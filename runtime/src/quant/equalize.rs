@@ -15,9 +15,8 @@
 use std::string::String;
 use std::vec::Vec;
 
-use super::calibrate::{Ranges, sources};
+use super::calibrate::Ranges;
 use super::fuse::{Plan, QOp};
-use crate::onnx::{FloatGraph, OnnxError, eval};
 
 /// One equalized pair: the first conv's name, and its output range before and after.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,60 +52,31 @@ fn pairs(plan: &Plan) -> Vec<(usize, usize)> {
     found
 }
 
-/// Per channel of plan value `v` (`[C, H, W]`): the smallest and largest value over `images`.
-fn channel_ranges(
-    g: &FloatGraph,
-    plan: &Plan,
-    values: &[usize],
-    images: &[Vec<f32>],
-) -> Result<Vec<Vec<(f32, f32)>>, OnnxError> {
-    let src = sources(plan);
-    let mut out: Vec<Vec<(f32, f32)>> = values
-        .iter()
-        .map(|&v| vec![(f32::INFINITY, f32::NEG_INFINITY); plan.nodes[v - 1].shape[0]])
-        .collect();
-    for image in images {
-        let all = eval::run_all(g, image)?;
-        for (k, &v) in values.iter().enumerate() {
-            let data = &all[src[v]];
-            let per = data.len() / out[k].len();
-            for (c, r) in out[k].iter_mut().enumerate() {
-                for &x in &data[c * per..(c + 1) * per] {
-                    *r = (r.0.min(x), r.1.max(x));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Equalizes every pair in `plan` and sets the first conv's output range in `ranges`
-/// from its channels' ranges (each divided by its `s_c`).
-pub fn equalize(
-    g: &FloatGraph,
-    plan: &mut Plan,
-    ranges: &mut Ranges,
-    images: &[Vec<f32>],
-) -> Result<Vec<Equalized>, OnnxError> {
-    let found = pairs(plan);
-    let values: Vec<usize> = found.iter().map(|&(a, _)| a + 1).collect();
-    let per_channel = channel_ranges(g, plan, &values, images)?;
-    let mut report = Vec::with_capacity(found.len());
-    for (&(a, b), channels) in found.iter().zip(&per_channel) {
-        let scales = scales(plan, b, channels);
+/// from its channels' calibrated ranges (each divided by its `s_c`).
+pub fn equalize(plan: &mut Plan, ranges: &mut Ranges) -> Vec<Equalized> {
+    let mut report = Vec::new();
+    for (a, b) in pairs(plan) {
+        let v = a + 1;
+        if ranges.channels[v].len() != plan.nodes[a].shape[0] {
+            continue;
+        }
+        let scales = scales(plan, b, &ranges.channels[v]);
         scale_outputs(&mut plan.nodes[a].op, &scales);
         scale_inputs(&mut plan.nodes[b].op, &scales);
-        let v = a + 1;
         let before = ranges.hi[v] - ranges.lo[v];
-        ranges.lo[v] = channels.iter().zip(&scales).map(|(r, s)| r.0 / s).fold(0.0, f32::min);
-        ranges.hi[v] = channels.iter().zip(&scales).map(|(r, s)| r.1 / s).fold(0.0, f32::max);
+        for (r, s) in ranges.channels[v].iter_mut().zip(&scales) {
+            *r = (r.0 / s, r.1 / s);
+        }
+        ranges.lo[v] = ranges.channels[v].iter().map(|r| r.0).fold(0.0, f32::min);
+        ranges.hi[v] = ranges.channels[v].iter().map(|r| r.1).fold(0.0, f32::max);
         report.push(Equalized {
             name: plan.nodes[a].name.clone(),
             range_before: before,
             range_after: ranges.hi[v] - ranges.lo[v],
         });
     }
-    Ok(report)
+    report
 }
 
 /// `s_c = sqrt(a_c / w_c)`; 1 where either is zero (a dead channel stays as it is).

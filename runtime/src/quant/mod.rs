@@ -172,8 +172,7 @@ pub fn quantize_with(onnx: &[u8], images: &[Vec<f32>], opts: &Options) -> Result
     }
     let mut plan = fuse::plan(&graph)?;
     let mut ranges = calibrate::calibrate(&graph, &plan, images, method)?;
-    let equalized =
-        if equalize { equalize::equalize(&graph, &mut plan, &mut ranges, images)? } else { Vec::new() };
+    let equalized = if equalize { equalize::equalize(&mut plan, &mut ranges) } else { Vec::new() };
     for (name, lo, hi) in output_ranges {
         let Some(&(_, v)) = plan.outputs.iter().find(|(n, _)| n == name) else {
             let names: Vec<&str> = plan.outputs.iter().map(|(n, _)| n.as_str()).collect();
