@@ -5,7 +5,7 @@ use core::fmt;
 
 use crate::format::{Model, Op, OpCode, Value};
 use crate::kernels::{Add, Depthwise, Kernels, MaxPool, PRelu, Requant};
-use crate::requant::{clamp_i8, clamp_i8_wide, div_round, rshift_round};
+use crate::requant::{clamp_i8, clamp_i8_wide, div_round, quantize_f32, rshift_round};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineError {
@@ -34,11 +34,6 @@ impl std::error::Error for EngineError {}
 pub struct Engine<'m> {
     pub model: Model<'m>,
     pub kernels: &'static dyn Kernels,
-}
-
-fn round_f32(v: f32) -> i32 {
-    // `f32::round` is not in core; casts saturate (and send NaN to 0).
-    if v >= 0.0 { (v + 0.5) as i32 } else { (v - 0.5) as i32 }
 }
 
 /// Read views of up to two values and a write view of a third, all in one arena.
@@ -106,7 +101,14 @@ impl<'m> Engine<'m> {
         if image.len() != need {
             return Err(EngineError::InputSize { need, got: image.len() });
         }
-        self.set_input_fn(arena, |i| image[i])
+        let v = self.input();
+        if arena.len() < self.arena_size() {
+            return Err(EngineError::ArenaTooSmall { need: self.arena_size(), got: arena.len() });
+        }
+        // SAFETY: same size and validity for u8 and i8.
+        let dst = unsafe { &mut *(&mut arena[v.offset..v.offset + need] as *mut [u8] as *mut [i8]) };
+        self.kernels.quantize_input(image, v.shape[0], 1.0 / v.scale, v.zero_point, dst);
+        Ok(())
     }
 
     /// Like [`set_input`](Self::set_input), the float input's element `i` (in `[C, H, W]`
@@ -121,8 +123,7 @@ impl<'m> Engine<'m> {
         let inv = 1.0 / v.scale;
         for ch in 0..c {
             for p in 0..h * w {
-                let q = round_f32(value(ch * h * w + p) * inv) + v.zero_point as i32;
-                arena[v.offset + p * c + ch] = clamp_i8(q, -128, 127) as u8;
+                arena[v.offset + p * c + ch] = quantize_f32(value(ch * h * w + p), inv, v.zero_point) as u8;
             }
         }
         Ok(())

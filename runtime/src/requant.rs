@@ -17,6 +17,19 @@ pub fn requant(v: i32, m: i32, s: u8) -> i32 {
     rshift_round(v as i64 * m as i64, s) as i32
 }
 
+/// A float input value in int8: `clamp(zp + round_half_away(v * inv))`, NaN to `zp`.
+/// Written so that loops of it run in vector registers (no saturating cast).
+#[inline(always)]
+pub fn quantize_f32(v: f32, inv: f32, zero_point: i8) -> i8 {
+    let s = v * inv;
+    let r = s + 0.5f32.copysign(s);
+    // Beyond +-2^20 the final clamp saturates anyway.
+    let r = if r.is_nan() { 0.0 } else { r.clamp(-1048576.0, 1048576.0) };
+    // SAFETY: finite and within i32 (clamped above).
+    let t = unsafe { r.to_int_unchecked::<i32>() };
+    (t + zero_point as i32).clamp(-128, 127) as i8
+}
+
 /// Saturates to `[lo, hi]` (the int8 range or a fused activation's).
 #[inline(always)]
 pub fn clamp_i8(v: i32, lo: i8, hi: i8) -> i8 {

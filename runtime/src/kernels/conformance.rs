@@ -131,12 +131,18 @@ pub fn gemm(k: &dyn Kernels) {
 
 fn check_depthwise(k: &dyn Kernels, rng: &mut Rng, extreme: bool) {
     let kernel = [1 + rng.below(5), 1 + rng.below(5)];
-    let dilation = [1 + rng.below(2), 1 + rng.below(2)];
-    let stride = [1 + rng.below(3), 1 + rng.below(3)];
+    let (mut dilation, mut stride) =
+        ([1 + rng.below(2), 1 + rng.below(2)], [1 + rng.below(3), 1 + rng.below(3)]);
+    // Half the cases have the mobile nets' unit stride and dilation (kernels specialize it).
+    if rng.below(2) == 0 {
+        (dilation, stride) = ([1, 1], [1, 1]);
+    }
     let pad = [rng.below(kernel[0]), rng.below(kernel[1])];
+    // One map in four is wide, so that long rows are cut in chunks where kernels do.
+    let wide = [0, 0, 0, 70][rng.below(4)];
     let (h, w, c) = (
         dilation[0] * (kernel[0] - 1) + 1 + rng.below(9),
-        dilation[1] * (kernel[1] - 1) + 1 + rng.below(9),
+        dilation[1] * (kernel[1] - 1) + 1 + rng.below(9) + wide,
         1 + rng.below(40),
     );
     let oh = (h + 2 * pad[0] - dilation[0] * (kernel[0] - 1) - 1) / stride[0] + 1;
@@ -245,16 +251,20 @@ fn check_max_pool(k: &dyn Kernels, rng: &mut Rng, extreme: bool) {
     }
 }
 
-fn check_add(k: &dyn Kernels, rng: &mut Rng, extreme: bool) {
+/// One random Add; whether it took the split path ([`Add::split`]).
+fn check_add(k: &dyn Kernels, rng: &mut Rng, extreme: bool) -> bool {
     // Lengths around the vector widths, tails included.
     let n = 1 + rng.below(300);
-    let mult = |rng: &mut Rng| match rng.below(6) {
+    let mult = |rng: &mut Rng| match rng.below(7) {
         0 => i32::MAX,
         1 => 0,
         2 => -(rng.next() as i32 & i32::MAX),
+        // Whole multiples of 2^16: exact ties, negative ones too (the split path's case).
+        3 => (rng.next() as i16 as i32) << 16,
         _ => (1 << 29) + (rng.next() % (1 << 30)) as i32,
     };
-    let shift = if extreme { [1, 62, 31][rng.below(3)] } else { 28 + rng.below(10) as u8 };
+    // The split path's bounds (17 and 46) and either side of them among the extremes.
+    let shift = if extreme { [1, 16, 17, 31, 46, 47, 62][rng.below(7)] } else { 28 + rng.below(10) as u8 };
     let (mut min, mut max) = (rng.next() as i8, rng.next() as i8);
     if min > max || rng.below(2) == 0 {
         (min, max) = (-128, 127);
@@ -282,19 +292,44 @@ fn check_add(k: &dyn Kernels, rng: &mut Rng, extreme: bool) {
         let r = p.y_zero as i64 + crate::requant::rshift_round(v, shift);
         assert_eq!(want[i] as i64, r.clamp(min as i64, max as i64), "add reference at {i}: {p:?}");
     }
+    p.split().is_some()
+}
+
+/// Add over every pair of int8 inputs with multipliers whose low 16 bits are zero, so
+/// that exact ties, negative ones included, occur all over (random multipliers almost
+/// never make them, and the split path rounds those apart).
+fn check_add_ties(k: &dyn Kernels) {
+    let a: Vec<i8> = (0..1 << 16).map(|i| i as u8 as i8).collect();
+    let b: Vec<i8> = (0..1 << 16).map(|i| (i >> 8) as u8 as i8).collect();
+    for (shift, mult) in [
+        (17, [3 << 16, -5 << 16]),
+        (20, [-7 << 16, 9 << 16]),
+        (31, [1 << 30, -(1 << 30)]),
+        (46, [i32::MIN, 1 << 16]),
+    ] {
+        let p = Add { mult, shift, a_zero: -3, b_zero: 5, y_zero: -1, min: -128, max: 127 };
+        let mut want = vec![0i8; a.len()];
+        let mut got = want.clone();
+        Reference.add(&p, &a, &b, &mut want);
+        k.add(&p, &a, &b, &mut got);
+        let first = got.iter().zip(&want).position(|(g, w)| g != w);
+        assert_eq!(first, None, "{} add {p:?}: first difference at {first:?}", k.name());
+    }
 }
 
 /// PReLU, max pooling and Add: 300 random cases each.
 pub fn elementwise(k: &dyn Kernels) {
     let mut rng = Rng(0x9E1A);
-    {
-        for _ in 0..300 {
-            let extreme = rng.below(4) == 0;
-            check_prelu(k, &mut rng, extreme);
-            check_max_pool(k, &mut rng, extreme);
-            check_add(k, &mut rng, extreme);
-        }
+    let mut split = 0;
+    for _ in 0..300 {
+        let extreme = rng.below(4) == 0;
+        check_prelu(k, &mut rng, extreme);
+        check_max_pool(k, &mut rng, extreme);
+        split += check_add(k, &mut rng, extreme) as usize;
     }
+    // Both Add paths of the SIMD kernels were taken.
+    assert!((50..=250).contains(&split), "{split} of 300 Adds split");
+    check_add_ties(k);
 }
 
 /// The whole suite.

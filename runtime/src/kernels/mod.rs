@@ -94,6 +94,23 @@ pub struct Add {
     pub max: i8,
 }
 
+impl Add {
+    /// Each multiplier as `m = hi * 2^16 + lo`, `[[hi_a, lo_a], [hi_b, lo_b]]`, both halves
+    /// in i16, where the shift is 17 to 46 (the quantizer's Adds: about 30). Then SIMD
+    /// kernels get the exact i64 result from 16-bit products and i32 sums (see
+    /// `x86::add_split_avx512`); `None` otherwise (the i64 path).
+    pub fn split(&self) -> Option<[[i16; 2]; 2]> {
+        if !(17..=46).contains(&self.shift) {
+            return None;
+        }
+        let half = |m: i32| -> Option<[i16; 2]> {
+            let hi = (m as i64 + (1 << 15)) >> 16;
+            Some([i16::try_from(hi).ok()?, (m as i64 - (hi << 16)) as i16])
+        };
+        Some([half(self.mult[0])?, half(self.mult[1])?])
+    }
+}
+
 /// The operations every implementation provides.
 pub trait Kernels: Sync {
     fn name(&self) -> &'static str;
@@ -128,6 +145,14 @@ pub trait Kernels: Sync {
     /// Element-wise Add (see [`Add`]); `a`, `b` and `out` of equal length.
     fn add(&self, p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
         reference::add(p, a, b, out)
+    }
+
+    /// A float image in the model's `[C, H, W]` quantized into the arena's `[H, W, C]`:
+    /// `dst[p * c + ch] = quantize_f32(image[ch * hw + p], inv, zero_point)`
+    /// ([`crate::requant::quantize_f32`]); `image` and `dst` of equal length, a multiple
+    /// of `c`.
+    fn quantize_input(&self, image: &[f32], c: usize, inv: f32, zero_point: i8, dst: &mut [i8]) {
+        reference::quantize_input(image, c, inv, zero_point, dst)
     }
 
     /// Unpadded max pooling (see [`MaxPool`]).

@@ -2,7 +2,7 @@
 //! bit for bit.
 
 use super::{Add, Depthwise, Kernels, MaxPool, PRelu, Requant};
-use crate::requant::{clamp_i8, requant};
+use crate::requant::{clamp_i8, quantize_f32, requant};
 
 pub struct Reference;
 
@@ -103,6 +103,36 @@ pub fn prelu(p: &PRelu, x: &[i8], out: &mut [i8]) {
     }
 }
 
+/// See [`Kernels::quantize_input`]. Gray and RGB inputs get loops with the channel count
+/// known, which the compiler vectorizes; `#[inline(always)]` as [`prelu`].
+#[inline(always)]
+pub fn quantize_input(image: &[f32], c: usize, inv: f32, zero_point: i8, dst: &mut [i8]) {
+    assert!(c > 0 && image.len() == dst.len() && image.len().is_multiple_of(c));
+    match c {
+        1 => dst.iter_mut().zip(image).for_each(|(d, &v)| *d = quantize_f32(v, inv, zero_point)),
+        3 => quantize_planes::<3>(image, inv, zero_point, dst),
+        _ => {
+            let hw = image.len() / c;
+            for (p, px) in dst.chunks_exact_mut(c).enumerate() {
+                for (ch, d) in px.iter_mut().enumerate() {
+                    *d = quantize_f32(image[ch * hw + p], inv, zero_point);
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn quantize_planes<const C: usize>(image: &[f32], inv: f32, zero_point: i8, dst: &mut [i8]) {
+    let hw = image.len() / C;
+    let planes: [&[f32]; C] = core::array::from_fn(|ch| &image[ch * hw..][..hw]);
+    for (p, px) in dst.chunks_exact_mut(C).enumerate().take(hw) {
+        for ch in 0..C {
+            px[ch] = quantize_f32(planes[ch][p], inv, zero_point);
+        }
+    }
+}
+
 /// Element-wise Add (see [`Add`]), branch-free i64 arithmetic that vectorizes where the
 /// target has 64-bit lanes (`#[inline(always)]`, as [`prelu`]).
 #[inline(always)]
@@ -120,8 +150,9 @@ pub fn add(p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
     }
 }
 
-/// Unpadded max pooling: no bounds per tap; channels 16 at a time in registers (each
-/// window's taps maxed before one store), the rest one by one.
+/// Unpadded max pooling: no bounds per tap; channels 16, then 8 at a time in registers
+/// (each window's taps maxed before one store; 24-channel maps are common), the rest one
+/// by one.
 #[inline(always)]
 pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
     let c = p.c;
@@ -135,38 +166,41 @@ pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
             && out.len() >= p.oh * p.ow * c
     );
     let clamp = (p.min, p.max) != (i8::MIN, i8::MAX);
-    let blocks = c / 16;
+    let (blocks16, blocks8) = (c / 16, c % 16 / 8);
+    let taps = |ch: usize| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (ky * p.w + kx) * c + ch));
     for oy in 0..p.oh {
         for ox in 0..p.ow {
             let o = &mut out[(oy * p.ow + ox) * c..(oy * p.ow + ox + 1) * c];
             let at0 = (oy * sy * p.w + ox * sx) * c;
             // The window, as one slice: every tap below indexes inside it.
             let win = &x[at0..at0 + ((kh - 1) * p.w + kw) * c];
-            for b in 0..blocks {
-                let mut m = [i8::MIN; 16];
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let at = (ky * p.w + kx) * c + 16 * b;
-                        let v: &[i8; 16] = win[at..at + 16].try_into().unwrap();
-                        for k in 0..16 {
-                            m[k] = m[k].max(v[k]);
-                        }
-                    }
-                }
-                o[16 * b..16 * b + 16].copy_from_slice(&m);
+            for b in 0..blocks16 {
+                o[16 * b..16 * b + 16].copy_from_slice(&max_block::<16>(win, taps(16 * b)));
             }
-            for ch in 16 * blocks..c {
-                let mut m = i8::MIN;
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        m = m.max(win[(ky * p.w + kx) * c + ch]);
-                    }
-                }
-                o[ch] = m;
+            let done = 16 * blocks16;
+            if blocks8 == 1 {
+                o[done..done + 8].copy_from_slice(&max_block::<8>(win, taps(done)));
+            }
+            let rest = done + 8 * blocks8;
+            for (ch, v) in o.iter_mut().enumerate().skip(rest) {
+                *v = taps(ch).fold(i8::MIN, |m, at| m.max(win[at]));
             }
             if clamp {
                 o.iter_mut().for_each(|v| *v = (*v).clamp(p.min, p.max));
             }
         }
     }
+}
+
+/// The largest of `N` bytes at each offset of `taps`, lane by lane.
+#[inline(always)]
+fn max_block<const N: usize>(win: &[i8], taps: impl Iterator<Item = usize>) -> [i8; N] {
+    let mut m = [i8::MIN; N];
+    for at in taps {
+        let v: &[i8; N] = win[at..at + N].try_into().unwrap();
+        for k in 0..N {
+            m[k] = m[k].max(v[k]);
+        }
+    }
+    m
 }

@@ -9,6 +9,8 @@
 
 use core::arch::x86_64::*;
 
+mod dw_rows;
+
 use super::reference::Reference;
 use super::{Add, Depthwise, Kernels, MaxPool, PRelu, Requant};
 
@@ -103,15 +105,28 @@ impl Kernels for Avx512Vnni {
         unsafe { max_pool_avx2(p, x, out) }
     }
 
+    fn quantize_input(&self, image: &[f32], c: usize, inv: f32, zero_point: i8, dst: &mut [i8]) {
+        // SAFETY: as above.
+        unsafe { quantize_input_avx2(image, c, inv, zero_point, dst) }
+    }
+
     fn add(&self, p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
         // SAFETY: only handed out where AVX-512 F/BW/VL were detected.
-        unsafe { add_avx512(p, a, b, out) }
+        unsafe {
+            if let Some(m) = p.split() { add_split_avx512(p, m, a, b, out) } else { add_avx512(p, a, b, out) }
+        }
     }
 
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
         assert!(super::depthwise_sizes_ok(p, x, w, rq, out));
         // SAFETY: as above.
-        unsafe { depthwise_avx512(p, x, w, rq, out) }
+        unsafe {
+            if dw_rows::fits(p) {
+                dw_rows::depthwise_rows(p, x, w, rq, out)
+            } else {
+                depthwise_avx512(p, x, w, rq, out)
+            }
+        }
     }
 }
 
@@ -147,9 +162,16 @@ impl Kernels for Avx2 {
         unsafe { max_pool_avx2(p, x, out) }
     }
 
+    fn quantize_input(&self, image: &[f32], c: usize, inv: f32, zero_point: i8, dst: &mut [i8]) {
+        // SAFETY: as above.
+        unsafe { quantize_input_avx2(image, c, inv, zero_point, dst) }
+    }
+
     fn add(&self, p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
         // SAFETY: as above.
-        unsafe { add_avx2(p, a, b, out) }
+        unsafe {
+            if let Some(m) = p.split() { add_split_avx2(p, m, a, b, out) } else { add_avx2(p, a, b, out) }
+        }
     }
 
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
@@ -166,6 +188,11 @@ fn prelu_avx2(p: &PRelu, x: &[i8], out: &mut [i8]) {
 }
 
 #[target_feature(enable = "avx2")]
+fn quantize_input_avx2(image: &[f32], c: usize, inv: f32, zero_point: i8, dst: &mut [i8]) {
+    super::reference::quantize_input(image, c, inv, zero_point, dst)
+}
+
+#[target_feature(enable = "avx2")]
 fn max_pool_avx2(p: &MaxPool, x: &[i8], out: &mut [i8]) {
     super::reference::max_pool(p, x, out)
 }
@@ -174,6 +201,116 @@ fn max_pool_avx2(p: &MaxPool, x: &[i8], out: &mut [i8]) {
 #[target_feature(enable = "avx2")]
 fn add_avx2(p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
     super::reference::add(p, a, b, out)
+}
+
+/// The constants of an Add whose multipliers split ([`Add::split`]), as i32 lanes.
+struct SplitAdd {
+    /// `(hi_a, hi_b)` and `(lo_a, lo_b)`, each an i16 pair.
+    hi: i32,
+    lo: i32,
+    /// `2^(t-1)` and `t = shift - 16`, the rounding shift of `n` below.
+    half: i32,
+    count: __m128i,
+}
+
+#[inline(always)]
+fn split_add(p: &Add, [[ha, la], [hb, lb]]: [[i16; 2]; 2]) -> SplitAdd {
+    let pair = |a: i16, b: i16| (a as u16 as u32 | (b as u16 as u32) << 16) as i32;
+    let t = p.shift as i32 - 16;
+    // SAFETY: SSE2, part of x86-64.
+    SplitAdd {
+        hi: pair(ha, hb),
+        lo: pair(la, lb),
+        half: 1 << (t - 1),
+        count: unsafe { _mm_cvtsi32_si128(t) },
+    }
+}
+
+/// Add with 31-bit multipliers, exactly as the reference's i64 arithmetic, in i32 lanes,
+/// 32 elements a step. With `A = a - za`, `B = b - zb` interleaved as i16 pairs, two
+/// `vpmaddwd` give `hi = A hi_a + B hi_b` and `lo = A lo_a + B lo_b` (each under 2^24), and
+/// `v = A m_a + B m_b = n 2^16 + l` with `n = hi + (lo >> 16)`, `l = lo & 0xFFFF`. Since
+/// `0 <= l < 2^16` and the shift `s = t + 16`, `round_half_away(v / 2^s)` is
+/// `(n + 2^(t-1) - [n < 0 and l = 0]) >> t`: the low bits only decide a negative tie.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn add_split_avx512(p: &Add, m: [[i16; 2]; 2], a: &[i8], b: &[i8], out: &mut [i8]) {
+    let n = out.len();
+    assert!(a.len() == n && b.len() == n);
+    let k = split_add(p, m);
+    let (hi, lo, half) = (_mm512_set1_epi32(k.hi), _mm512_set1_epi32(k.lo), _mm512_set1_epi32(k.half));
+    let (za, zb) = (_mm512_set1_epi16(p.a_zero as i16), _mm512_set1_epi16(p.b_zero as i16));
+    let (zy, one, low16) =
+        (_mm512_set1_epi32(p.y_zero as i32), _mm512_set1_epi32(1), _mm512_set1_epi32(0xFFFF));
+    let (ylo, yhi) = (_mm256_set1_epi8(p.min), _mm256_set1_epi8(p.max));
+    let rounded = |ab: __m512i| {
+        let l = _mm512_madd_epi16(ab, lo);
+        let n = _mm512_add_epi32(_mm512_madd_epi16(ab, hi), _mm512_srai_epi32::<16>(l));
+        let tie_below =
+            _mm512_cmplt_epi32_mask(n, _mm512_setzero_si512()) & _mm512_testn_epi32_mask(l, low16);
+        let r = _mm512_add_epi32(n, half);
+        let r = _mm512_sra_epi32(_mm512_mask_sub_epi32(r, tie_below, r, one), k.count);
+        _mm512_add_epi32(r, zy)
+    };
+    let blocks = n / 32;
+    for i in 0..blocks {
+        // SAFETY: 32 bytes at 32 * i < n of each slice (lengths checked above).
+        unsafe {
+            let x = _mm512_cvtepi8_epi16(_mm256_loadu_si256(a.as_ptr().add(32 * i) as *const __m256i));
+            let y = _mm512_cvtepi8_epi16(_mm256_loadu_si256(b.as_ptr().add(32 * i) as *const __m256i));
+            let (x, y) = (_mm512_sub_epi16(x, za), _mm512_sub_epi16(y, zb));
+            // unpack and pack both work within 128-bit lanes: the order comes back.
+            let r = _mm512_packs_epi32(
+                rounded(_mm512_unpacklo_epi16(x, y)),
+                rounded(_mm512_unpackhi_epi16(x, y)),
+            );
+            let r = _mm256_min_epi8(_mm256_max_epi8(_mm512_cvtsepi16_epi8(r), ylo), yhi);
+            _mm256_storeu_si256(out.as_mut_ptr().add(32 * i) as *mut __m256i, r);
+        }
+    }
+    let done = blocks * 32;
+    super::reference::add(p, &a[done..], &b[done..], &mut out[done..]);
+}
+
+/// [`add_split_avx512`] on 16 elements a step.
+#[target_feature(enable = "avx2")]
+fn add_split_avx2(p: &Add, m: [[i16; 2]; 2], a: &[i8], b: &[i8], out: &mut [i8]) {
+    let n = out.len();
+    assert!(a.len() == n && b.len() == n);
+    let k = split_add(p, m);
+    let (hi, lo, half) = (_mm256_set1_epi32(k.hi), _mm256_set1_epi32(k.lo), _mm256_set1_epi32(k.half));
+    let (za, zb) = (_mm256_set1_epi16(p.a_zero as i16), _mm256_set1_epi16(p.b_zero as i16));
+    let (zy, low16) = (_mm256_set1_epi32(p.y_zero as i32), _mm256_set1_epi32(0xFFFF));
+    let (ylo, yhi) = (_mm_set1_epi8(p.min), _mm_set1_epi8(p.max));
+    let rounded = |ab: __m256i| {
+        let l = _mm256_madd_epi16(ab, lo);
+        let n = _mm256_add_epi32(_mm256_madd_epi16(ab, hi), _mm256_srai_epi32::<16>(l));
+        // All ones (-1) where n < 0 and the low bits are zero.
+        let tie_below = _mm256_and_si256(
+            _mm256_cmpgt_epi32(_mm256_setzero_si256(), n),
+            _mm256_cmpeq_epi32(_mm256_and_si256(l, low16), _mm256_setzero_si256()),
+        );
+        let r = _mm256_sra_epi32(_mm256_add_epi32(_mm256_add_epi32(n, half), tie_below), k.count);
+        _mm256_add_epi32(r, zy)
+    };
+    let blocks = n / 16;
+    for i in 0..blocks {
+        // SAFETY: 16 bytes at 16 * i < n of each slice (lengths checked above).
+        unsafe {
+            let x = _mm256_cvtepi8_epi16(_mm_loadu_si128(a.as_ptr().add(16 * i) as *const __m128i));
+            let y = _mm256_cvtepi8_epi16(_mm_loadu_si128(b.as_ptr().add(16 * i) as *const __m128i));
+            let (x, y) = (_mm256_sub_epi16(x, za), _mm256_sub_epi16(y, zb));
+            let r = _mm256_packs_epi32(
+                rounded(_mm256_unpacklo_epi16(x, y)),
+                rounded(_mm256_unpackhi_epi16(x, y)),
+            );
+            // Bytes 0-7 and 16-23 hold the 16 results: gather them into the low half.
+            let r = _mm256_permute4x64_epi64::<0b00_00_10_00>(_mm256_packs_epi16(r, r));
+            let r = _mm_min_epi8(_mm_max_epi8(_mm256_castsi256_si128(r), ylo), yhi);
+            _mm_storeu_si128(out.as_mut_ptr().add(16 * i) as *mut __m128i, r);
+        }
+    }
+    let done = blocks * 16;
+    super::reference::add(p, &a[done..], &b[done..], &mut out[done..]);
 }
 
 /// Eight i64 lanes a vector: `vpmuldq` products (exact: `|a - za| <= 255`, `|m| < 2^31`),
