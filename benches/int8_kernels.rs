@@ -6,7 +6,7 @@
 //! `cargo bench --bench int8_kernels`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fer_edge::fer_runtime::kernels::{self, Depthwise, MaxPool, PRelu, Requant};
+use fer_edge::fer_runtime::kernels::{self, Add, Depthwise, MaxPool, PRelu, Requant};
 
 /// (name, pixels, output channels, patch length) of the edge CNN's convolutions at 48x48.
 const LAYERS: [(&str, usize, usize, usize); 6] = [
@@ -56,38 +56,44 @@ fn gemm(c: &mut Criterion) {
     }
 }
 
+/// Depthwise 3x3 at two shapes: a deep block's 6x6x128 and BlazeFace's first 64x64x24
+/// (thin channels: the flat-row kernel's case). Throughput in MACs.
 fn depthwise(c: &mut Criterion) {
-    let p = Depthwise {
-        h: 6,
-        w: 6,
-        c: 128,
-        oh: 6,
-        ow: 6,
-        kernel: [3, 3],
-        stride: [1, 1],
-        pad: [1, 1],
-        dilation: [1, 1],
-        x_zero: -128,
-    };
-    let x = bytes(6 * 6 * 128, 3);
-    let w = bytes(9 * 128, 4);
-    let (bias, mult, shift) = (vec![100i32; 128], vec![1 << 30; 128], vec![38u8; 128]);
-    let rq = Requant {
-        bias: &bias,
-        mult: &mult,
-        shift: &shift,
-        wsum: &bias,
-        zero_point: -128,
-        min: -128,
-        max: 127,
-    };
-    let mut out = vec![0i8; 6 * 6 * 128];
-    let mut g = c.benchmark_group("depthwise b4dw 6x6x128 3x3");
-    g.throughput(Throughput::Elements((6 * 6 * 128 * 9) as u64));
-    for kern in kernels::available() {
-        g.bench_function(kern.name(), |bch| bch.iter(|| kern.depthwise(&p, &x, &w, &rq, &mut out)));
+    for (name, h, ch) in
+        [("depthwise b4dw 6x6x128 3x3", 6, 128), ("depthwise blazeface 64x64x24 3x3", 64, 24)]
+    {
+        let p = Depthwise {
+            h,
+            w: h,
+            c: ch,
+            oh: h,
+            ow: h,
+            kernel: [3, 3],
+            stride: [1, 1],
+            pad: [1, 1],
+            dilation: [1, 1],
+            x_zero: -128,
+        };
+        let x = bytes(h * h * ch, 3);
+        let w = bytes(9 * ch, 4);
+        let (bias, mult, shift) = (vec![100i32; ch], vec![1 << 30; ch], vec![38u8; ch]);
+        let rq = Requant {
+            bias: &bias,
+            mult: &mult,
+            shift: &shift,
+            wsum: &bias,
+            zero_point: -128,
+            min: -128,
+            max: 127,
+        };
+        let mut out = vec![0i8; h * h * ch];
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements((h * h * ch * 9) as u64));
+        for kern in kernels::available() {
+            g.bench_function(kern.name(), |bch| bch.iter(|| kern.depthwise(&p, &x, &w, &rq, &mut out)));
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 /// The elementwise ops at the shapes where they cost the most: the baseline's per-element
@@ -104,6 +110,24 @@ fn elementwise(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
     for kern in kernels::available() {
         g.bench_function(kern.name(), |bch| bch.iter(|| kern.prelu(&p, &x, &mut out)));
+    }
+    g.finish();
+    // BlazeFace's first residual Add (64x64x24), multipliers as the quantizer writes them.
+    let (a, b) = (bytes(64 * 64 * 24, 7), bytes(64 * 64 * 24, 8));
+    let p = Add {
+        mult: [1_518_500_250, 1_073_741_824],
+        shift: 31,
+        a_zero: -100,
+        b_zero: 3,
+        y_zero: -90,
+        min: -90,
+        max: 127,
+    };
+    let mut out = vec![0i8; a.len()];
+    let mut g = c.benchmark_group("add residual 64x64x24");
+    g.throughput(Throughput::Elements(a.len() as u64));
+    for kern in kernels::available() {
+        g.bench_function(kern.name(), |bch| bch.iter(|| kern.add(&p, &a, &b, &mut out)));
     }
     g.finish();
     let x = bytes(48 * 48 * 16, 6);
