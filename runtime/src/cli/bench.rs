@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// Also time each layer of the engine: microseconds, GMAC/s.
     #[arg(long)]
     layers: bool,
+    /// The engine's kernel set, as a CPU without the faster ones would run it (reference,
+    /// avx2, avx512-vnni, neon, dotprod) [default: the fastest this CPU runs].
+    #[arg(long)]
+    kernels: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -115,7 +119,18 @@ fn default_peers(a: &BenchArgs) -> Vec<String> {
 }
 
 pub fn run(a: BenchArgs) -> Result<(), String> {
-    let mut own = Own::load(&a.model)?;
+    let mut own = match &a.kernels {
+        None => Own::load(&a.model)?,
+        Some(name) => {
+            let all = fer_runtime::kernels::available();
+            let Some(k) = all.iter().find(|k| k.name() == name) else {
+                let names: Vec<_> = all.iter().map(|k| k.name()).collect();
+                return Err(format!("--kernels {name}: this CPU runs {}", names.join(", ")));
+            };
+            let raw = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
+            Own::from_bytes(&raw, *k).map_err(|e| format!("{}: {e}", a.model.display()))?
+        }
+    };
     let shape = own.input_shape()?;
     let image = pattern(shape);
     let reps = a.reps.max(1);

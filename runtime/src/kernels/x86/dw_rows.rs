@@ -1,27 +1,34 @@
-//! AVX-512 VNNI depthwise convolution for stride-1 windows, the common case of mobile
-//! nets (BlazeFace's 3x3 blocks). Two changes against the per-pixel kernel in `mod.rs`:
-//! - an output row is one flat run of `(column, channel)` lanes (stride 1 keeps every tap
-//!   a fixed offset into the input row), so 24-channel maps fill all 16 lanes of each
-//!   vector instead of leaving a third of them idle; each lane's channel is
-//!   `lane mod C`, so weights and requantization come in `C / gcd(C, 16)` phases;
-//! - the window's rows are interleaved in pairs for `vpdpwssd` once per output row, not
-//!   once per output pixel and tap.
+//! Depthwise convolution for strides 1 and 2 without dilation, the mobile nets' case
+//! (BlazeFace's 3x3 blocks), for AVX-512 VNNI and for AVX2. Two changes against per-pixel
+//! kernels:
+//! - an output row is one flat run of `(column, channel)` lanes: the input row is taken
+//!   as `stride` decimated copies (columns `stride * j + r`), in which every tap is a fixed
+//!   offset, so 24-channel maps fill every lane instead of leaving a third of a
+//!   16-channel block idle; each lane's channel is `lane mod C`, so weights and
+//!   requantization come in `C / gcd(C, 16)` phases of 16 lanes;
+//! - the window's rows are interleaved in i16 pairs once per output row, not once per
+//!   output pixel and tap: one `vpdpwssd` (AVX-512) or `vpmaddwd` + `vpaddd` (AVX2) then
+//!   takes two rows of a tap column.
 
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::{Rq16, lane_mask, requant16, tap_pair};
+use super::{lane_mask, requant8, requant16, store16};
 use crate::kernels::{Depthwise, Requant};
 
-/// Interleaved pairs per row pair and chunk of output columns (24 KiB of stack in all).
+/// Interleaved pairs per row pair, decimation and chunk of output columns (48 KiB of
+/// stack in all).
 const ROW_CAP: usize = 2048;
 const MAX_ROW_PAIRS: usize = 3;
+const MAX_STRIDE: usize = 2;
 const MAX_KW: usize = 5;
 const MAX_PHASES: usize = 16;
 /// The most channels [`fits`] lets in (four output columns per chunk at least).
 const MAX_C: usize = ROW_CAP / 4;
 
-type Weights = [[__m512i; MAX_ROW_PAIRS * MAX_KW]; MAX_PHASES];
+/// 16 lanes of i32, as stored for either instruction set to load.
+type Lanes = [i32; 16];
+type Rows = [[MaybeUninit<i32>; ROW_CAP]; MAX_ROW_PAIRS * MAX_STRIDE];
 
 /// Distinct channel alignments of 16-lane blocks over a flat row of `c` channels.
 fn phases(c: usize) -> usize {
@@ -32,9 +39,11 @@ fn phases(c: usize) -> usize {
     c / a
 }
 
-/// Whether [`depthwise_rows`] takes this shape (else the per-pixel kernel does).
+/// Whether [`depthwise_rows_avx512`] and [`depthwise_rows_avx2`] take this shape (else the
+/// per-pixel kernels do).
 pub(super) fn fits(p: &Depthwise) -> bool {
-    p.stride == [1, 1]
+    (1..=MAX_STRIDE).contains(&p.stride[0])
+        && (1..=MAX_STRIDE).contains(&p.stride[1])
         && p.dilation == [1, 1]
         && p.kernel[0] <= 2 * MAX_ROW_PAIRS
         && p.kernel[1] <= MAX_KW
@@ -44,9 +53,23 @@ pub(super) fn fits(p: &Depthwise) -> bool {
         && p.c * (p.kernel[1] + 3) <= ROW_CAP
 }
 
-/// One `vpdpwssd` operand lane: `a` in the low i16, `b` in the high one.
+/// One `vpdpwssd`/`vpmaddwd` operand lane: `a` in the low i16, `b` in the high one.
 fn pair(a: i8, b: i8) -> i32 {
     (a as i16 as u16 as u32 | (b as i16 as u16 as u32) << 16) as i32
+}
+
+/// `dst[0..16] = pair(a[l], b[l])` for the 16 bytes of `a` and `b`.
+///
+/// # Safety
+/// `dst` is valid for 16 i32 writes.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn pair16(a: __m128i, b: __m128i, dst: *mut i32) {
+    // SAFETY: the caller's.
+    unsafe {
+        _mm256_storeu_si256(dst as *mut __m256i, _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b)));
+        _mm256_storeu_si256(dst.add(8) as *mut __m256i, _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(a, b)));
+    }
 }
 
 /// Per-channel values repeated past the end (`buf[i] = row[i mod c]`), so that the 16
@@ -59,53 +82,74 @@ fn repeat<T: Copy>(row: &[T], buf: &mut [T]) {
     }
 }
 
-/// Each phase's weights (`wt[phase][pair * kw + kx]`) and requantization: lane `l` of
-/// phase `ph` holds channel `(16 ph + l) mod c`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-fn phase_tables(p: &Depthwise, w: &[i8], rq: &Requant, wt: &mut Weights, rqs: &mut [Rq16; MAX_PHASES]) {
+/// Each phase's weights and requantization: lane `l` of phase `ph` holds channel
+/// `(16 ph + l) mod c`; `weights[ph][pair * kw + kx]` are the pairs of window rows
+/// `2 pair` and `2 pair + 1` (zero past an odd window's last row).
+struct Tables {
+    nph: usize,
+    weights: [[Lanes; MAX_ROW_PAIRS * MAX_KW]; MAX_PHASES],
+    bias: [Lanes; MAX_PHASES],
+    mult: [Lanes; MAX_PHASES],
+    shift: [Lanes; MAX_PHASES],
+}
+
+#[target_feature(enable = "avx2")]
+fn phase_tables(p: &Depthwise, w: &[i8], rq: &Requant, t: &mut Tables) {
     let (c, [kh, kw]) = (p.c, p.kernel);
-    let nph = phases(c);
+    t.nph = phases(c);
     let starts: [usize; MAX_PHASES] = core::array::from_fn(|ph| 16 * ph % c);
     let (mut a, mut b) = ([0i8; MAX_C + 16], [0i8; MAX_C + 16]);
     for v in 0..kh.div_ceil(2) {
         for kx in 0..kw {
             repeat(&w[(2 * v * kw + kx) * c..][..c], &mut a);
-            // A missing second row of an odd window weighs zero.
             if 2 * v + 1 < kh {
                 repeat(&w[((2 * v + 1) * kw + kx) * c..][..c], &mut b);
             } else {
                 b.fill(0);
             }
-            for (ph, &k) in starts.iter().enumerate().take(nph) {
-                // SAFETY: k + 16 <= c + 16 bytes of each buffer.
-                let load = |r: &[i8]| unsafe { _mm_loadu_si128(r.as_ptr().add(k) as *const __m128i) };
-                wt[ph][v * kw + kx] = tap_pair(load(&a), load(&b));
+            for (ph, &k) in starts.iter().enumerate().take(t.nph) {
+                // SAFETY: k + 16 <= c + 16 bytes of each buffer; 16 lanes of the table.
+                unsafe {
+                    let load = |r: &[i8]| _mm_loadu_si128(r.as_ptr().add(k) as *const __m128i);
+                    pair16(load(&a), load(&b), t.weights[ph][v * kw + kx].as_mut_ptr());
+                }
             }
         }
     }
-    let (mut bias, mut mult, mut shift) = ([0i32; MAX_C + 16], [0i32; MAX_C + 16], [0i32; MAX_C + 16]);
-    repeat(&rq.bias[..c], &mut bias);
-    repeat(&rq.mult[..c], &mut mult);
+    let mut lanes = [0i32; MAX_C + 16];
+    let mut fill = |row: &[i32], table: &mut [Lanes; MAX_PHASES]| {
+        repeat(row, &mut lanes);
+        for (ph, &k) in starts.iter().enumerate().take(t.nph) {
+            table[ph].copy_from_slice(&lanes[k..k + 16]);
+        }
+    };
+    fill(&rq.bias[..c], &mut t.bias);
+    fill(&rq.mult[..c], &mut t.mult);
     let mut shifts = [0i32; MAX_C];
     for (s, &r) in shifts.iter_mut().zip(&rq.shift[..c]) {
         *s = r as i32;
     }
-    repeat(&shifts[..c], &mut shift);
-    for (ph, &k) in starts.iter().enumerate().take(nph) {
-        // SAFETY: k + 16 <= c + 16 lanes of each buffer.
-        let load = |r: &[i32]| unsafe { _mm512_loadu_si512(r.as_ptr().add(k) as *const __m512i) };
-        rqs[ph] = Rq16 { bias: load(&bias), mult: load(&mult), shift: load(&shift) };
-    }
+    fill(&shifts[..c], &mut t.shift);
 }
 
-/// `dst[k]` = the pair (row `ra`, row `rb`) at flat position `k` of columns `ix0..` of the
-/// input (`k = column * c + channel`); rows and columns outside the map read the zero point.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-fn interleave_rows(p: &Depthwise, x: &[i8], rows: [isize; 2], ix0: isize, dst: &mut [MaybeUninit<i32>]) {
+/// `dst[j * c + ch]` = the pair (row `ra`, row `rb`) at column `ix0 + step * j`, channel
+/// `ch`; rows and columns outside the map read the zero point.
+#[target_feature(enable = "avx2")]
+fn interleave_rows(
+    p: &Depthwise,
+    x: &[i8],
+    rows: [isize; 2],
+    ix0: isize,
+    step: usize,
+    dst: &mut [MaybeUninit<i32>],
+) {
     let c = p.c;
     let inside = |r: isize| (0..p.h as isize).contains(&r).then_some(r as usize);
     let (ra, rb) = (inside(rows[0]), inside(rows[1]));
     let zz = MaybeUninit::new(pair(p.x_zero, p.x_zero));
+    if step > 1 {
+        return interleave_columns(p, x, [ra, rb], ix0, step, dst);
+    }
     let cols = (dst.len() / c) as isize;
     let (lo, hi) = (ix0.max(0), (ix0 + cols).min(p.w as isize));
     if (ra.is_none() && rb.is_none()) || lo >= hi {
@@ -127,10 +171,7 @@ fn interleave_rows(p: &Depthwise, x: &[i8], rows: [isize; 2], ix0: isize, dst: &
             let load = |s: Option<&[i8]>| {
                 s.map_or(xz, |s| _mm_loadu_si128(s.as_ptr().add(16 * i) as *const __m128i))
             };
-            let (va, vb) = (load(a), load(b));
-            let out = (dst.as_mut_ptr() as *mut i32).add(16 * i);
-            _mm256_storeu_si256(out as *mut __m256i, _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(va, vb)));
-            _mm256_storeu_si256(out.add(8) as *mut __m256i, _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(va, vb)));
+            pair16(load(a), load(b), (dst.as_mut_ptr() as *mut i32).add(16 * i));
         }
     }
     for k in 16 * blocks..len {
@@ -139,49 +180,89 @@ fn interleave_rows(p: &Depthwise, x: &[i8], rows: [isize; 2], ix0: isize, dst: &
     }
 }
 
-/// Shared state of one call, for [`blocks`].
+/// [`interleave_rows`] for a step over 1: column by column, 16 channels at a time.
+#[target_feature(enable = "avx2")]
+fn interleave_columns(
+    p: &Depthwise,
+    x: &[i8],
+    [ra, rb]: [Option<usize>; 2],
+    ix0: isize,
+    step: usize,
+    dst: &mut [MaybeUninit<i32>],
+) {
+    let c = p.c;
+    let zz = MaybeUninit::new(pair(p.x_zero, p.x_zero));
+    let xz = _mm_set1_epi8(p.x_zero);
+    for (j, d) in dst.chunks_exact_mut(c).enumerate() {
+        let ix = ix0 + (step * j) as isize;
+        if !(0..p.w as isize).contains(&ix) || (ra.is_none() && rb.is_none()) {
+            d.fill(zz);
+            continue;
+        }
+        let px = |r: Option<usize>| r.map(|r| &x[(r * p.w + ix as usize) * c..][..c]);
+        let (a, b) = (px(ra), px(rb));
+        let blocks = c / 16;
+        for i in 0..blocks {
+            // SAFETY: 16 bytes at 16 i < c of each pixel, 16 i32 at 16 i of d.
+            unsafe {
+                let load = |s: Option<&[i8]>| {
+                    s.map_or(xz, |s| _mm_loadu_si128(s.as_ptr().add(16 * i) as *const __m128i))
+                };
+                pair16(load(a), load(b), (d.as_mut_ptr() as *mut i32).add(16 * i));
+            }
+        }
+        for k in 16 * blocks..c {
+            let at = |s: Option<&[i8]>| s.map_or(p.x_zero, |s| s[k]);
+            d[k] = MaybeUninit::new(pair(at(a), at(b)));
+        }
+    }
+}
+
+/// Shared state of one call, for the block kernels.
 struct Flat<'a> {
     kw: usize,
     c: usize,
     pairs: usize,
-    nph: usize,
-    /// Initialized up to `(columns + kw - 1) * c` by [`interleave_rows`].
-    rows: &'a [[MaybeUninit<i32>; ROW_CAP]; MAX_ROW_PAIRS],
-    wt: &'a Weights,
-    rqs: &'a [Rq16; MAX_PHASES],
-    consts: [__m512i; 3],
+    /// The horizontal stride: `rows[v * sx + r]` holds columns `sx * j + r` (less the pad).
+    sx: usize,
+    /// Initialized up to `(columns + (kw - 1) / sx) * c` by [`interleave_rows`].
+    rows: &'a Rows,
+    t: &'a Tables,
+    zero_point: i32,
+    min: i32,
+    max: i32,
 }
 
 /// `N` consecutive 16-lane blocks of one chunk's flat output from lane `g` (`ph`: the
 /// first block's phase), `N` independent accumulator chains; lanes `>= n` are not touched.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn blocks<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, dst: *mut i8) {
+unsafe fn blocks_avx512<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, dst: *mut i8) {
     // Each block's phase and lanes, worked out once (not per tap: `%` is a division).
-    let phases: [usize; N] = core::array::from_fn(|j| (ph + j) % f.nph);
+    let phases: [usize; N] = core::array::from_fn(|j| (ph + j) % f.t.nph);
     let masks: [u16; N] = core::array::from_fn(|j| lane_mask(n - (g + 16 * j)));
-    let (phase, mask) = (|j: usize| phases[j], |j: usize| masks[j]);
-    let mut acc: [__m512i; N] = core::array::from_fn(|j| f.rqs[phase(j)].bias);
+    // SAFETY (loads from the tables): 16-lane arrays.
+    let ld = |l: &Lanes| unsafe { _mm512_loadu_si512(l.as_ptr() as *const __m512i) };
+    let mut acc: [__m512i; N] = core::array::from_fn(|j| ld(&f.t.bias[phases[j]]));
     for v in 0..f.pairs {
-        let row = f.rows[v].as_ptr() as *const i32;
         for kx in 0..f.kw {
+            let row = f.rows[v * f.sx + kx % f.sx].as_ptr() as *const i32;
             for (j, a) in acc.iter_mut().enumerate() {
-                let at = g + 16 * j + kx * f.c;
+                let at = g + 16 * j + kx / f.sx * f.c;
                 // SAFETY: lanes < n - g - 16 j of the chunk's interleaved rows, which hold
                 // (columns + kw - 1) * c pairs.
-                let xs = unsafe { _mm512_maskz_loadu_epi32(mask(j), row.add(at)) };
-                *a = _mm512_dpwssd_epi32(*a, xs, f.wt[phase(j)][v * f.kw + kx]);
+                let xs = unsafe { _mm512_maskz_loadu_epi32(masks[j], row.add(at)) };
+                *a = _mm512_dpwssd_epi32(*a, xs, ld(&f.t.weights[phases[j]][v * f.kw + kx]));
             }
         }
     }
-    let [zp, lo, hi] = f.consts;
+    let (zp, lo, hi) = (_mm512_set1_epi32(f.zero_point), _mm512_set1_epi32(f.min), _mm512_set1_epi32(f.max));
     for (j, a) in acc.iter().enumerate() {
-        let r = &f.rqs[phase(j)];
-        let y = requant16(*a, r.mult, r.shift, zp, lo, hi);
+        let y = requant16(*a, ld(&f.t.mult[phases[j]]), ld(&f.t.shift[phases[j]]), zp, lo, hi);
         // SAFETY: lanes < n - g - 16 j of the chunk's output run. A full block takes a
         // plain store: masked stores are slow on some cores (AMD Zen 4).
         unsafe {
-            match mask(j) {
+            match masks[j] {
                 0xFFFF => _mm_storeu_si128(dst.add(g + 16 * j) as *mut __m128i, y),
                 m => _mm_mask_storeu_epi8(dst.add(g + 16 * j), m, y),
             }
@@ -189,52 +270,145 @@ unsafe fn blocks<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, dst: *
     }
 }
 
-/// Depthwise convolution of a shape that [`fits`].
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(super) unsafe fn depthwise_rows(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
+/// [`blocks_avx512`] with AVX2: each 16-lane block as two 8-lane halves, `vpmaddwd` and
+/// an add in place of `vpdpwssd`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn blocks_avx2<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, dst: *mut i8) {
+    let phases: [usize; N] = core::array::from_fn(|j| (ph + j) % f.t.nph);
+    let lanes: [usize; N] = core::array::from_fn(|j| (n - (g + 16 * j)).min(16));
+    // Lane masks of the halves (maskload reads only the lanes < count).
+    let half_mask = |count: usize, half: usize| {
+        let k = count.saturating_sub(8 * half).min(8) as i32;
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+    };
+    // SAFETY (loads from the tables): half h of a 16-lane array.
+    let ld = |l: &Lanes, h: usize| unsafe { _mm256_loadu_si256(l.as_ptr().add(8 * h) as *const __m256i) };
+    let mut acc: [[__m256i; 2]; N] = core::array::from_fn(|j| [0, 1].map(|h| ld(&f.t.bias[phases[j]], h)));
+    for v in 0..f.pairs {
+        for kx in 0..f.kw {
+            let row = f.rows[v * f.sx + kx % f.sx].as_ptr() as *const i32;
+            for (j, a) in acc.iter_mut().enumerate() {
+                let w = &f.t.weights[phases[j]][v * f.kw + kx];
+                for (h, a) in a.iter_mut().enumerate() {
+                    let at = g + 16 * j + 8 * h + kx / f.sx * f.c;
+                    // SAFETY: as in `blocks_avx512`; a full half is read whole, a partial
+                    // one through its mask.
+                    let xs = unsafe {
+                        if lanes[j] >= 8 * (h + 1) {
+                            _mm256_loadu_si256(row.add(at) as *const __m256i)
+                        } else {
+                            _mm256_maskload_epi32(row.add(at), half_mask(lanes[j], h))
+                        }
+                    };
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xs, ld(w, h)));
+                }
+            }
+        }
+    }
+    let (zp, lo, hi) = (_mm256_set1_epi32(f.zero_point), _mm256_set1_epi32(f.min), _mm256_set1_epi32(f.max));
+    for (j, a) in acc.iter().enumerate() {
+        let (mult, shift) = (&f.t.mult[phases[j]], &f.t.shift[phases[j]]);
+        let y = [0, 1].map(|h| requant8(a[h], ld(mult, h), ld(shift, h), zp, lo, hi));
+        // SAFETY: lanes < n - g - 16 j of the chunk's output run.
+        unsafe { store16(dst.add(g + 16 * j), y[0], y[1], lanes[j]) };
+    }
+}
+
+/// The row loop both instruction sets share; `run(g, ph, n, dst)` computes the blocks.
+#[inline(always)]
+fn for_each_chunk(
+    p: &Depthwise,
+    x: &[i8],
+    w: &[i8],
+    rq: &Requant,
+    out: &mut [i8],
+    mut run: impl FnMut(&Flat, usize, *mut i8),
+) {
     let (c, [kh, kw]) = (p.c, p.kernel);
-    let nph = phases(c);
-    let zero = _mm512_setzero_si512();
-    let mut wt = [[zero; MAX_ROW_PAIRS * MAX_KW]; MAX_PHASES];
-    let mut rqs = [Rq16 { bias: zero, mult: zero, shift: zero }; MAX_PHASES];
-    phase_tables(p, w, rq, &mut wt, &mut rqs);
-    let consts = [
-        _mm512_set1_epi32(rq.zero_point),
-        _mm512_set1_epi32(rq.min as i32),
-        _mm512_set1_epi32(rq.max as i32),
-    ];
-    // Not zeroed (24 KiB a call): every lane read is written first.
-    let mut rows = [[MaybeUninit::<i32>::uninit(); ROW_CAP]; MAX_ROW_PAIRS];
-    let pairs = kh.div_ceil(2);
-    let chunk = ROW_CAP / c - (kw - 1);
+    let mut t = Tables {
+        nph: 0,
+        weights: [[[0; 16]; MAX_ROW_PAIRS * MAX_KW]; MAX_PHASES],
+        bias: [[0; 16]; MAX_PHASES],
+        mult: [[0; 16]; MAX_PHASES],
+        shift: [[0; 16]; MAX_PHASES],
+    };
+    // SAFETY: both callers run only where AVX2 was detected.
+    unsafe { phase_tables(p, w, rq, &mut t) };
+    // Not zeroed (48 KiB a call): every lane read is written first.
+    let mut rows: Rows = [[MaybeUninit::uninit(); ROW_CAP]; MAX_ROW_PAIRS * MAX_STRIDE];
+    let (pairs, [sy, sx]) = (kh.div_ceil(2), p.stride);
+    // Columns of each decimated row beyond a chunk's outputs.
+    let reach = (kw - 1) / sx;
+    let chunk = ROW_CAP / c - reach;
     for oy in 0..p.oh {
-        let iy0 = oy as isize - p.pad[0] as isize;
+        let iy0 = (oy * sy) as isize - p.pad[0] as isize;
         let mut ox0 = 0;
         while ox0 < p.ow {
             let cols = chunk.min(p.ow - ox0);
-            let ix0 = ox0 as isize - p.pad[1] as isize;
-            for (v, row) in rows.iter_mut().enumerate().take(pairs) {
+            for v in 0..pairs {
                 let ra = iy0 + 2 * v as isize;
                 // A missing second row of an odd window: its weights are zero.
                 let rb = if 2 * v + 1 < kh { ra + 1 } else { -1 };
-                interleave_rows(p, x, [ra, rb], ix0, &mut row[..(cols + kw - 1) * c]);
+                for r in 0..sx {
+                    let ix0 = (sx * ox0 + r) as isize - p.pad[1] as isize;
+                    let row = &mut rows[v * sx + r][..(cols + reach) * c];
+                    // SAFETY: as above.
+                    unsafe { interleave_rows(p, x, [ra, rb], ix0, sx, row) };
+                }
             }
-            let f = Flat { kw, c, pairs, nph, rows: &rows, wt: &wt, rqs: &rqs, consts };
+            let f = Flat {
+                kw,
+                c,
+                pairs,
+                sx,
+                rows: &rows,
+                t: &t,
+                zero_point: rq.zero_point,
+                min: rq.min as i32,
+                max: rq.max as i32,
+            };
             let n = cols * c;
-            let dst = out[(oy * p.ow + ox0) * c..][..n].as_mut_ptr();
-            let (mut g, mut ph) = (0, 0);
-            // SAFETY: g < n throughout; `blocks` touches lanes < n only.
-            unsafe {
-                while g + 64 <= n {
-                    blocks::<4>(&f, g, ph, n, dst);
-                    (g, ph) = (g + 64, (ph + 4) % nph);
-                }
-                while g < n {
-                    blocks::<1>(&f, g, ph, n, dst);
-                    (g, ph) = (g + 16, (ph + 1) % nph);
-                }
-            }
+            run(&f, n, out[(oy * p.ow + ox0) * c..][..n].as_mut_ptr());
             ox0 += cols;
         }
     }
+}
+
+/// Depthwise convolution of a shape that [`fits`], AVX-512 VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(super) unsafe fn depthwise_rows_avx512(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
+    for_each_chunk(p, x, w, rq, out, |f, n, dst| {
+        let (mut g, mut ph) = (0, 0);
+        // SAFETY: g < n throughout; the blocks touch lanes < n only.
+        unsafe {
+            while g + 64 <= n {
+                blocks_avx512::<4>(f, g, ph, n, dst);
+                (g, ph) = (g + 64, (ph + 4) % f.t.nph);
+            }
+            while g < n {
+                blocks_avx512::<1>(f, g, ph, n, dst);
+                (g, ph) = (g + 16, (ph + 1) % f.t.nph);
+            }
+        }
+    });
+}
+
+/// Depthwise convolution of a shape that [`fits`], AVX2.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn depthwise_rows_avx2(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
+    for_each_chunk(p, x, w, rq, out, |f, n, dst| {
+        let (mut g, mut ph) = (0, 0);
+        // SAFETY: as above.
+        unsafe {
+            while g + 32 <= n {
+                blocks_avx2::<2>(f, g, ph, n, dst);
+                (g, ph) = (g + 32, (ph + 2) % f.t.nph);
+            }
+            while g < n {
+                blocks_avx2::<1>(f, g, ph, n, dst);
+                (g, ph) = (g + 16, (ph + 1) % f.t.nph);
+            }
+        }
+    });
 }

@@ -121,8 +121,10 @@ impl Kernels for Avx512Vnni {
         assert!(super::depthwise_sizes_ok(p, x, w, rq, out));
         // SAFETY: as above.
         unsafe {
-            if dw_rows::fits(p) {
-                dw_rows::depthwise_rows(p, x, w, rq, out)
+            // Strided maps: the per-pixel kernel is faster here (the flat rows would be
+            // interleaved once per decimation).
+            if dw_rows::fits(p) && p.stride == [1, 1] {
+                dw_rows::depthwise_rows_avx512(p, x, w, rq, out)
             } else {
                 depthwise_avx512(p, x, w, rq, out)
             }
@@ -177,7 +179,13 @@ impl Kernels for Avx2 {
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
         assert!(super::depthwise_sizes_ok(p, x, w, rq, out));
         // SAFETY: as above.
-        unsafe { depthwise_avx2(p, x, w, rq, out) }
+        unsafe {
+            if dw_rows::fits(p) {
+                dw_rows::depthwise_rows_avx2(p, x, w, rq, out)
+            } else {
+                depthwise_avx2(p, x, w, rq, out)
+            }
+        }
     }
 }
 
