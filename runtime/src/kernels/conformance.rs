@@ -61,9 +61,25 @@ impl Params {
                     _ => ((1u32 << 29) + (rng.next() as u32 >> 3)) as i32,
                 })
                 .collect(),
-            shift: (0..n)
-                .map(|_| if rng.below(8) == 0 { 1 + rng.below(62) as u8 } else { 30 + rng.below(16) as u8 })
-                .collect(),
+            // One call in three has every shift 33 to 62, as real layers do (kernels
+            // round those in i32 lanes), some at the bounds.
+            shift: if rng.below(3) == 0 {
+                (0..n)
+                    .map(|_| match rng.below(8) {
+                        0 => 33,
+                        1 => 62,
+                        _ => 33 + rng.below(13) as u8,
+                    })
+                    .collect()
+            } else {
+                (0..n)
+                    .map(
+                        |_| {
+                            if rng.below(8) == 0 { 1 + rng.below(62) as u8 } else { 30 + rng.below(16) as u8 }
+                        },
+                    )
+                    .collect()
+            },
             wsum: vec![0; n],
             zero_point: rng.below(256) as i32 - 128,
             min,
@@ -103,9 +119,40 @@ fn check_gemm(k: &dyn Kernels, rng: &mut Rng, m: usize, n: usize, k_pad: usize, 
     assert_eq!(got, want, "{} gemm m={m} n={n} k_pad={k_pad} ldo={ldo} extreme={extreme}", k.name());
 }
 
-/// GEMM: edge cases, then 200 random shapes.
+/// Requantization at exact ties, negative ones included, through a GEMM whose
+/// accumulators are `a * w` over every int8 `a`: multipliers `±2^30` and `3 * 2^29` make
+/// products whose low 32 bits are zero (random ones almost never do, and kernels that
+/// round in i32 lanes tell those apart), with every shift high (33-36) and then with one
+/// low shift (the i64 path).
+fn check_requant_ties(k: &dyn Kernels) {
+    let (m, n, k_pad) = (256, 16, 4);
+    let a: Vec<i8> = (0..m).flat_map(|r| [r as u8 as i8, 0, 0, 0]).collect();
+    let w = [1i8, -1, 2, -3, 4, 5, -7, 8, 1, 1, -2, 3, 6, -5, 9, -1];
+    let mut b = vec![0i8; k_pad * n];
+    for (j, &wj) in w.iter().enumerate() {
+        b[j * 4] = wj;
+    }
+    for low in [None, Some(30u8)] {
+        let mut p = Params::random(&mut Rng(7), n);
+        p.bias = (0..n as i32).map(|j| 4 * (j % 3) - 4).collect();
+        p.mult = (0..n).map(|j| [1 << 30, -(1 << 30), 3 << 29][j % 3]).collect();
+        p.shift = (0..n).map(|j| 33 + (j % 4) as u8).collect();
+        if let Some(s) = low {
+            p.shift[5] = s;
+        }
+        p.wsum = wsums(&b, k_pad, n, n);
+        let (mut want, mut got) = (vec![0i8; m * n], vec![0i8; m * n]);
+        Reference.gemm(m, n, k_pad, &a, &b, n, &p.rq(), &mut want, n);
+        k.gemm(m, n, k_pad, &a, &b, n, &p.rq(), &mut got, n);
+        let first = got.iter().zip(&want).position(|(g, w)| g != w);
+        assert_eq!(first, None, "{} requantization at ties, low shift {low:?}: first difference", k.name());
+    }
+}
+
+/// GEMM: edge cases, exact ties, then 200 random shapes.
 pub fn gemm(k: &dyn Kernels) {
     let mut rng = Rng(0x5EED);
+    check_requant_ties(k);
     {
         // Edge cases: single row / channel, tails of every length around the 16-lane block.
         for (m, n, kp) in [

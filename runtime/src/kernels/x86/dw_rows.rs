@@ -13,7 +13,7 @@
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::{lane_mask, requant8, requant16, store16};
+use super::{high_shifts, lane_mask, requant8, requant16, store16};
 use crate::kernels::{Depthwise, Requant};
 
 /// Interleaved pairs per row pair, decimation and chunk of output columns (48 KiB of
@@ -231,6 +231,8 @@ struct Flat<'a> {
     zero_point: i32,
     min: i32,
     max: i32,
+    /// Every shift 33 or more (`high_shifts`).
+    high: bool,
 }
 
 /// `N` consecutive 16-lane blocks of one chunk's flat output from lane `g` (`ph`: the
@@ -258,7 +260,7 @@ unsafe fn blocks_avx512<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize,
     }
     let (zp, lo, hi) = (_mm512_set1_epi32(f.zero_point), _mm512_set1_epi32(f.min), _mm512_set1_epi32(f.max));
     for (j, a) in acc.iter().enumerate() {
-        let y = requant16(*a, ld(&f.t.mult[phases[j]]), ld(&f.t.shift[phases[j]]), zp, lo, hi);
+        let y = requant16(*a, ld(&f.t.mult[phases[j]]), ld(&f.t.shift[phases[j]]), zp, lo, hi, f.high);
         // SAFETY: lanes < n - g - 16 j of the chunk's output run. A full block takes a
         // plain store: masked stores are slow on some cores (AMD Zen 4).
         unsafe {
@@ -309,7 +311,7 @@ unsafe fn blocks_avx2<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, d
     let (zp, lo, hi) = (_mm256_set1_epi32(f.zero_point), _mm256_set1_epi32(f.min), _mm256_set1_epi32(f.max));
     for (j, a) in acc.iter().enumerate() {
         let (mult, shift) = (&f.t.mult[phases[j]], &f.t.shift[phases[j]]);
-        let y = [0, 1].map(|h| requant8(a[h], ld(mult, h), ld(shift, h), zp, lo, hi));
+        let y = [0, 1].map(|h| requant8(a[h], ld(mult, h), ld(shift, h), zp, lo, hi, f.high));
         // SAFETY: lanes < n - g - 16 j of the chunk's output run.
         unsafe { store16(dst.add(g + 16 * j), y[0], y[1], lanes[j]) };
     }
@@ -367,6 +369,7 @@ fn for_each_chunk(
                 zero_point: rq.zero_point,
                 min: rq.min as i32,
                 max: rq.max as i32,
+                high: high_shifts(rq, c),
             };
             let n = cols * c;
             run(&f, n, out[(oy * p.ow + ox0) * c..][..n].as_mut_ptr());

@@ -363,24 +363,54 @@ fn lane_mask(n: usize) -> u16 {
     if n >= 16 { 0xFFFF } else { (1u16 << n) - 1 }
 }
 
+/// Whether every shift of channels `..n` is 33 to 62, as real layers' are (a factor of
+/// 2^-3 to 2^-31 with a 31-bit multiplier): then [`requant16`] and [`requant8`] round in
+/// i32 lanes (see [`requant16`]).
+fn high_shifts(rq: &Requant, n: usize) -> bool {
+    rq.shift[..n].iter().all(|s| (33..=62).contains(s))
+}
+
 /// `clamp(zp + round_half_away(acc * mult / 2^shift))` on 16 lanes, saturated to int8.
+/// The products are i64 (`vpmuldq` on even and odd lanes). With `high` (every shift 33 or
+/// more: [`high_shifts`]) only their high halves are shifted: with `v = H 2^32 + L`,
+/// `0 <= L < 2^32`, `t = s - 32`, the reference's `(v + 2^(s-1) - (v < 0)) >> s` is
+/// `(H + 2^(t-1) - [H < 0 and L = 0]) >> t`, an i32 shift per lane (and `|H| < 2^30`).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-fn requant16(acc: __m512i, mult: __m512i, shift: __m512i, zp: __m512i, lo: __m512i, hi: __m512i) -> __m128i {
-    let one = _mm512_set1_epi64(1);
-    let round = |v: __m512i, s: __m512i| {
-        // (v + 2^(s-1) - (v < 0)) >> s, arithmetic.
-        let half = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
-        let neg = _mm512_srai_epi64::<63>(v);
-        _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(v, half), neg), s)
+fn requant16(
+    acc: __m512i,
+    mult: __m512i,
+    shift: __m512i,
+    zp: __m512i,
+    lo: __m512i,
+    hi: __m512i,
+    high: bool,
+) -> __m128i {
+    let even = _mm512_mul_epi32(acc, mult);
+    let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), _mm512_srli_epi64::<32>(mult));
+    let v = if high {
+        let one = _mm512_set1_epi32(1);
+        let h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<32>(even), odd);
+        let l = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+        let t = _mm512_sub_epi32(shift, _mm512_set1_epi32(32));
+        let half = _mm512_sllv_epi32(one, _mm512_sub_epi32(t, one));
+        let zero = _mm512_setzero_si512();
+        let tie_below = _mm512_cmplt_epi32_mask(h, zero) & _mm512_cmpeq_epi32_mask(l, zero);
+        let r = _mm512_add_epi32(h, half);
+        _mm512_srav_epi32(_mm512_mask_sub_epi32(r, tie_below, r, one), t)
+    } else {
+        let one = _mm512_set1_epi64(1);
+        let round = |v: __m512i, s: __m512i| {
+            // (v + 2^(s-1) - (v < 0)) >> s, arithmetic.
+            let half = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+            let neg = _mm512_srai_epi64::<63>(v);
+            _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(v, half), neg), s)
+        };
+        let low32 = _mm512_set1_epi64(0xFFFF_FFFF);
+        let even = round(even, _mm512_and_si512(shift, low32));
+        let odd = round(odd, _mm512_srli_epi64::<32>(shift));
+        _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd))
     };
-    let low32 = _mm512_set1_epi64(0xFFFF_FFFF);
-    let even = round(_mm512_mul_epi32(acc, mult), _mm512_and_si512(shift, low32));
-    let odd = round(
-        _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), _mm512_srli_epi64::<32>(mult)),
-        _mm512_srli_epi64::<32>(shift),
-    );
-    let v = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
     let v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, zp), lo), hi);
     _mm512_cvtsepi32_epi8(v)
 }
@@ -419,6 +449,8 @@ struct GemmArgs<'a> {
     n_pad: usize,
     out: *mut i8,
     ldo: usize,
+    /// Every shift 33 or more ([`high_shifts`]).
+    high: bool,
 }
 
 /// Rows `i..i + R` times the `NB` 16-channel blocks from `j0`: each broadcast input word
@@ -460,7 +492,7 @@ unsafe fn tile_vnni<const R: usize, const NB: usize>(
     let [zp, lo, hi] = *consts;
     for (r, row) in acc.iter().enumerate() {
         for (q, a) in row.iter().enumerate() {
-            let v = requant16(*a, rqs[q].mult, rqs[q].shift, zp, lo, hi);
+            let v = requant16(*a, rqs[q].mult, rqs[q].shift, zp, lo, hi, g.high);
             let dst = g.out.wrapping_add((i + r) * g.ldo + j0 + 16 * q);
             // SAFETY: lanes < n - (j0 + 16 q) of row i + r (caller's bounds). A full block
             // takes a plain store: masked stores are slow on some cores (AMD Zen 4).
@@ -526,7 +558,7 @@ unsafe fn gemm_vnni(
         _mm512_set1_epi32(rq.min as i32),
         _mm512_set1_epi32(rq.max as i32),
     ];
-    let g = GemmArgs { k_pad, a, b, n_pad, out: out.as_mut_ptr(), ldo };
+    let g = GemmArgs { k_pad, a, b, n_pad, out: out.as_mut_ptr(), ldo, high: high_shifts(rq, n) };
     // Up to four 16-channel blocks per pass.
     for j0 in (0..n).step_by(64) {
         let nb = (n - j0).div_ceil(16).min(4);
@@ -635,6 +667,7 @@ unsafe fn depthwise_avx512(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out:
         g.offs[t] = (dy as isize, dx as isize);
         g.bytes[t] = (dy * p.w + dx) * c;
     }
+    let high = high_shifts(rq, c);
     let zp = _mm512_set1_epi32(rq.zero_point);
     let (lo, hi) = (_mm512_set1_epi32(rq.min as i32), _mm512_set1_epi32(rq.max as i32));
     let mut wp = [_mm512_setzero_si512(); DW_MAX_PAIRS];
@@ -650,7 +683,7 @@ unsafe fn depthwise_avx512(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out:
         let r = unsafe { rq16(rq, c0, mask, false) };
         let mut store = |oy: usize, ox: usize, acc: &[__m512i]| {
             for (j, a) in acc.iter().enumerate() {
-                let v = requant16(*a, r.mult, r.shift, zp, lo, hi);
+                let v = requant16(*a, r.mult, r.shift, zp, lo, hi, high);
                 // SAFETY: lanes < c - c0 of an output pixel.
                 unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add((oy * p.ow + ox + j) * c + c0), mask, v) };
             }
@@ -694,23 +727,43 @@ fn srav64(v: __m256i, s: __m256i) -> __m256i {
     _mm256_or_si256(_mm256_srlv_epi64(v, s), fill)
 }
 
-/// 8 lanes: `clamp(zp + round_half_away(acc * mult / 2^shift))` as i32.
+/// 8 lanes: `clamp(zp + round_half_away(acc * mult / 2^shift))` as i32; `high` as in
+/// [`requant16`] (AVX2 has no 64-bit arithmetic shift: the i32 one saves its emulation).
 #[inline]
 #[target_feature(enable = "avx2")]
-fn requant8(acc: __m256i, mult: __m256i, shift: __m256i, zp: __m256i, lo: __m256i, hi: __m256i) -> __m256i {
-    let one = _mm256_set1_epi64x(1);
-    let round = |v: __m256i, s: __m256i| {
-        let half = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
-        let neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
-        srav64(_mm256_add_epi64(_mm256_add_epi64(v, half), neg), s)
+fn requant8(
+    acc: __m256i,
+    mult: __m256i,
+    shift: __m256i,
+    zp: __m256i,
+    lo: __m256i,
+    hi: __m256i,
+    high: bool,
+) -> __m256i {
+    let even = _mm256_mul_epi32(acc, mult);
+    let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(acc), _mm256_srli_epi64::<32>(mult));
+    let v = if high {
+        let one = _mm256_set1_epi32(1);
+        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(even), odd);
+        let l = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
+        let t = _mm256_sub_epi32(shift, _mm256_set1_epi32(32));
+        let half = _mm256_sllv_epi32(one, _mm256_sub_epi32(t, one));
+        let zero = _mm256_setzero_si256();
+        // All ones (-1) where H < 0 and L = 0.
+        let tie_below = _mm256_and_si256(_mm256_cmpgt_epi32(zero, h), _mm256_cmpeq_epi32(l, zero));
+        _mm256_srav_epi32(_mm256_add_epi32(_mm256_add_epi32(h, half), tie_below), t)
+    } else {
+        let one = _mm256_set1_epi64x(1);
+        let round = |v: __m256i, s: __m256i| {
+            let half = _mm256_sllv_epi64(one, _mm256_sub_epi64(s, one));
+            let neg = _mm256_cmpgt_epi64(_mm256_setzero_si256(), v);
+            srav64(_mm256_add_epi64(_mm256_add_epi64(v, half), neg), s)
+        };
+        let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
+        let even = round(even, _mm256_and_si256(shift, low32));
+        let odd = round(odd, _mm256_srli_epi64::<32>(shift));
+        _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd))
     };
-    let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
-    let even = round(_mm256_mul_epi32(acc, mult), _mm256_and_si256(shift, low32));
-    let odd = round(
-        _mm256_mul_epi32(_mm256_srli_epi64::<32>(acc), _mm256_srli_epi64::<32>(mult)),
-        _mm256_srli_epi64::<32>(shift),
-    );
-    let v = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
     _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(v, zp), lo), hi)
 }
 
@@ -721,12 +774,19 @@ unsafe fn store16(dst: *mut i8, v0: __m256i, v1: __m256i, n: usize) {
     let packed16 = _mm256_packs_epi32(v0, v1); // [a0-3 b0-3 | a4-7 b4-7]
     let packed16 = _mm256_permute4x64_epi64::<0b11_01_10_00>(packed16); // [a0-7 | b0-7]
     let bytes = _mm256_packs_epi16(packed16, packed16); // [a b | a b]
-    let bytes = _mm256_permute4x64_epi64::<0b00_00_10_00>(bytes);
-    let mut buf = [0i8; 32];
-    // SAFETY: 32-byte buffer; then n <= 16 bytes to dst (caller's bounds).
+    let bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64::<0b00_00_10_00>(bytes));
+    // SAFETY: n <= 16 bytes to dst (caller's bounds); a full block in one store, a
+    // partial one through a buffer (a copy of a run-time length is a `memcpy` call).
     unsafe {
-        _mm256_storeu_si256(buf.as_mut_ptr() as *mut __m256i, bytes);
-        core::ptr::copy_nonoverlapping(buf.as_ptr(), dst, n);
+        if n == 16 {
+            _mm_storeu_si128(dst as *mut __m128i, bytes);
+        } else {
+            let mut buf = [0i8; 16];
+            _mm_storeu_si128(buf.as_mut_ptr() as *mut __m128i, bytes);
+            for (k, &b) in buf.iter().enumerate().take(n) {
+                *dst.add(k) = b;
+            }
+        }
     }
 }
 
@@ -756,6 +816,7 @@ unsafe fn gemm_avx2(
     ldo: usize,
 ) {
     const R: usize = 2;
+    let high = high_shifts(rq, n);
     let zp = _mm256_set1_epi32(rq.zero_point);
     let (lo, hi) = (_mm256_set1_epi32(rq.min as i32), _mm256_set1_epi32(rq.max as i32));
     // hadd leaves channels as [0 1 4 5 | 2 3 6 7]: this puts them back in order.
@@ -799,10 +860,24 @@ unsafe fn gemm_avx2(
             for (rr, acc) in acc.iter().enumerate().take(rows) {
                 let c0 = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[0], acc[1]), order);
                 let c1 = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[2], acc[3]), order);
-                let v0 =
-                    requant8(_mm256_add_epi32(c0, ld(&bias, 0)), ld(&mult, 0), ld(&shift, 0), zp, lo, hi);
-                let v1 =
-                    requant8(_mm256_add_epi32(c1, ld(&bias, 1)), ld(&mult, 1), ld(&shift, 1), zp, lo, hi);
+                let v0 = requant8(
+                    _mm256_add_epi32(c0, ld(&bias, 0)),
+                    ld(&mult, 0),
+                    ld(&shift, 0),
+                    zp,
+                    lo,
+                    hi,
+                    high,
+                );
+                let v1 = requant8(
+                    _mm256_add_epi32(c1, ld(&bias, 1)),
+                    ld(&mult, 1),
+                    ld(&shift, 1),
+                    zp,
+                    lo,
+                    hi,
+                    high,
+                );
                 // SAFETY: n - j0 bytes of row i + rr.
                 unsafe { store16(out.as_mut_ptr().add((i + rr) * ldo + j0), v0, v1, 16.min(n - j0)) };
             }
@@ -814,6 +889,7 @@ unsafe fn gemm_avx2(
 #[target_feature(enable = "avx2")]
 unsafe fn depthwise_avx2(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
     let c = p.c;
+    let high = high_shifts(rq, c);
     let zp = _mm256_set1_epi32(rq.zero_point);
     let (lo, hi) = (_mm256_set1_epi32(rq.min as i32), _mm256_set1_epi32(rq.max as i32));
     for c0 in (0..c).step_by(16) {
@@ -855,8 +931,8 @@ unsafe fn depthwise_avx2(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &
                         }
                     }
                 }
-                let v0 = requant8(a0, ld(&mult, 0), ld(&shift, 0), zp, lo, hi);
-                let v1 = requant8(a1, ld(&mult, 1), ld(&shift, 1), zp, lo, hi);
+                let v0 = requant8(a0, ld(&mult, 0), ld(&shift, 0), zp, lo, hi, high);
+                let v1 = requant8(a1, ld(&mult, 1), ld(&shift, 1), zp, lo, hi, high);
                 // SAFETY: `lanes` bytes of an output pixel.
                 unsafe { store16(out.as_mut_ptr().add((oy * p.ow + ox) * c + c0), v0, v1, lanes) };
             }
