@@ -103,27 +103,24 @@ pub fn prelu(p: &PRelu, x: &[i8], out: &mut [i8]) {
     }
 }
 
-/// See [`Kernels::quantize_input`]. Gray and RGB inputs get loops with the channel count
-/// known, which the compiler vectorizes; `#[inline(always)]` as [`prelu`].
+/// See [`Kernels::quantize_input`]: one loop for any channel count (small, for
+/// microcontrollers' flash); SIMD implementations call [`quantize_planes`] for the counts
+/// they see, which their compiler vectorizes.
 #[inline(always)]
 pub fn quantize_input(image: &[f32], c: usize, inv: f32, zero_point: i8, dst: &mut [i8]) {
     assert!(c > 0 && image.len() == dst.len() && image.len().is_multiple_of(c));
-    match c {
-        1 => dst.iter_mut().zip(image).for_each(|(d, &v)| *d = quantize_f32(v, inv, zero_point)),
-        3 => quantize_planes::<3>(image, inv, zero_point, dst),
-        _ => {
-            let hw = image.len() / c;
-            for (p, px) in dst.chunks_exact_mut(c).enumerate() {
-                for (ch, d) in px.iter_mut().enumerate() {
-                    *d = quantize_f32(image[ch * hw + p], inv, zero_point);
-                }
-            }
+    let hw = image.len() / c;
+    for (p, px) in dst.chunks_exact_mut(c).enumerate() {
+        for (ch, d) in px.iter_mut().enumerate() {
+            *d = quantize_f32(image[ch * hw + p], inv, zero_point);
         }
     }
 }
 
+/// [`quantize_input`] with the channel count known at compile time.
 #[inline(always)]
-fn quantize_planes<const C: usize>(image: &[f32], inv: f32, zero_point: i8, dst: &mut [i8]) {
+pub fn quantize_planes<const C: usize>(image: &[f32], inv: f32, zero_point: i8, dst: &mut [i8]) {
+    assert!(C > 0 && image.len() == dst.len() && image.len().is_multiple_of(C));
     let hw = image.len() / C;
     let planes: [&[f32]; C] = core::array::from_fn(|ch| &image[ch * hw..][..hw]);
     for (p, px) in dst.chunks_exact_mut(C).enumerate().take(hw) {
@@ -166,7 +163,10 @@ pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
             && out.len() >= p.oh * p.ow * c
     );
     let clamp = (p.min, p.max) != (i8::MIN, i8::MAX);
-    let (blocks16, blocks8) = (c / 16, c % 16 / 8);
+    // The 8-channel tail block pays where there are vector registers; a microcontroller
+    // keeps the flash (384 bytes of Cortex-M code).
+    let wide_tail = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+    let (blocks16, blocks8) = (c / 16, if wide_tail { c % 16 / 8 } else { 0 });
     let taps = |ch: usize| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (ky * p.w + kx) * c + ch));
     for oy in 0..p.oh {
         for ox in 0..p.ow {

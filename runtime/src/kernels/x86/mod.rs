@@ -197,7 +197,12 @@ fn prelu_avx2(p: &PRelu, x: &[i8], out: &mut [i8]) {
 
 #[target_feature(enable = "avx2")]
 fn quantize_input_avx2(image: &[f32], c: usize, inv: f32, zero_point: i8, dst: &mut [i8]) {
-    super::reference::quantize_input(image, c, inv, zero_point, dst)
+    use super::reference::{quantize_input, quantize_planes};
+    match c {
+        1 => quantize_planes::<1>(image, inv, zero_point, dst),
+        3 => quantize_planes::<3>(image, inv, zero_point, dst),
+        _ => quantize_input(image, c, inv, zero_point, dst),
+    }
 }
 
 #[target_feature(enable = "avx2")]
