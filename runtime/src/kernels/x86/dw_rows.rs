@@ -39,8 +39,8 @@ fn phases(c: usize) -> usize {
     c / a
 }
 
-/// Whether [`depthwise_rows_avx512`] and [`depthwise_rows_avx2`] take this shape (else the
-/// per-pixel kernels do).
+/// Whether [`depthwise_rows_avx2`] takes this shape, and [`depthwise_rows_avx512`] with
+/// stride 1 (`mod.rs` decides; else the per-pixel kernels run).
 pub(super) fn fits(p: &Depthwise) -> bool {
     (1..=MAX_STRIDE).contains(&p.stride[0])
         && (1..=MAX_STRIDE).contains(&p.stride[1])

@@ -6,6 +6,11 @@
 //! consecutive bytes per 4-deep slice), several rows (pixels) at once so each weight load
 //! serves them all. VNNI multiplies unsigned by signed bytes: inputs are offset by 128
 //! (`x ^ 0x80`) and the offset is taken back with the stored weight sums.
+//!
+//! Depthwise: unit-stride maps (and, with AVX2, stride 2) over flat `(column, channel)`
+//! rows (`dw_rows`); the rest pixel by pixel, 16 channels at a time. Add: i32 lanes from
+//! 16-bit halves of its multipliers where they split ([`Add::split`]). Requantization:
+//! i64 products, rounded in i32 lanes where every shift is 33 or more ([`requant16`]).
 
 use core::arch::x86_64::*;
 
