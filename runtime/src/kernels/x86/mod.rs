@@ -10,7 +10,7 @@
 //! Depthwise: unit-stride maps (and, with AVX2, stride 2) over flat `(column, channel)`
 //! rows (`dw_rows`); the rest pixel by pixel, 16 channels at a time. Add: i32 lanes from
 //! 16-bit halves of its multipliers where they split ([`Add::split`]). Requantization:
-//! i64 products, rounded in i32 lanes where every shift is 33 or more ([`requant16`]).
+//! i64 products, rounded in i32 lanes where every shift is 33 or more (`requant16`).
 
 use core::arch::x86_64::*;
 
