@@ -364,7 +364,46 @@ fn check_add_ties(k: &dyn Kernels) {
     }
 }
 
-/// PReLU, max pooling and Add: 300 random cases each.
+/// Input quantization: gray, RGB and other channel counts; values at exact ties (both
+/// signs), beyond the int8 range, infinite and NaN. The reference against the rounding's
+/// definition too (half away from zero, NaN to the zero point).
+fn check_quantize_input(k: &dyn Kernels, rng: &mut Rng) {
+    let c = [1, 3, 3, 2, 4][rng.below(5)];
+    let n = c * (1 + rng.below(300));
+    let inv = [1.0, 255.0, 127.5, 0.37][rng.below(4)];
+    let zero_point = rng.next() as i8;
+    let image: Vec<f32> = (0..n)
+        .map(|_| match rng.below(10) {
+            0 => f32::NAN,
+            1 => [f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30][rng.below(4)],
+            // Exact ties of `v * inv` when inv is 1.
+            2 => (rng.below(600) as f32 - 300.0) + 0.5,
+            _ => (rng.next() % 20_000) as f32 / 10_000.0 - 1.0,
+        })
+        .collect();
+    let mut want = vec![0x55u8 as i8; n];
+    let mut got = want.clone();
+    Reference.quantize_input(&image, c, inv, zero_point, &mut want);
+    k.quantize_input(&image, c, inv, zero_point, &mut got);
+    assert_eq!(got, want, "{} quantize_input c={c} inv={inv} zero_point={zero_point}", k.name());
+    let hw = n / c;
+    for p in 0..hw {
+        for ch in 0..c {
+            let s = image[ch * hw + p] * inv;
+            let r = if s.is_nan() {
+                0
+            } else if s >= 0.0 {
+                (s + 0.5) as i32
+            } else {
+                (s - 0.5) as i32
+            };
+            let q = r.saturating_add(zero_point as i32).clamp(-128, 127) as i8;
+            assert_eq!(want[p * c + ch], q, "quantize_input reference: {} at inv {inv}", image[ch * hw + p]);
+        }
+    }
+}
+
+/// PReLU, max pooling, Add and input quantization: 300 random cases each.
 pub fn elementwise(k: &dyn Kernels) {
     let mut rng = Rng(0x9E1A);
     let mut split = 0;
@@ -373,6 +412,7 @@ pub fn elementwise(k: &dyn Kernels) {
         check_prelu(k, &mut rng, extreme);
         check_max_pool(k, &mut rng, extreme);
         split += check_add(k, &mut rng, extreme) as usize;
+        check_quantize_input(k, &mut rng);
     }
     // Both Add paths of the SIMD kernels were taken.
     assert!((50..=250).contains(&split), "{split} of 300 Adds split");
