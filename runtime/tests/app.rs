@@ -470,3 +470,17 @@ fn bench_reports_a_litert_peer_and_names_a_failing_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bench_runs_a_chosen_kernel_set_and_names_the_ones_this_cpu_has() {
+    let bench = |kernels: &str| {
+        fer(&["bench", "--model", &tiny(), "--peers", "", "--reps", "5", "--kernels", kernels, "--json"])
+    };
+    let v = json(&bench("reference"));
+    assert_eq!(v["kernels"], "reference", "{v}");
+    assert!(v["engine_us"].as_f64().unwrap() > 0.0, "{v}");
+    let out = bench("no-such-set");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--kernels no-such-set: this CPU runs reference"), "{err}");
+}

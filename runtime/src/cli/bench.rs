@@ -40,7 +40,7 @@ pub struct BenchArgs {
     #[arg(long)]
     layers: bool,
     /// The engine's kernel set, as a CPU without the faster ones would run it (reference,
-    /// avx2, avx512-vnni, neon, dotprod) [default: the fastest this CPU runs].
+    /// avx2, avx512-vnni, neon, neon-dotprod) [default: the fastest this CPU runs].
     #[arg(long)]
     kernels: Option<String>,
     #[arg(long)]
@@ -162,7 +162,8 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     let engine_us = median(&mut samples[0]);
     let mut doc = Map::new();
     doc.insert("model".into(), json!(a.model.display().to_string()));
-    doc.insert("kernels".into(), json!(fer_runtime::kernels::best().name()));
+    let kernels = a.kernels.as_deref().unwrap_or(fer_runtime::kernels::best().name());
+    doc.insert("kernels".into(), json!(kernels));
     doc.insert("threads".into(), json!(1));
     doc.insert("reps".into(), json!(reps));
     doc.insert("engine_us".into(), json!(engine_us));
