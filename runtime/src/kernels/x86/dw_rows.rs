@@ -162,20 +162,28 @@ fn interleave_rows(
     let len = (hi - lo) as usize * c;
     let dst = &mut dst[(lo - ix0) as usize * c..][..len];
     let src = |r: Option<usize>| r.map(|r| &x[(r * p.w + lo as usize) * c..][..len]);
-    let (a, b) = (src(ra), src(rb));
-    let xz = _mm_set1_epi8(p.x_zero);
+    pair_run(src(ra), src(rb), p.x_zero, dst);
+}
+
+/// `dst[k] = pair(a[k], b[k])` over a run of bytes, 16 at a time; a missing row (`None`)
+/// reads `x_zero`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn pair_run(a: Option<&[i8]>, b: Option<&[i8]>, x_zero: i8, dst: &mut [MaybeUninit<i32>]) {
+    let len = dst.len();
+    let xz = _mm_set1_epi8(x_zero);
     let blocks = len / 16;
     for i in 0..blocks {
-        // SAFETY: 16 bytes at 16 i < len of each source, 16 i32 at 16 i of dst.
+        // SAFETY: 16 bytes at 16 i < len of each source (as long as dst), 16 i32 of dst.
         unsafe {
             let load = |s: Option<&[i8]>| {
-                s.map_or(xz, |s| _mm_loadu_si128(s.as_ptr().add(16 * i) as *const __m128i))
+                s.map_or(xz, |s| _mm_loadu_si128(s[..len].as_ptr().add(16 * i) as *const __m128i))
             };
             pair16(load(a), load(b), (dst.as_mut_ptr() as *mut i32).add(16 * i));
         }
     }
     for k in 16 * blocks..len {
-        let at = |s: Option<&[i8]>| s.map_or(p.x_zero, |s| s[k]);
+        let at = |s: Option<&[i8]>| s.map_or(x_zero, |s| s[k]);
         dst[k] = MaybeUninit::new(pair(at(a), at(b)));
     }
 }
@@ -192,7 +200,6 @@ fn interleave_columns(
 ) {
     let c = p.c;
     let zz = MaybeUninit::new(pair(p.x_zero, p.x_zero));
-    let xz = _mm_set1_epi8(p.x_zero);
     for (j, d) in dst.chunks_exact_mut(c).enumerate() {
         let ix = ix0 + (step * j) as isize;
         if !(0..p.w as isize).contains(&ix) || (ra.is_none() && rb.is_none()) {
@@ -200,21 +207,7 @@ fn interleave_columns(
             continue;
         }
         let px = |r: Option<usize>| r.map(|r| &x[(r * p.w + ix as usize) * c..][..c]);
-        let (a, b) = (px(ra), px(rb));
-        let blocks = c / 16;
-        for i in 0..blocks {
-            // SAFETY: 16 bytes at 16 i < c of each pixel, 16 i32 at 16 i of d.
-            unsafe {
-                let load = |s: Option<&[i8]>| {
-                    s.map_or(xz, |s| _mm_loadu_si128(s.as_ptr().add(16 * i) as *const __m128i))
-                };
-                pair16(load(a), load(b), (d.as_mut_ptr() as *mut i32).add(16 * i));
-            }
-        }
-        for k in 16 * blocks..c {
-            let at = |s: Option<&[i8]>| s.map_or(p.x_zero, |s| s[k]);
-            d[k] = MaybeUninit::new(pair(at(a), at(b)));
-        }
+        pair_run(px(ra), px(rb), p.x_zero, d);
     }
 }
 
