@@ -95,18 +95,24 @@ impl<'m> Engine<'m> {
         }
     }
 
-    /// Quantizes an image given as the float model takes it (`[C, H, W]`, f32) into the arena.
-    pub fn set_input(&self, arena: &mut [u8], image: &[f32]) -> Result<(), EngineError> {
-        let need = self.input().len();
-        if image.len() != need {
-            return Err(EngineError::InputSize { need, got: image.len() });
-        }
-        let v = self.input();
+    /// The input value's bytes in `arena` (`[H, W, C]`), after checking the arena's size.
+    fn input_slot<'a>(&self, arena: &'a mut [u8]) -> Result<&'a mut [i8], EngineError> {
         if arena.len() < self.arena_size() {
             return Err(EngineError::ArenaTooSmall { need: self.arena_size(), got: arena.len() });
         }
+        let v = self.input();
+        let b = &mut arena[v.offset..v.offset + v.len()];
         // SAFETY: same size and validity for u8 and i8.
-        let dst = unsafe { &mut *(&mut arena[v.offset..v.offset + need] as *mut [u8] as *mut [i8]) };
+        Ok(unsafe { core::slice::from_raw_parts_mut(b.as_mut_ptr() as *mut i8, b.len()) })
+    }
+
+    /// Quantizes an image given as the float model takes it (`[C, H, W]`, f32) into the arena.
+    pub fn set_input(&self, arena: &mut [u8], image: &[f32]) -> Result<(), EngineError> {
+        let v = self.input();
+        if image.len() != v.len() {
+            return Err(EngineError::InputSize { need: v.len(), got: image.len() });
+        }
+        let dst = self.input_slot(arena)?;
         self.kernels.quantize_input(image, v.shape[0], 1.0 / v.scale, v.zero_point, dst);
         Ok(())
     }
@@ -116,14 +122,12 @@ impl<'m> Engine<'m> {
     /// instead of holding the whole float image.
     pub fn set_input_fn(&self, arena: &mut [u8], value: impl Fn(usize) -> f32) -> Result<(), EngineError> {
         let v = self.input();
-        if arena.len() < self.arena_size() {
-            return Err(EngineError::ArenaTooSmall { need: self.arena_size(), got: arena.len() });
-        }
+        let dst = self.input_slot(arena)?;
         let [c, h, w] = v.shape;
         let inv = 1.0 / v.scale;
         for ch in 0..c {
             for p in 0..h * w {
-                arena[v.offset + p * c + ch] = quantize_f32(value(ch * h * w + p), inv, v.zero_point) as u8;
+                dst[p * c + ch] = quantize_f32(value(ch * h * w + p), inv, v.zero_point);
             }
         }
         Ok(())
