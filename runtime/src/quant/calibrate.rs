@@ -54,16 +54,22 @@ pub fn calibrate(
     for img in images {
         let values = eval::run_all(g, img)?;
         for (p, &f) in src.iter().enumerate() {
-            for &v in &values[f] {
-                if !v.is_finite() {
-                    return Err(OnnxError(format!("calibration produced a non-finite value in tensor {p}")));
-                }
-                lo[p] = lo[p].min(v);
-                hi[p] = hi[p].max(v);
-            }
+            // One pass: a map channel by channel (its range is theirs), anything else whole.
             let per = values[f].len() / channels[p].len().max(1);
-            for (r, chunk) in channels[p].iter_mut().zip(values[f].chunks(per.max(1))) {
-                *r = chunk.iter().fold(*r, |(a, b), &v| (a.min(v), b.max(v)));
+            for (k, chunk) in values[f].chunks(per.max(1)).enumerate() {
+                let mut r = (f32::INFINITY, f32::NEG_INFINITY);
+                for &v in chunk {
+                    if !v.is_finite() {
+                        return Err(OnnxError(format!(
+                            "calibration produced a non-finite value in tensor {p}"
+                        )));
+                    }
+                    r = (r.0.min(v), r.1.max(v));
+                }
+                (lo[p], hi[p]) = (lo[p].min(r.0), hi[p].max(r.1));
+                if let Some(c) = channels[p].get_mut(k) {
+                    *c = (c.0.min(r.0), c.1.max(r.1));
+                }
             }
         }
         if matches!(method, Method::Percentile(_)) {
