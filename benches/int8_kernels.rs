@@ -56,21 +56,24 @@ fn gemm(c: &mut Criterion) {
     }
 }
 
-/// Depthwise 3x3 at two shapes: a deep block's 6x6x128 and BlazeFace's first 64x64x24
-/// (thin channels: the flat-row kernel's case). Throughput in MACs.
+/// Depthwise 3x3 at three shapes: a deep block's 6x6x128, BlazeFace's first 64x64x24
+/// (thin channels) and its first stride-2 block. Throughput in MACs.
 fn depthwise(c: &mut Criterion) {
-    for (name, h, ch) in
-        [("depthwise b4dw 6x6x128 3x3", 6, 128), ("depthwise blazeface 64x64x24 3x3", 64, 24)]
-    {
+    for (name, h, ch, s) in [
+        ("depthwise b4dw 6x6x128 3x3", 6, 128, 1),
+        ("depthwise blazeface 64x64x24 3x3", 64, 24, 1),
+        ("depthwise blazeface 64x64x28 3x3 stride 2", 64, 28, 2),
+    ] {
         let p = Depthwise {
             h,
             w: h,
             c: ch,
-            oh: h,
-            ow: h,
+            oh: h / s,
+            ow: h / s,
             kernel: [3, 3],
-            stride: [1, 1],
-            pad: [1, 1],
+            stride: [s, s],
+            // TensorFlow's SAME: stride 2 pads only below and right.
+            pad: [2 - s, 2 - s],
             dilation: [1, 1],
             x_zero: -128,
         };
@@ -86,9 +89,9 @@ fn depthwise(c: &mut Criterion) {
             min: -128,
             max: 127,
         };
-        let mut out = vec![0i8; h * h * ch];
+        let mut out = vec![0i8; h * h / (s * s) * ch];
         let mut g = c.benchmark_group(name);
-        g.throughput(Throughput::Elements((h * h * ch * 9) as u64));
+        g.throughput(Throughput::Elements((h * h / (s * s) * ch * 9) as u64));
         for kern in kernels::available() {
             g.bench_function(kern.name(), |bch| bch.iter(|| kern.depthwise(&p, &x, &w, &rq, &mut out)));
         }

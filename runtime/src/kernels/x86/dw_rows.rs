@@ -1,19 +1,18 @@
 //! Depthwise convolution for strides 1 and 2 without dilation, the mobile nets' case
-//! (BlazeFace's 3x3 blocks), for AVX-512 VNNI and for AVX2. Two changes against per-pixel
-//! kernels:
+//! (BlazeFace's 3x3 blocks), for AVX2 (AVX-512 VNNI has `dw_quads`). Two changes against
+//! per-pixel kernels:
 //! - an output row is one flat run of `(column, channel)` lanes: the input row is taken
 //!   as `stride` decimated copies (columns `stride * j + r`), in which every tap is a fixed
 //!   offset, so 24-channel maps fill every lane instead of leaving a third of a
 //!   16-channel block idle; each lane's channel is `lane mod C`, so weights and
 //!   requantization come in `C / gcd(C, 16)` phases of 16 lanes;
 //! - the window's rows are interleaved in i16 pairs once per output row, not once per
-//!   output pixel and tap: one `vpdpwssd` (AVX-512) or `vpmaddwd` + `vpaddd` (AVX2) then
-//!   takes two rows of a tap column.
+//!   output pixel and tap: one `vpmaddwd` + `vpaddd` then takes two rows of a tap column.
 
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::{high_shifts, lane_mask, requant8, requant16, store16};
+use super::{high_shifts, phases, requant8, store16};
 use crate::kernels::{Depthwise, Requant};
 
 /// Interleaved pairs per row pair, decimation and chunk of output columns (48 KiB of
@@ -26,21 +25,11 @@ const MAX_PHASES: usize = 16;
 /// The most channels [`fits`] lets in (four output columns per chunk at least).
 const MAX_C: usize = ROW_CAP / 4;
 
-/// 16 lanes of i32, as stored for either instruction set to load.
+/// 16 lanes of i32 (two 8-lane halves).
 type Lanes = [i32; 16];
 type Rows = [[MaybeUninit<i32>; ROW_CAP]; MAX_ROW_PAIRS * MAX_STRIDE];
 
-/// Distinct channel alignments of 16-lane blocks over a flat row of `c` channels.
-fn phases(c: usize) -> usize {
-    let (mut a, mut b) = (c, 16);
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    c / a
-}
-
-/// Whether [`depthwise_rows_avx2`] takes this shape, and [`depthwise_rows_avx512`] with
-/// stride 1 (`mod.rs` decides; else the per-pixel kernels run).
+/// Whether [`depthwise_rows_avx2`] takes this shape (else the per-pixel kernel runs).
 pub(super) fn fits(p: &Depthwise) -> bool {
     (1..=MAX_STRIDE).contains(&p.stride[0])
         && (1..=MAX_STRIDE).contains(&p.stride[1])
@@ -230,43 +219,7 @@ struct Flat<'a> {
 
 /// `N` consecutive 16-lane blocks of one chunk's flat output from lane `g` (`ph`: the
 /// first block's phase), `N` independent accumulator chains; lanes `>= n` are not touched.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn blocks_avx512<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, dst: *mut i8) {
-    // Each block's phase and lanes, worked out once (not per tap: `%` is a division).
-    let phases: [usize; N] = core::array::from_fn(|j| (ph + j) % f.t.nph);
-    let masks: [u16; N] = core::array::from_fn(|j| lane_mask(n - (g + 16 * j)));
-    // SAFETY (loads from the tables): 16-lane arrays.
-    let ld = |l: &Lanes| unsafe { _mm512_loadu_si512(l.as_ptr() as *const __m512i) };
-    let mut acc: [__m512i; N] = core::array::from_fn(|j| ld(&f.t.bias[phases[j]]));
-    for v in 0..f.pairs {
-        for kx in 0..f.kw {
-            let row = f.rows[v * f.sx + kx % f.sx].as_ptr() as *const i32;
-            for (j, a) in acc.iter_mut().enumerate() {
-                let at = g + 16 * j + kx / f.sx * f.c;
-                // SAFETY: lanes < n - g - 16 j of the chunk's interleaved rows, which hold
-                // (columns + kw - 1) * c pairs.
-                let xs = unsafe { _mm512_maskz_loadu_epi32(masks[j], row.add(at)) };
-                *a = _mm512_dpwssd_epi32(*a, xs, ld(&f.t.weights[phases[j]][v * f.kw + kx]));
-            }
-        }
-    }
-    let (zp, lo, hi) = (_mm512_set1_epi32(f.zero_point), _mm512_set1_epi32(f.min), _mm512_set1_epi32(f.max));
-    for (j, a) in acc.iter().enumerate() {
-        let y = requant16(*a, ld(&f.t.mult[phases[j]]), ld(&f.t.shift[phases[j]]), zp, lo, hi, f.high);
-        // SAFETY: lanes < n - g - 16 j of the chunk's output run. A full block takes a
-        // plain store: masked stores are slow on some cores (AMD Zen 4).
-        unsafe {
-            match masks[j] {
-                0xFFFF => _mm_storeu_si128(dst.add(g + 16 * j) as *mut __m128i, y),
-                m => _mm_mask_storeu_epi8(dst.add(g + 16 * j), m, y),
-            }
-        }
-    }
-}
-
-/// [`blocks_avx512`] with AVX2: each 16-lane block as two 8-lane halves, `vpmaddwd` and
-/// an add in place of `vpdpwssd`.
+/// Each block is two 8-lane halves; `vpmaddwd` takes two rows of a tap column.
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn blocks_avx2<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, dst: *mut i8) {
@@ -287,7 +240,8 @@ unsafe fn blocks_avx2<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, d
                 let w = &f.t.weights[phases[j]][v * f.kw + kx];
                 for (h, a) in a.iter_mut().enumerate() {
                     let at = g + 16 * j + 8 * h + kx / f.sx * f.c;
-                    // SAFETY: as in `blocks_avx512`; a full half is read whole, a partial
+                    // SAFETY: lanes < n - g - 16 j of the chunk's interleaved rows, which
+                    // hold (columns + kw - 1) * c pairs; a full half is read whole, a partial
                     // one through its mask.
                     let xs = unsafe {
                         if lanes[j] >= 8 * (h + 1) {
@@ -310,7 +264,7 @@ unsafe fn blocks_avx2<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, d
     }
 }
 
-/// The row loop both instruction sets share; `run(g, ph, n, dst)` computes the blocks.
+/// The row loop; `run(f, n, dst)` computes one chunk's blocks.
 #[inline(always)]
 fn for_each_chunk(
     p: &Depthwise,
@@ -328,7 +282,7 @@ fn for_each_chunk(
         mult: [[0; 16]; MAX_PHASES],
         shift: [[0; 16]; MAX_PHASES],
     };
-    // SAFETY: both callers run only where AVX2 was detected.
+    // SAFETY: the caller runs only where AVX2 was detected.
     unsafe { phase_tables(p, w, rq, &mut t) };
     // Not zeroed (48 KiB a call): every lane read is written first.
     let mut rows: Rows = [[MaybeUninit::uninit(); ROW_CAP]; MAX_ROW_PAIRS * MAX_STRIDE];
@@ -371,31 +325,12 @@ fn for_each_chunk(
     }
 }
 
-/// Depthwise convolution of a shape that [`fits`], AVX-512 VNNI.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-pub(super) unsafe fn depthwise_rows_avx512(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
-    for_each_chunk(p, x, w, rq, out, |f, n, dst| {
-        let (mut g, mut ph) = (0, 0);
-        // SAFETY: g < n throughout; the blocks touch lanes < n only.
-        unsafe {
-            while g + 64 <= n {
-                blocks_avx512::<4>(f, g, ph, n, dst);
-                (g, ph) = (g + 64, (ph + 4) % f.t.nph);
-            }
-            while g < n {
-                blocks_avx512::<1>(f, g, ph, n, dst);
-                (g, ph) = (g + 16, (ph + 1) % f.t.nph);
-            }
-        }
-    });
-}
-
 /// Depthwise convolution of a shape that [`fits`], AVX2.
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn depthwise_rows_avx2(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
     for_each_chunk(p, x, w, rq, out, |f, n, dst| {
         let (mut g, mut ph) = (0, 0);
-        // SAFETY: as above.
+        // SAFETY: g < n throughout; the blocks touch lanes < n only.
         unsafe {
             while g + 32 <= n {
                 blocks_avx2::<2>(f, g, ph, n, dst);

@@ -7,13 +7,15 @@
 //! serves them all. VNNI multiplies unsigned by signed bytes: inputs are offset by 128
 //! (`x ^ 0x80`) and the offset is taken back with the stored weight sums.
 //!
-//! Depthwise: unit-stride maps (and, with AVX2, stride 2) over flat `(column, channel)`
-//! rows (`dw_rows`); the rest pixel by pixel, 16 channels at a time. Add: i32 lanes from
+//! Depthwise over flat `(column, channel)` rows: AVX-512 VNNI with `vpdpbusd` on four
+//! taps of a window row (`dw_quads`, unit column stride), AVX2 with `vpmaddwd` on two
+//! window rows (`dw_rows`, strides 1 and 2); the rest pixel by pixel, 16 channels at a time. Add: i32 lanes from
 //! 16-bit halves of its multipliers where they split ([`Add::split`]). Requantization:
 //! i64 products, rounded in i32 lanes where every shift is 33 or more (`requant16`).
 
 use core::arch::x86_64::*;
 
+mod dw_quads;
 mod dw_rows;
 
 use super::reference::Reference;
@@ -126,10 +128,8 @@ impl Kernels for Avx512Vnni {
         assert!(super::depthwise_sizes_ok(p, x, w, rq, out));
         // SAFETY: as above.
         unsafe {
-            // Strided maps: the per-pixel kernel is faster here (the flat rows would be
-            // interleaved once per decimation).
-            if dw_rows::fits(p) && p.stride == [1, 1] {
-                dw_rows::depthwise_rows_avx512(p, x, w, rq, out)
+            if dw_quads::fits(p) {
+                dw_quads::depthwise_quads(p, x, w, rq, out)
             } else {
                 depthwise_avx512(p, x, w, rq, out)
             }
@@ -371,6 +371,16 @@ fn add_avx512(p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
 #[inline(always)]
 fn lane_mask(n: usize) -> u16 {
     if n >= 16 { 0xFFFF } else { (1u16 << n) - 1 }
+}
+
+/// Distinct channel alignments of 16-lane blocks over a flat `(column, channel)` row of
+/// `c` channels (lane `l` holds channel `l mod c`): the flat depthwise kernels' phases.
+fn phases(c: usize) -> usize {
+    let (mut a, mut b) = (c, 16);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    c / a
 }
 
 /// Whether every shift of channels `..n` is 33 to 62, as real layers' are (a factor of

@@ -1,0 +1,294 @@
+//! Depthwise convolution with `vpdpbusd` (AVX-512 VNNI), unit column stride, no
+//! dilation (the mobile nets' stride-1 blocks; strided ones run per pixel): each
+//! i32 lane holds four taps of one window row, so one instruction does 64 multiply-adds
+//! (`vpdpwssd` on tap pairs does 32). A 3x3 window takes three instructions per 16
+//! outputs, a 5x5 one ten.
+//! - Inputs are offset by 128 (`x ^ 0x80`: `vpdpbusd` multiplies unsigned by signed
+//!   bytes); the offset comes back exactly through the bias (`bias - 128 * sum(w)`, in
+//!   wrapping i32 as the reference accumulates), as in the GEMM.
+//! - Each input row is prepared once per chunk of columns, as flat `(column, channel)`
+//!   lanes holding the four bytes its window row reads, and kept in a ring of `kh` rows
+//!   while every output row that reads it is computed (three times for 3x3, stride 1).
+//! - A flat row fills every lane whatever the channel count: lane `l` holds channel
+//!   `l mod c`, so weights and requantization come in `c / gcd(c, 16)` phases.
+
+use core::arch::x86_64::*;
+use core::mem::MaybeUninit;
+
+use super::{high_shifts, lane_mask, phases, requant16};
+use crate::kernels::{Depthwise, Requant};
+
+/// u32 lanes of prepared rows, on the stack (48 KiB).
+const Q_CAP: usize = 12 * 1024;
+const MAX_KH: usize = 5;
+/// Quads per window row: kernels up to 8 wide.
+const MAX_NQ: usize = 2;
+const MAX_PHASES: usize = 16;
+
+type Lanes = [i32; 16];
+
+/// Prepared rows (a ring of `kh`) and one row of the zero point, for one chunk.
+fn slots(p: &Depthwise) -> usize {
+    p.kernel[0] * p.kernel[1].div_ceil(4) + 1
+}
+
+/// Whether [`depthwise_quads`] takes this shape (`mod.rs` decides; else the other kernels).
+pub(super) fn fits(p: &Depthwise) -> bool {
+    // Columns two apart would be prepared for every output column (taps shared by two
+    // of them): measured slower than the per-pixel kernel on BlazeFace's stride-2 blocks.
+    p.dilation == [1, 1]
+        && p.stride[0] >= 1
+        && p.stride[1] == 1
+        && (1..=MAX_KH).contains(&p.kernel[0])
+        && (1..=4 * MAX_NQ).contains(&p.kernel[1])
+        && p.c > 0
+        && phases(p.c) <= MAX_PHASES
+        // At least four output columns per chunk.
+        && 4 * p.c * slots(p) <= Q_CAP
+}
+
+/// Each phase's weights and requantization; lane `l` of phase `ph` holds channel
+/// `(16 ph + l) mod c`. `weights[ph][ky * nq + q]` packs taps `4q..4q + 4` of window row
+/// `ky` (zero past the kernel's width); `bias` already takes back the inputs' offset.
+struct Tables {
+    nph: usize,
+    weights: [[MaybeUninit<Lanes>; MAX_KH * MAX_NQ]; MAX_PHASES],
+    bias: [MaybeUninit<Lanes>; MAX_PHASES],
+    mult: [MaybeUninit<Lanes>; MAX_PHASES],
+    shift: [MaybeUninit<Lanes>; MAX_PHASES],
+}
+
+impl Tables {
+    fn new(p: &Depthwise, w: &[i8], rq: &Requant) -> Tables {
+        let (c, [kh, kw]) = (p.c, p.kernel);
+        let nq = kw.div_ceil(4);
+        let mut t = Tables {
+            nph: phases(c),
+            weights: [[MaybeUninit::uninit(); MAX_KH * MAX_NQ]; MAX_PHASES],
+            bias: [MaybeUninit::uninit(); MAX_PHASES],
+            mult: [MaybeUninit::uninit(); MAX_PHASES],
+            shift: [MaybeUninit::uninit(); MAX_PHASES],
+        };
+        let tap = |ky: usize, kx: usize, ch: usize| if kx < kw { w[(ky * kw + kx) * c + ch] } else { 0 };
+        for ph in 0..t.nph {
+            let ch: [usize; 16] = core::array::from_fn(|l| (16 * ph + l) % c);
+            for ky in 0..kh {
+                for q in 0..nq {
+                    let quad =
+                        |ch| i32::from_le_bytes(core::array::from_fn(|k| tap(ky, 4 * q + k, ch) as u8));
+                    t.weights[ph][ky * nq + q] = MaybeUninit::new(ch.map(quad));
+                }
+            }
+            let sum = |ch: usize| (0..kh * kw).map(|k| w[k * c + ch] as i32).sum::<i32>();
+            t.bias[ph] = MaybeUninit::new(ch.map(|ch| rq.bias[ch].wrapping_sub(128 * sum(ch))));
+            t.mult[ph] = MaybeUninit::new(ch.map(|ch| rq.mult[ch]));
+            t.shift[ph] = MaybeUninit::new(ch.map(|ch| rq.shift[ch] as i32));
+        }
+        t
+    }
+}
+
+/// Four 16-byte vectors as 16 lanes of four bytes (`v[k]` in byte `k`), offset by 128:
+/// the vectors side by side in one register, a 4x4 transpose of their dwords across
+/// 128-bit lanes, then of the bytes inside each dword group.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn quad16(v: [__m128i; 4]) -> __m512i {
+    let lo = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(v[0]), v[1]);
+    let hi = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(v[2]), v[3]);
+    let all = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi);
+    // Lane m, dword k <- input k's dword m.
+    let dwords = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
+        all,
+    );
+    // Byte 4j + k <- byte 4k + j, in each lane.
+    let order = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    let bytes = _mm512_shuffle_epi8(dwords, _mm512_broadcast_i32x4(order));
+    _mm512_xor_si512(bytes, _mm512_set1_epi32(0x8080_8080u32 as i32))
+}
+
+/// Quad `q` of input row `iy` for output columns `ox0..ox0 + dst.len() / c`: lane
+/// `(j, ch)` holds the input at columns `ox0 + j - pad + 4q + k`, `k < 4`, of
+/// channel `ch`; columns outside the map (and taps past the kernel) read the zero point.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn prepare(p: &Depthwise, x: &[i8], iy: usize, ox0: usize, q: usize, dst: &mut [MaybeUninit<u32>]) {
+    let (c, kw) = (p.c, p.kernel[1]);
+    let cols = dst.len() / c;
+    let row = &x[iy * p.w * c..][..p.w * c];
+    let (first, last) = (4 * q, (4 * q + 3).min(kw - 1));
+    // Input column of tap `kx` for output column `j`.
+    let ix = |j: usize, kx: usize| (ox0 + j + kx) as isize - p.pad[1] as isize;
+    let inside = |j: usize| ix(j, first) >= 0 && ix(j, last) < p.w as isize;
+    let xz = _mm_set1_epi8(p.x_zero);
+    let out = dst.as_mut_ptr() as *mut i32;
+    let store = |l: usize, mask: u16, v: __m512i| {
+        // SAFETY: the callers' lanes lie inside dst.
+        unsafe {
+            match mask {
+                0xFFFF => _mm512_storeu_si512(out.add(l) as *mut __m512i, v),
+                m => _mm512_mask_storeu_epi32(out.add(l), m, v),
+            }
+        }
+    };
+    // The columns whose taps all lie inside the map are one contiguous run in the input
+    // too, taken 16 lanes at a time.
+    let lo = (0..cols).find(|&j| inside(j)).unwrap_or(cols);
+    let hi = (lo..cols).find(|&j| !inside(j)).unwrap_or(cols);
+    each_block((hi - lo) * c, |i, mask| {
+        let l = lo * c + i;
+        let v = core::array::from_fn(|k| {
+            if first + k > last {
+                return xz;
+            }
+            // Column ix(0, kx) * c + l is inside the row for lanes of inside columns.
+            let at = (ix(0, first + k) * c as isize + l as isize) as usize;
+            // SAFETY: masked lanes of inside columns, each inside the row (above).
+            unsafe { _mm_maskz_loadu_epi8(mask, row.as_ptr().add(at)) }
+        });
+        store(l, mask, quad16(v));
+    });
+    // Every other column: 16 channels at a time, each tap inside or the zero point.
+    for j in (0..lo).chain(hi..cols) {
+        each_block(c, |c0, mask| {
+            let v = core::array::from_fn(|k| {
+                let at = ix(j, first + k);
+                if first + k > last || at < 0 || at >= p.w as isize {
+                    return xz;
+                }
+                // SAFETY: masked lanes < c - c0 of an input pixel.
+                unsafe { _mm_maskz_loadu_epi8(mask, row.as_ptr().add(at as usize * c + c0)) }
+            });
+            store(j * c + c0, mask, quad16(v));
+        });
+    }
+}
+
+/// `f(i, mask)` over 16-lane blocks covering `0..len`: whole blocks, the last one moved
+/// back to end at `len` (overlapping the one before: masked stores are slow on AMD
+/// Zen 4); a run under 16 lanes takes one masked block.
+#[inline(always)]
+fn each_block(len: usize, mut f: impl FnMut(usize, u16)) {
+    if len < 16 {
+        if len > 0 {
+            f(0, lane_mask(len));
+        }
+        return;
+    }
+    let mut i = 0;
+    while i + 16 < len {
+        f(i, 0xFFFF);
+        i += 16;
+    }
+    f(len - 16, 0xFFFF);
+}
+
+/// Shared state of one output row, for [`blocks`].
+struct Row<'a> {
+    t: &'a Tables,
+    /// Prepared quads in window order (`ky * nq + q`), each initialized for `n` lanes.
+    quads: &'a [*const i32],
+    zero_point: i32,
+    min: i32,
+    max: i32,
+    high: bool,
+}
+
+/// `N` consecutive 16-lane blocks of one output row chunk from lane `g` (`ph`: the first
+/// block's phase), `N` independent accumulator chains; lanes `>= n` are not touched.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn blocks<const N: usize>(r: &Row, g: usize, ph: usize, n: usize, dst: *mut i8) {
+    let phases: [usize; N] = core::array::from_fn(|j| (ph + j) % r.t.nph);
+    let masks: [u16; N] = core::array::from_fn(|j| lane_mask(n - (g + 16 * j)));
+    // SAFETY (table loads): every phase < nph was written by `Tables::new`.
+    let ld = |l: &MaybeUninit<Lanes>| unsafe { _mm512_loadu_si512(l.as_ptr() as *const __m512i) };
+    let mut acc: [__m512i; N] = core::array::from_fn(|j| ld(&r.t.bias[phases[j]]));
+    for (i, &quad) in r.quads.iter().enumerate() {
+        for (j, a) in acc.iter_mut().enumerate() {
+            // SAFETY: lanes < n - g - 16 j of a prepared row of n lanes.
+            let xs = unsafe { _mm512_maskz_loadu_epi32(masks[j], quad.add(g + 16 * j)) };
+            *a = _mm512_dpbusd_epi32(*a, xs, ld(&r.t.weights[phases[j]][i]));
+        }
+    }
+    let (zp, lo, hi) = (_mm512_set1_epi32(r.zero_point), _mm512_set1_epi32(r.min), _mm512_set1_epi32(r.max));
+    for (j, a) in acc.iter().enumerate() {
+        let y = requant16(*a, ld(&r.t.mult[phases[j]]), ld(&r.t.shift[phases[j]]), zp, lo, hi, r.high);
+        // SAFETY: lanes < n - g - 16 j of the output run. A full block takes a plain
+        // store: masked stores are slow on some cores (AMD Zen 4).
+        unsafe {
+            match masks[j] {
+                0xFFFF => _mm_storeu_si128(dst.add(g + 16 * j) as *mut __m128i, y),
+                m => _mm_mask_storeu_epi8(dst.add(g + 16 * j), m, y),
+            }
+        }
+    }
+}
+
+/// Depthwise convolution of a shape that [`fits`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+pub(super) unsafe fn depthwise_quads(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
+    let (c, [kh, kw], [sy, _]) = (p.c, p.kernel, p.stride);
+    let nq = kw.div_ceil(4);
+    let t = Tables::new(p, w, rq);
+    let high = high_shifts(rq, c);
+    // Not zeroed (48 KiB a call): every lane read is written first.
+    let mut buf = [MaybeUninit::<u32>::uninit(); Q_CAP];
+    let chunk = Q_CAP / (slots(p) * c);
+    let mut ox0 = 0;
+    while ox0 < p.ow {
+        let n = chunk.min(p.ow - ox0) * c;
+        let (ring, zero) = buf[..slots(p) * n].split_at_mut((slots(p) - 1) * n);
+        zero.fill(MaybeUninit::new(u32::from_ne_bytes([p.x_zero as u8 ^ 0x80; 4])));
+        // The input row each ring slot holds.
+        let mut held = [usize::MAX; MAX_KH];
+        for oy in 0..p.oh {
+            let row_of = |ky: usize| {
+                let iy = (oy * sy + ky) as isize - p.pad[0] as isize;
+                (0..p.h as isize).contains(&iy).then_some(iy as usize)
+            };
+            // kh consecutive rows fall in kh distinct slots: slot `iy mod kh`.
+            for iy in (0..kh).filter_map(row_of) {
+                let s = iy % kh;
+                if held[s] != iy {
+                    for (q, dst) in ring[s * nq * n..][..nq * n].chunks_exact_mut(n).enumerate() {
+                        prepare(p, x, iy, ox0, q, dst);
+                    }
+                    held[s] = iy;
+                }
+            }
+            let (ring_at, zero_at) = (ring.as_ptr() as *const i32, zero.as_ptr() as *const i32);
+            let mut quads = [zero_at; MAX_KH * MAX_NQ];
+            for ky in 0..kh {
+                if let Some(iy) = row_of(ky) {
+                    for q in 0..nq {
+                        // SAFETY: inside the ring (slot iy mod kh, quad q, n lanes each).
+                        quads[ky * nq + q] = unsafe { ring_at.add(((iy % kh) * nq + q) * n) };
+                    }
+                }
+            }
+            let r = Row {
+                t: &t,
+                quads: &quads[..kh * nq],
+                zero_point: rq.zero_point,
+                min: rq.min as i32,
+                max: rq.max as i32,
+                high,
+            };
+            let dst = out[(oy * p.ow + ox0) * c..][..n].as_mut_ptr();
+            let (mut g, mut ph) = (0, 0);
+            // SAFETY: g < n throughout; the blocks touch lanes < n only.
+            unsafe {
+                while g + 64 <= n {
+                    blocks::<4>(&r, g, ph, n, dst);
+                    (g, ph) = (g + 64, (ph + 4) % t.nph);
+                }
+                while g < n {
+                    blocks::<1>(&r, g, ph, n, dst);
+                    (g, ph) = (g + 16, (ph + 1) % t.nph);
+                }
+            }
+        }
+        ox0 += n / c;
+    }
+}
