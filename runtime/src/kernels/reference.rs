@@ -147,9 +147,8 @@ pub fn add(p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
     }
 }
 
-/// Unpadded max pooling: no bounds per tap; channels 16, then 8 at a time in registers
-/// (each window's taps maxed before one store; 24-channel maps are common), the rest one
-/// by one.
+/// Unpadded max pooling: no bounds per tap; channels 16 (or 8) at a time in registers,
+/// each window's taps maxed before one store.
 #[inline(always)]
 pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
     let c = p.c;
@@ -163,27 +162,39 @@ pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
             && out.len() >= p.oh * p.ow * c
     );
     let clamp = (p.min, p.max) != (i8::MIN, i8::MAX);
-    // The 8-channel tail block pays where there are vector registers; a microcontroller
-    // keeps the flash (384 bytes of Cortex-M code).
+    // Channel blocks of 16, the last one moved back to end at `c` (it overlaps the one
+    // before, and a maximum taken twice is the same), so 24 or 28 channels take two
+    // vector blocks, not 16 + 8 + scalar lanes. Under 16 channels, blocks of 8 where
+    // there are vector registers; a microcontroller keeps the flash.
     let wide_tail = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
-    let (blocks16, blocks8) = (c / 16, if wide_tail { c % 16 / 8 } else { 0 });
-    let taps = |ch: usize| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (ky * p.w + kx) * c + ch));
+    let block = if c >= 16 {
+        16
+    } else if wide_tail && c >= 8 {
+        8
+    } else {
+        0
+    };
+    let row = p.w * c;
     for oy in 0..p.oh {
         for ox in 0..p.ow {
             let o = &mut out[(oy * p.ow + ox) * c..(oy * p.ow + ox + 1) * c];
             let at0 = (oy * sy * p.w + ox * sx) * c;
             // The window, as one slice: every tap below indexes inside it.
             let win = &x[at0..at0 + ((kh - 1) * p.w + kw) * c];
-            for b in 0..blocks16 {
-                o[16 * b..16 * b + 16].copy_from_slice(&max_block::<16>(win, taps(16 * b)));
+            let window = Window { win, row, c, kh, kw };
+            let mut ch = 0;
+            while block > 0 && ch < c {
+                let at = ch.min(c - block);
+                match block {
+                    16 => o[at..at + 16].copy_from_slice(&window.max::<16>(at)),
+                    _ => o[at..at + 8].copy_from_slice(&window.max::<8>(at)),
+                }
+                ch = at + block;
             }
-            let done = 16 * blocks16;
-            if blocks8 == 1 {
-                o[done..done + 8].copy_from_slice(&max_block::<8>(win, taps(done)));
-            }
-            let rest = done + 8 * blocks8;
-            for (ch, v) in o.iter_mut().enumerate().skip(rest) {
-                *v = taps(ch).fold(i8::MIN, |m, at| m.max(win[at]));
+            if block == 0 {
+                for (ch, v) in o.iter_mut().enumerate() {
+                    *v = window.max::<1>(ch)[0];
+                }
             }
             if clamp {
                 o.iter_mut().for_each(|v| *v = (*v).clamp(p.min, p.max));
@@ -192,15 +203,29 @@ pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
     }
 }
 
-/// The largest of `N` bytes at each offset of `taps`, lane by lane.
-#[inline(always)]
-fn max_block<const N: usize>(win: &[i8], taps: impl Iterator<Item = usize>) -> [i8; N] {
-    let mut m = [i8::MIN; N];
-    for at in taps {
-        let v: &[i8; N] = win[at..at + N].try_into().unwrap();
-        for k in 0..N {
-            m[k] = m[k].max(v[k]);
+/// One pooling window: `kh` rows `row` bytes apart, `kw` pixels of `c` channels each.
+struct Window<'a> {
+    win: &'a [i8],
+    row: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+}
+
+impl Window<'_> {
+    /// The largest of each of `N` channels from `ch`, lane by lane.
+    #[inline(always)]
+    fn max<const N: usize>(&self, ch: usize) -> [i8; N] {
+        let mut m = [i8::MIN; N];
+        for ky in 0..self.kh {
+            for kx in 0..self.kw {
+                let at = ky * self.row + kx * self.c + ch;
+                let v: &[i8; N] = self.win[at..at + N].try_into().unwrap();
+                for k in 0..N {
+                    m[k] = m[k].max(v[k]);
+                }
+            }
         }
+        m
     }
-    m
 }
