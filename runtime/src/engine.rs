@@ -621,20 +621,28 @@ fn fill_small(dst: &mut [i8], v: i8) {
 
 /// Concat: per block, each input's run requantized (`zy + ((v - z) * mult) >> s`, as Add
 /// with one term) or copied when its quantization is the output's (multiplier `1 << s`).
+/// The requantization of each of the 256 input bytes is worked out once, into a table.
 fn concat(op: &Op, inputs: [(Value, i32); 2], s: u8, zy: i8, xs: [&[i8]; 2], ys: &mut [i8]) {
     let runs = [op.k_pad, op.n_pad];
     let outer = ys.len() / (runs[0] + runs[1]);
+    let tables = inputs.map(|(v, mult)| {
+        let copy = v.zero_point == zy && mult as i64 == 1i64 << s;
+        let z = v.zero_point as i64;
+        let table: [i8; 256] = core::array::from_fn(|q| {
+            let r = zy as i64 + rshift_round((q as u8 as i8 as i64 - z) * mult as i64, s);
+            clamp_i8_wide(r, op.act_min, op.act_max)
+        });
+        (copy, table)
+    });
     let mut at = 0;
     for o in 0..outer {
-        for ((&(v, mult), src), &n) in inputs.iter().zip(xs).zip(&runs) {
+        for ((&(copy, ref table), src), &n) in tables.iter().zip(xs).zip(&runs) {
             let (src, dst) = (&src[o * n..(o + 1) * n], &mut ys[at..at + n]);
-            if v.zero_point == zy && mult as i64 == 1i64 << s {
+            if copy {
                 dst.copy_from_slice(src);
             } else {
-                let z = v.zero_point as i64;
                 for (d, &q) in dst.iter_mut().zip(src) {
-                    let r = zy as i64 + rshift_round((q as i64 - z) * mult as i64, s);
-                    *d = clamp_i8_wide(r, op.act_min, op.act_max);
+                    *d = table[q as u8 as usize];
                 }
             }
             at += n;
@@ -729,10 +737,24 @@ fn pad(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
     let [pt, pl, ..] = op.pads;
     let z = x.zero_point;
     ys.fill(z);
+    // 16 bytes at a time where there are vector registers, the last block moved back to
+    // end at `c` (a byte copied twice is the same): a call to `memcpy` per pixel costs
+    // more than a 24-channel pixel's bytes. A microcontroller keeps the flash.
+    let blocks = cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) && c >= 16;
     for iy in 0..h {
         for ix in 0..w {
             let at = ((iy + pt) * wo + ix + pl) * co + op.k_pad;
-            ys[at..at + c].copy_from_slice(&xs[(iy * w + ix) * c..][..c]);
+            let (dst, src) = (&mut ys[at..at + c], &xs[(iy * w + ix) * c..][..c]);
+            if blocks {
+                let mut k = 0;
+                while k < c {
+                    let b = k.min(c - 16);
+                    dst[b..b + 16].copy_from_slice(&src[b..b + 16]);
+                    k = b + 16;
+                }
+            } else {
+                dst.copy_from_slice(src);
+            }
         }
     }
 }
