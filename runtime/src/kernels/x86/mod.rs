@@ -471,6 +471,10 @@ struct GemmArgs<'a> {
     ldo: usize,
     /// Every shift 33 or more ([`high_shifts`]).
     high: bool,
+    /// Rows below this one may store a partial last block whole: its extra bytes land on
+    /// the next row's first channels, which are stored after it (rows are contiguous,
+    /// `ldo == n`, and one pass covers every channel). Masked stores are slow on AMD Zen 4.
+    whole_tail_rows: usize,
 }
 
 /// Rows `i..i + R` times the `NB` 16-channel blocks from `j0`: each broadcast input word
@@ -514,10 +518,11 @@ unsafe fn tile_vnni<const R: usize, const NB: usize>(
         for (q, a) in row.iter().enumerate() {
             let v = requant16(*a, rqs[q].mult, rqs[q].shift, zp, lo, hi, g.high);
             let dst = g.out.wrapping_add((i + r) * g.ldo + j0 + 16 * q);
-            // SAFETY: lanes < n - (j0 + 16 q) of row i + r (caller's bounds). A full block
-            // takes a plain store: masked stores are slow on some cores (AMD Zen 4).
+            // SAFETY: lanes < n - (j0 + 16 q) of row i + r (caller's bounds), or a whole
+            // block that ends inside the next row (`whole_tail_rows`). A full block takes
+            // a plain store: masked stores are slow on some cores (AMD Zen 4).
             unsafe {
-                if masks[q] == 0xFFFF {
+                if masks[q] == 0xFFFF || i + r < g.whole_tail_rows {
                     _mm_storeu_si128(dst as *mut __m128i, v)
                 } else {
                     _mm_mask_storeu_epi8(dst, masks[q], v)
@@ -578,7 +583,17 @@ unsafe fn gemm_vnni(
         _mm512_set1_epi32(rq.min as i32),
         _mm512_set1_epi32(rq.max as i32),
     ];
-    let g = GemmArgs { k_pad, a, b, n_pad, out: out.as_mut_ptr(), ldo, high: high_shifts(rq, n) };
+    let whole_tail_rows = if ldo == n && n <= 64 { m.saturating_sub(1) } else { 0 };
+    let g = GemmArgs {
+        k_pad,
+        a,
+        b,
+        n_pad,
+        out: out.as_mut_ptr(),
+        ldo,
+        high: high_shifts(rq, n),
+        whole_tail_rows,
+    };
     // Up to four 16-channel blocks per pass.
     for j0 in (0..n).step_by(64) {
         let nb = (n - j0).div_ceil(16).min(4);
