@@ -9,13 +9,17 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fer_edge::fer_runtime::kernels::{self, Add, Depthwise, MaxPool, PRelu, Requant};
 
 /// (name, pixels, output channels, patch length) of the edge CNN's convolutions at 48x48.
-const LAYERS: [(&str, usize, usize, usize); 6] = [
+const LAYERS: [(&str, usize, usize, usize); 8] = [
     ("stem 48x48 1->16 3x3", 2304, 16, 9),
     ("b2a 24x24 16->32 3x3", 576, 32, 144),
     ("b2b 24x24 32->32 3x3", 576, 32, 288),
     ("b3b 12x12 64->64 3x3", 144, 64, 576),
     ("b4a 6x6 64->128 3x3", 36, 128, 576),
     ("b4pw 6x6 128->128 1x1", 36, 128, 128),
+    // BlazeFace: its 5x5 stride-2 stem on RGB, and a thin 1x1 (24 channels: a block and a
+    // half of 16 lanes).
+    ("blazeface stem 64x64 3->24 5x5", 4096, 24, 75),
+    ("blazeface 64x64 24->24 1x1", 4096, 24, 24),
 ];
 
 fn bytes(n: usize, seed: u32) -> Vec<i8> {

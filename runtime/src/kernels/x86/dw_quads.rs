@@ -15,7 +15,7 @@
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::{high_shifts, lane_mask, phases, requant16};
+use super::{high_shifts, lane_mask, phases, requant16, requant16_high};
 use crate::kernels::{Depthwise, Requant};
 
 /// u32 lanes of prepared rows, on the stack (48 KiB).
@@ -56,6 +56,9 @@ struct Tables {
     bias: [MaybeUninit<Lanes>; MAX_PHASES],
     mult: [MaybeUninit<Lanes>; MAX_PHASES],
     shift: [MaybeUninit<Lanes>; MAX_PHASES],
+    /// Where every shift is 33 or more ([`high_shifts`]): `requant16_high`'s constants,
+    /// worked out once here rather than per block.
+    high: Option<[[Lanes; 3]; MAX_PHASES]>,
 }
 
 impl Tables {
@@ -68,6 +71,7 @@ impl Tables {
             bias: [MaybeUninit::uninit(); MAX_PHASES],
             mult: [MaybeUninit::uninit(); MAX_PHASES],
             shift: [MaybeUninit::uninit(); MAX_PHASES],
+            high: high_shifts(rq, c).then_some([[[0; 16]; 3]; MAX_PHASES]),
         };
         let tap = |ky: usize, kx: usize, ch: usize| if kx < kw { w[(ky * kw + kx) * c + ch] } else { 0 };
         for ph in 0..t.nph {
@@ -83,6 +87,13 @@ impl Tables {
             t.bias[ph] = MaybeUninit::new(ch.map(|ch| rq.bias[ch].wrapping_sub(128 * sum(ch))));
             t.mult[ph] = MaybeUninit::new(ch.map(|ch| rq.mult[ch]));
             t.shift[ph] = MaybeUninit::new(ch.map(|ch| rq.shift[ch] as i32));
+            if let Some(high) = &mut t.high {
+                // As `high_constants`: each odd lane's multiplier in the even lane below
+                // it (`vpmuldq` reads the even ones), t = shift - 32, 2^(t - 1).
+                let tl = ch.map(|ch| rq.shift[ch] as i32 - 32);
+                let odd = core::array::from_fn(|l| if l % 2 == 0 { rq.mult[ch[l + 1]] } else { 0 });
+                high[ph] = [odd, tl, tl.map(|t| 1 << (t - 1))];
+            }
         }
         t
     }
@@ -191,7 +202,6 @@ struct Row<'a> {
     zero_point: i32,
     min: i32,
     max: i32,
-    high: bool,
 }
 
 /// `N` consecutive 16-lane blocks of one output row chunk from lane `g` (`ph`: the first
@@ -213,7 +223,17 @@ unsafe fn blocks<const N: usize>(r: &Row, g: usize, ph: usize, n: usize, dst: *m
     }
     let (zp, lo, hi) = (_mm512_set1_epi32(r.zero_point), _mm512_set1_epi32(r.min), _mm512_set1_epi32(r.max));
     for (j, a) in acc.iter().enumerate() {
-        let y = requant16(*a, ld(&r.t.mult[phases[j]]), ld(&r.t.shift[phases[j]]), zp, lo, hi, r.high);
+        let mult = ld(&r.t.mult[phases[j]]);
+        let y = match &r.t.high {
+            Some(high) => {
+                // SAFETY: 16-lane arrays.
+                let c = core::array::from_fn(|k| unsafe {
+                    _mm512_loadu_si512(high[phases[j]][k].as_ptr() as *const __m512i)
+                });
+                requant16_high(*a, mult, c, zp, lo, hi)
+            }
+            None => requant16(*a, mult, ld(&r.t.shift[phases[j]]), zp, lo, hi, false),
+        };
         // SAFETY: lanes < n - g - 16 j of the output run. A full block takes a plain
         // store: masked stores are slow on some cores (AMD Zen 4).
         unsafe {
@@ -231,7 +251,6 @@ pub(super) unsafe fn depthwise_quads(p: &Depthwise, x: &[i8], w: &[i8], rq: &Req
     let (c, [kh, kw], [sy, _]) = (p.c, p.kernel, p.stride);
     let nq = kw.div_ceil(4);
     let t = Tables::new(p, w, rq);
-    let high = high_shifts(rq, c);
     // Not zeroed (48 KiB a call): every lane read is written first.
     let mut buf = [MaybeUninit::<u32>::uninit(); Q_CAP];
     let chunk = Q_CAP / (slots(p) * c);
@@ -273,7 +292,6 @@ pub(super) unsafe fn depthwise_quads(p: &Depthwise, x: &[i8], w: &[i8], rq: &Req
                 zero_point: rq.zero_point,
                 min: rq.min as i32,
                 max: rq.max as i32,
-                high,
             };
             let dst = out[(oy * p.ow + ox0) * c..][..n].as_mut_ptr();
             let (mut g, mut ph) = (0, 0);

@@ -406,19 +406,12 @@ fn requant16(
     hi: __m512i,
     high: bool,
 ) -> __m128i {
+    if high {
+        return requant16_high(acc, mult, high_constants(mult, shift), zp, lo, hi);
+    }
     let even = _mm512_mul_epi32(acc, mult);
     let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), _mm512_srli_epi64::<32>(mult));
-    let v = if high {
-        let one = _mm512_set1_epi32(1);
-        let h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<32>(even), odd);
-        let l = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
-        let t = _mm512_sub_epi32(shift, _mm512_set1_epi32(32));
-        let half = _mm512_sllv_epi32(one, _mm512_sub_epi32(t, one));
-        let zero = _mm512_setzero_si512();
-        let tie_below = _mm512_cmplt_epi32_mask(h, zero) & _mm512_cmpeq_epi32_mask(l, zero);
-        let r = _mm512_add_epi32(h, half);
-        _mm512_srav_epi32(_mm512_mask_sub_epi32(r, tie_below, r, one), t)
-    } else {
+    let v = {
         let one = _mm512_set1_epi64(1);
         let round = |v: __m512i, s: __m512i| {
             // (v + 2^(s-1) - (v < 0)) >> s, arithmetic.
@@ -433,6 +426,42 @@ fn requant16(
     };
     let v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, zp), lo), hi);
     _mm512_cvtsepi32_epi8(v)
+}
+
+/// Per-lane constants of [`requant16`] where every shift is 33 or more, for kernels that
+/// work them out once per channel: the odd lanes' multipliers moved to the even ones (as
+/// `vpmuldq` reads them), `t = shift - 32` and `2^(t - 1)`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn high_constants(mult: __m512i, shift: __m512i) -> [__m512i; 3] {
+    let one = _mm512_set1_epi32(1);
+    let t = _mm512_sub_epi32(shift, _mm512_set1_epi32(32));
+    [_mm512_srli_epi64::<32>(mult), t, _mm512_sllv_epi32(one, _mm512_sub_epi32(t, one))]
+}
+
+/// [`requant16`] with every shift 33 or more and its [`high_constants`] given:
+/// `(h + 2^(t-1) - [h < 0 and l = 0]) >> t` from the products' high halves `h` and low
+/// halves `l`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn requant16_high(
+    acc: __m512i,
+    mult: __m512i,
+    [mult_odd, t, half]: [__m512i; 3],
+    zp: __m512i,
+    lo: __m512i,
+    hi: __m512i,
+) -> __m128i {
+    let even = _mm512_mul_epi32(acc, mult);
+    let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), mult_odd);
+    let h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<32>(even), odd);
+    // (`vpmulld` for the low halves was not faster than this blend on AMD Zen 4.)
+    let l = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+    let zero = _mm512_setzero_si512();
+    let tie_below = _mm512_cmplt_epi32_mask(h, zero) & _mm512_cmpeq_epi32_mask(l, zero);
+    let r = _mm512_add_epi32(h, half);
+    let v = _mm512_srav_epi32(_mm512_mask_sub_epi32(r, tie_below, r, _mm512_set1_epi32(1)), t);
+    _mm512_cvtsepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, zp), lo), hi))
 }
 
 /// Requantization vectors of output channels `j0..j0 + 16` (`mask`: those `< n`).
