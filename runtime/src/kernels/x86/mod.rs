@@ -561,6 +561,122 @@ unsafe fn tile_vnni<const R: usize, const NB: usize>(
     }
 }
 
+/// [`tile_vnni`] for a pass whose last block has at most 8 channels (24-, 36- or
+/// 56-channel layers): `NF` full blocks per row, and the last blocks of two rows share one
+/// register, lanes 0-7 for row `i + 2p`, 8-15 for row `i + 2p + 1` (their inputs blended
+/// from the two rows' broadcasts, the weights repeated in both halves). 24 channels take
+/// three blocks per two rows instead of four, both in `vpdpbusd` and in requantization.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile_pairs<const R: usize, const NF: usize>(g: &GemmArgs, i: usize, j0: usize, p: &Paired) {
+    let mut acc = [[_mm512_setzero_si512(); NF]; R];
+    for row in acc.iter_mut() {
+        for (q, a) in row.iter_mut().enumerate() {
+            *a = p.rqs[q].bias;
+        }
+    }
+    // Only the first R / 2 are used (array lengths cannot be R / 2).
+    let mut tail = [p.tail.bias; R];
+    let bcol = g.b.as_ptr().wrapping_add(j0 * 4);
+    let arow = g.a.as_ptr().wrapping_add(i * g.k_pad);
+    for k4 in 0..g.k_pad / 4 {
+        let mut bw = [_mm512_setzero_si512(); NF];
+        for (q, w) in bw.iter_mut().enumerate() {
+            // SAFETY: block q of slice k4 lies within k_pad * n_pad.
+            *w = unsafe { _mm512_loadu_si512(bcol.add((k4 * g.n_pad + 16 * q) * 4) as *const __m512i) };
+        }
+        // SAFETY: the first 8 lanes of block NF (which n_pad holds whole).
+        let bt = _mm512_broadcast_i64x4(unsafe {
+            _mm256_loadu_si256(bcol.add((k4 * g.n_pad + 16 * NF) * 4) as *const __m256i)
+        });
+        let mut av = [_mm512_setzero_si512(); R];
+        for (r, row) in acc.iter_mut().enumerate() {
+            // SAFETY: row i + r < m, columns k4 * 4 .. + 4 <= k_pad (caller).
+            let a4 = unsafe { (arow.add(r * g.k_pad + k4 * 4) as *const i32).read_unaligned() };
+            av[r] = _mm512_set1_epi32(a4 ^ 0x8080_8080u32 as i32);
+            for (q, a) in row.iter_mut().enumerate() {
+                *a = _mm512_dpbusd_epi32(*a, av[r], bw[q]);
+            }
+        }
+        for (pair, t) in tail.iter_mut().enumerate().take(R / 2) {
+            let a = _mm512_mask_blend_epi32(0xFF00, av[2 * pair], av[2 * pair + 1]);
+            *t = _mm512_dpbusd_epi32(*t, a, bt);
+        }
+    }
+    let [zp, lo, hi] = p.consts;
+    let rq = |a: __m512i, r: &Rq16| requant16(a, r.mult, r.shift, zp, lo, hi, g.high);
+    let mut tails = [_mm_setzero_si128(); R];
+    for (pair, t) in tail.iter().enumerate().take(R / 2) {
+        let v = rq(*t, &p.tail);
+        (tails[2 * pair], tails[2 * pair + 1]) = (v, _mm_unpackhi_epi64(v, v));
+    }
+    // Row by row, each row's tail after its full blocks: a tail stored 8 bytes wide may
+    // run onto the next row's first channels, stored after it.
+    for (r, row) in acc.iter().enumerate() {
+        let dst = g.out.wrapping_add((i + r) * g.ldo + j0);
+        for (q, a) in row.iter().enumerate() {
+            // SAFETY: a full block of row i + r.
+            unsafe { _mm_storeu_si128(dst.wrapping_add(16 * q) as *mut __m128i, rq(*a, &p.rqs[q])) };
+        }
+        // SAFETY: the tail's lanes of row i + r; 8 bytes where the tail has 8 lanes or the
+        // extra ones land on the next row's first channels (`whole_tail_rows`).
+        unsafe {
+            let dst = dst.wrapping_add(16 * NF);
+            if p.tail_lanes == 8 || i + r < g.whole_tail_rows {
+                _mm_storel_epi64(dst as *mut __m128i, tails[r])
+            } else {
+                _mm_mask_storeu_epi8(dst, lane_mask(p.tail_lanes), tails[r])
+            }
+        }
+    }
+}
+
+/// One pass's requantization for [`tile_pairs`]: the full blocks', and the tail's with
+/// its 8 lanes repeated in both halves.
+struct Paired {
+    rqs: [Rq16; 4],
+    tail: Rq16,
+    tail_lanes: usize,
+    consts: [__m512i; 3],
+}
+
+/// Rows of a pass whose last block has at most 8 channels, two at a time ([`tile_pairs`]);
+/// an odd last row through [`tile_vnni`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn rows_pairs<const NF: usize, const NB: usize>(
+    g: &GemmArgs,
+    m: usize,
+    j0: usize,
+    p: &Paired,
+    masks: &[u16; 4],
+) {
+    let mut i = 0;
+    // SAFETY (all calls): rows i..i + R exist; the caller checked the rest.
+    unsafe {
+        // Up to 20 accumulators and broadcasts either way.
+        if NF <= 1 {
+            while i + 8 <= m {
+                tile_pairs::<8, NF>(g, i, j0, p);
+                i += 8;
+            }
+        }
+        while i + 4 <= m {
+            tile_pairs::<4, NF>(g, i, j0, p);
+            i += 4;
+        }
+        if i + 2 <= m {
+            tile_pairs::<2, NF>(g, i, j0, p);
+            i += 2;
+        }
+        if i < m {
+            let mut rqs = p.rqs;
+            rqs[NF] = p.tail;
+            tile_vnni::<1, NB>(g, i, j0, &rqs, masks, &p.consts);
+        }
+    }
+}
+
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn rows_vnni<const NB: usize>(
@@ -637,11 +753,26 @@ unsafe fn gemm_vnni(
         }
         // SAFETY: sizes checked by the caller (`gemm_sizes_ok`).
         unsafe {
-            match nb {
-                4 => rows_vnni::<4>(&g, m, j0, &rqs, &masks, &consts),
-                3 => rows_vnni::<3>(&g, m, j0, &rqs, &masks, &consts),
-                2 => rows_vnni::<2>(&g, m, j0, &rqs, &masks, &consts),
-                _ => rows_vnni::<1>(&g, m, j0, &rqs, &masks, &consts),
+            let tail_lanes = n - j0 - 16 * (nb - 1);
+            if tail_lanes <= 8 && m >= 2 {
+                // The tail's lanes 0-7 repeated in 8-15 (128-bit chunks 0, 1, 0, 1).
+                let dup = |v: __m512i| _mm512_shuffle_i64x2::<0x44>(v, v);
+                let t = rqs[nb - 1];
+                let tail = Rq16 { bias: dup(t.bias), mult: dup(t.mult), shift: dup(t.shift) };
+                let p = Paired { rqs, tail, tail_lanes, consts };
+                match nb {
+                    4 => rows_pairs::<3, 4>(&g, m, j0, &p, &masks),
+                    3 => rows_pairs::<2, 3>(&g, m, j0, &p, &masks),
+                    2 => rows_pairs::<1, 2>(&g, m, j0, &p, &masks),
+                    _ => rows_pairs::<0, 1>(&g, m, j0, &p, &masks),
+                }
+            } else {
+                match nb {
+                    4 => rows_vnni::<4>(&g, m, j0, &rqs, &masks, &consts),
+                    3 => rows_vnni::<3>(&g, m, j0, &rqs, &masks, &consts),
+                    2 => rows_vnni::<2>(&g, m, j0, &rqs, &masks, &consts),
+                    _ => rows_vnni::<1>(&g, m, j0, &rqs, &masks, &consts),
+                }
             }
         }
     }
