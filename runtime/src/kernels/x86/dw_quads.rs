@@ -146,19 +146,23 @@ fn prepare(p: &Depthwise, x: &[i8], iy: usize, ox0: usize, q: usize, dst: &mut [
     // too, taken 16 lanes at a time.
     let lo = (0..cols).find(|&j| inside(j)).unwrap_or(cols);
     let hi = (lo..cols).find(|&j| !inside(j)).unwrap_or(cols);
-    each_block((hi - lo) * c, |i, mask| {
-        let l = lo * c + i;
-        let v = core::array::from_fn(|k| {
-            if first + k > last {
-                return xz;
-            }
-            // Column ix(0, kx) * c + l is inside the row for lanes of inside columns.
-            let at = (ix(0, first + k) * c as isize + l as isize) as usize;
-            // SAFETY: masked lanes of inside columns, each inside the row (above).
-            unsafe { _mm_maskz_loadu_epi8(mask, row.as_ptr().add(at)) }
+    if hi > lo {
+        // Tap k of lane l reads row byte ix(0, first + k) * c + l, inside the row for the
+        // lanes of inside columns.
+        let src: [*const i8; 4] = core::array::from_fn(|k| {
+            row.as_ptr().wrapping_offset(ix(0, first + k) * c as isize + (lo * c) as isize)
         });
-        store(l, mask, quad16(v));
-    });
+        let (len, out) = ((hi - lo) * c, out.wrapping_add(lo * c));
+        // SAFETY: as above; the run's lanes lie inside dst.
+        unsafe {
+            match last - first + 1 {
+                1 => inside_run::<1>(src, xz, len, out),
+                2 => inside_run::<2>(src, xz, len, out),
+                3 => inside_run::<3>(src, xz, len, out),
+                _ => inside_run::<4>(src, xz, len, out),
+            }
+        }
+    }
     // Every other column: 16 channels at a time, each tap inside or the zero point.
     for j in (0..lo).chain(hi..cols) {
         each_block(c, |c0, mask| {
@@ -173,6 +177,29 @@ fn prepare(p: &Depthwise, x: &[i8], iy: usize, ox0: usize, q: usize, dst: &mut [
             store(j * c + c0, mask, quad16(v));
         });
     }
+}
+
+/// `out[l] = quad16(src[0][l], .., src[T - 1][l], zero point..)` for `l < len`: the run
+/// of inside columns, its tap count `T` known to the compiler (no test per tap and block).
+///
+/// # Safety
+/// `src[k] + l` readable and `out + l` writable for `l < len`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn inside_run<const T: usize>(src: [*const i8; 4], xz: __m128i, len: usize, out: *mut i32) {
+    each_block(len, |i, mask| {
+        // SAFETY: the caller's.
+        let v = core::array::from_fn(|k| {
+            if k < T { unsafe { _mm_maskz_loadu_epi8(mask, src[k].add(i)) } } else { xz }
+        });
+        // SAFETY: the caller's.
+        unsafe {
+            match mask {
+                0xFFFF => _mm512_storeu_si512(out.add(i) as *mut __m512i, quad16(v)),
+                m => _mm512_mask_storeu_epi32(out.add(i), m, quad16(v)),
+            }
+        }
+    });
 }
 
 /// `f(i, mask)` over 16-lane blocks covering `0..len`: whole blocks, the last one moved
