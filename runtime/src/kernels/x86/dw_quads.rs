@@ -15,7 +15,7 @@
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::{high_shifts, lane_mask, phases, requant16, requant16_high};
+use super::{high_shifts, lane_mask, odd_multipliers, phases, requant16, requant16_high};
 use crate::kernels::{Depthwise, Requant};
 
 /// u32 lanes of prepared rows, on the stack (48 KiB).
@@ -59,6 +59,8 @@ struct Tables {
     /// Where every shift is 33 or more ([`high_shifts`]): `requant16_high`'s constants,
     /// worked out once here rather than per block.
     high: Option<[[Lanes; 3]; MAX_PHASES]>,
+    /// Some multiplier is even ([`odd_multipliers`]).
+    ties: bool,
 }
 
 impl Tables {
@@ -72,6 +74,7 @@ impl Tables {
             mult: [MaybeUninit::uninit(); MAX_PHASES],
             shift: [MaybeUninit::uninit(); MAX_PHASES],
             high: high_shifts(rq, c).then_some([[[0; 16]; 3]; MAX_PHASES]),
+            ties: false,
         };
         let tap = |ky: usize, kx: usize, ch: usize| if kx < kw { w[(ky * kw + kx) * c + ch] } else { 0 };
         for ph in 0..t.nph {
@@ -85,13 +88,14 @@ impl Tables {
             }
             let sum = |ch: usize| (0..kh * kw).map(|k| w[k * c + ch] as i32).sum::<i32>();
             t.bias[ph] = MaybeUninit::new(ch.map(|ch| rq.bias[ch].wrapping_sub(128 * sum(ch))));
-            t.mult[ph] = MaybeUninit::new(ch.map(|ch| rq.mult[ch]));
-            t.shift[ph] = MaybeUninit::new(ch.map(|ch| rq.shift[ch] as i32));
+            let (mut mult, mut shift) = (ch.map(|ch| rq.mult[ch]), ch.map(|ch| rq.shift[ch] as i32));
+            t.ties |= odd_multipliers(&mut mult, &mut shift);
+            (t.mult[ph], t.shift[ph]) = (MaybeUninit::new(mult), MaybeUninit::new(shift));
             if let Some(high) = &mut t.high {
                 // As `high_constants`: each odd lane's multiplier in the even lane below
                 // it (`vpmuldq` reads the even ones), t = shift - 32, 2^(t - 1).
-                let tl = ch.map(|ch| rq.shift[ch] as i32 - 32);
-                let odd = core::array::from_fn(|l| if l % 2 == 0 { rq.mult[ch[l + 1]] } else { 0 });
+                let tl = shift.map(|s| s - 32);
+                let odd = core::array::from_fn(|l| if l % 2 == 0 { mult[l + 1] } else { 0 });
                 high[ph] = [odd, tl, tl.map(|t| 1 << (t - 1))];
             }
         }
@@ -248,7 +252,7 @@ unsafe fn blocks<const N: usize>(r: &Row, g: usize, ph: usize, n: usize, dst: *m
             *a = _mm512_dpbusd_epi32(*a, xs, ld(&r.t.weights[phases[j]][i]));
         }
     }
-    let (zp, lo, hi) = (_mm512_set1_epi32(r.zero_point), _mm512_set1_epi32(r.min), _mm512_set1_epi32(r.max));
+    let out = [r.zero_point, r.min, r.max].map(|v| _mm512_set1_epi32(v));
     for (j, a) in acc.iter().enumerate() {
         let mult = ld(&r.t.mult[phases[j]]);
         let y = match &r.t.high {
@@ -257,9 +261,9 @@ unsafe fn blocks<const N: usize>(r: &Row, g: usize, ph: usize, n: usize, dst: *m
                 let c = core::array::from_fn(|k| unsafe {
                     _mm512_loadu_si512(high[phases[j]][k].as_ptr() as *const __m512i)
                 });
-                requant16_high(*a, mult, c, zp, lo, hi)
+                requant16_high(*a, mult, c, out, r.t.ties)
             }
-            None => requant16(*a, mult, ld(&r.t.shift[phases[j]]), zp, lo, hi, false),
+            None => requant16(*a, mult, ld(&r.t.shift[phases[j]]), out, false, r.t.ties),
         };
         // SAFETY: lanes < n - g - 16 j of the output run. A full block takes a plain
         // store: masked stores are slow on some cores (AMD Zen 4).

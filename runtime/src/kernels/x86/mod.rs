@@ -395,20 +395,22 @@ fn high_shifts(rq: &Requant, n: usize) -> bool {
 /// more: [`high_shifts`]) only their high halves are shifted: with `v = H 2^32 + L`,
 /// `0 <= L < 2^32`, `t = s - 32`, the reference's `(v + 2^(s-1) - (v < 0)) >> s` is
 /// `(H + 2^(t-1) - [H < 0 and L = 0]) >> t`, an i32 shift per lane (and `|H| < 2^30`).
+/// Without `ties` (every multiplier odd: [`odd_multipliers`]) the tie term is zero.
+/// `out`: the output's zero point, lower and upper bounds.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 fn requant16(
     acc: __m512i,
     mult: __m512i,
     shift: __m512i,
-    zp: __m512i,
-    lo: __m512i,
-    hi: __m512i,
+    out: [__m512i; 3],
     high: bool,
+    ties: bool,
 ) -> __m128i {
     if high {
-        return requant16_high(acc, mult, high_constants(mult, shift), zp, lo, hi);
+        return requant16_high(acc, mult, high_constants(mult, shift), out, ties);
     }
+    let [zp, lo, hi] = out;
     let even = _mm512_mul_epi32(acc, mult);
     let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), _mm512_srli_epi64::<32>(mult));
     let v = {
@@ -441,27 +443,46 @@ fn high_constants(mult: __m512i, shift: __m512i) -> [__m512i; 3] {
 
 /// [`requant16`] with every shift 33 or more and its [`high_constants`] given:
 /// `(h + 2^(t-1) - [h < 0 and l = 0]) >> t` from the products' high halves `h` and low
-/// halves `l`.
+/// halves `l` (the last term only with `ties`).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 fn requant16_high(
     acc: __m512i,
     mult: __m512i,
     [mult_odd, t, half]: [__m512i; 3],
-    zp: __m512i,
-    lo: __m512i,
-    hi: __m512i,
+    [zp, lo, hi]: [__m512i; 3],
+    ties: bool,
 ) -> __m128i {
     let even = _mm512_mul_epi32(acc, mult);
     let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), mult_odd);
     let h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<32>(even), odd);
-    // (`vpmulld` for the low halves was not faster than this blend on AMD Zen 4.)
-    let l = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
-    let zero = _mm512_setzero_si512();
-    let tie_below = _mm512_cmplt_epi32_mask(h, zero) & _mm512_cmpeq_epi32_mask(l, zero);
-    let r = _mm512_add_epi32(h, half);
-    let v = _mm512_srav_epi32(_mm512_mask_sub_epi32(r, tie_below, r, _mm512_set1_epi32(1)), t);
+    let mut r = _mm512_add_epi32(h, half);
+    if ties {
+        // (`vpmulld` for the low halves was not faster than this blend on AMD Zen 4.)
+        let l = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
+        let zero = _mm512_setzero_si512();
+        let tie_below = _mm512_cmplt_epi32_mask(h, zero) & _mm512_cmpeq_epi32_mask(l, zero);
+        r = _mm512_mask_sub_epi32(r, tie_below, r, _mm512_set1_epi32(1));
+    }
+    let v = _mm512_srav_epi32(r, t);
     _mm512_cvtsepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, zp), lo), hi))
+}
+
+/// Each multiplier made odd where its shift allows: `(m >> z, s - z)`, `z` the trailing
+/// zeros of `m` but at most `s - 33` (a high shift stays high), rounds exactly as
+/// `(m, s)`: both round the same real number `acc * m / 2^s` half away from zero. An odd
+/// `m` leaves `acc * m` with zero low 32 bits only at `acc = 0`, so [`requant16`]'s tie
+/// term vanishes; returns whether some multiplier stays even (ties remain possible).
+/// Real layers' multipliers (`round(f 2^s)`) are even half the time; their shifts leave
+/// room to make them odd.
+fn odd_multipliers(mult: &mut [i32], shift: &mut [i32]) -> bool {
+    let mut ties = false;
+    for (m, s) in mult.iter_mut().zip(shift.iter_mut()) {
+        let z = (m.trailing_zeros() as i32).min(*s - 33).max(0);
+        (*m, *s) = (*m >> z, *s - z);
+        ties |= *m & 1 == 0 && *m != 0;
+    }
+    ties
 }
 
 /// Requantization vectors of output channels `j0..j0 + 16` (`mask`: those `< n`).
@@ -470,6 +491,8 @@ struct Rq16 {
     bias: __m512i,
     mult: __m512i,
     shift: __m512i,
+    /// Some multiplier is even ([`odd_multipliers`]).
+    ties: bool,
 }
 
 #[inline]
@@ -486,7 +509,13 @@ unsafe fn rq16(rq: &Requant, j0: usize, mask: u16, with_offset: bool) -> Rq16 {
         let shift8 = _mm_maskz_loadu_epi8(mask, rq.shift.as_ptr().add(j0) as *const i8);
         // Lanes beyond n get shift 1 (any valid shift: their results are not stored).
         let shift = _mm512_mask_blend_epi32(mask, _mm512_set1_epi32(1), _mm512_cvtepu8_epi32(shift8));
-        Rq16 { bias, mult, shift }
+        let (mut m, mut s) = ([0i32; 16], [0i32; 16]);
+        _mm512_storeu_si512(m.as_mut_ptr() as *mut __m512i, mult);
+        _mm512_storeu_si512(s.as_mut_ptr() as *mut __m512i, shift);
+        // Lanes beyond n hold multiplier 0: no tie there.
+        let ties = odd_multipliers(&mut m, &mut s);
+        let load = |v: &[i32; 16]| _mm512_loadu_si512(v.as_ptr() as *const __m512i);
+        Rq16 { bias, mult: load(&m), shift: load(&s), ties }
     }
 }
 
@@ -542,10 +571,9 @@ unsafe fn tile_vnni<const R: usize, const NB: usize>(
             }
         }
     }
-    let [zp, lo, hi] = *consts;
     for (r, row) in acc.iter().enumerate() {
         for (q, a) in row.iter().enumerate() {
-            let v = requant16(*a, rqs[q].mult, rqs[q].shift, zp, lo, hi, g.high);
+            let v = requant16(*a, rqs[q].mult, rqs[q].shift, *consts, g.high, rqs[q].ties);
             let dst = g.out.wrapping_add((i + r) * g.ldo + j0 + 16 * q);
             // SAFETY: lanes < n - (j0 + 16 q) of row i + r (caller's bounds), or a whole
             // block that ends inside the next row (`whole_tail_rows`). A full block takes
@@ -603,8 +631,7 @@ unsafe fn tile_pairs<const R: usize, const NF: usize>(g: &GemmArgs, i: usize, j0
             *t = _mm512_dpbusd_epi32(*t, a, bt);
         }
     }
-    let [zp, lo, hi] = p.consts;
-    let rq = |a: __m512i, r: &Rq16| requant16(a, r.mult, r.shift, zp, lo, hi, g.high);
+    let rq = |a: __m512i, r: &Rq16| requant16(a, r.mult, r.shift, p.consts, g.high, r.ties);
     let mut tails = [_mm_setzero_si128(); R];
     for (pair, t) in tail.iter().enumerate().take(R / 2) {
         let v = rq(*t, &p.tail);
@@ -743,8 +770,12 @@ unsafe fn gemm_vnni(
     for j0 in (0..n).step_by(64) {
         let nb = (n - j0).div_ceil(16).min(4);
         let mut masks = [0u16; 4];
-        let zero =
-            Rq16 { bias: _mm512_setzero_si512(), mult: _mm512_setzero_si512(), shift: _mm512_set1_epi32(1) };
+        let zero = Rq16 {
+            bias: _mm512_setzero_si512(),
+            mult: _mm512_setzero_si512(),
+            shift: _mm512_set1_epi32(1),
+            ties: false,
+        };
         let mut rqs = [zero, zero, zero, zero];
         for q in 0..nb {
             masks[q] = lane_mask(n - j0 - 16 * q);
@@ -758,7 +789,7 @@ unsafe fn gemm_vnni(
                 // The tail's lanes 0-7 repeated in 8-15 (128-bit chunks 0, 1, 0, 1).
                 let dup = |v: __m512i| _mm512_shuffle_i64x2::<0x44>(v, v);
                 let t = rqs[nb - 1];
-                let tail = Rq16 { bias: dup(t.bias), mult: dup(t.mult), shift: dup(t.shift) };
+                let tail = Rq16 { bias: dup(t.bias), mult: dup(t.mult), shift: dup(t.shift), ties: t.ties };
                 let p = Paired { rqs, tail, tail_lanes, consts };
                 match nb {
                     4 => rows_pairs::<3, 4>(&g, m, j0, &p, &masks),
@@ -878,7 +909,7 @@ unsafe fn depthwise_avx512(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out:
         let r = unsafe { rq16(rq, c0, mask, false) };
         let mut store = |oy: usize, ox: usize, acc: &[__m512i]| {
             for (j, a) in acc.iter().enumerate() {
-                let v = requant16(*a, r.mult, r.shift, zp, lo, hi, high);
+                let v = requant16(*a, r.mult, r.shift, [zp, lo, hi], high, r.ties);
                 // SAFETY: lanes < c - c0 of an output pixel.
                 unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add((oy * p.ow + ox + j) * c + c0), mask, v) };
             }
