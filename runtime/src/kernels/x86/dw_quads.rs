@@ -59,8 +59,8 @@ struct Tables {
     /// Where every shift is 33 or more ([`high_shifts`]): `requant16_high`'s constants,
     /// worked out once here rather than per block.
     high: Option<[[Lanes; 3]; MAX_PHASES]>,
-    /// Some multiplier is even ([`odd_multipliers`]).
-    ties: bool,
+    /// Per phase: some multiplier is even ([`odd_multipliers`]).
+    ties: [bool; MAX_PHASES],
 }
 
 impl Tables {
@@ -74,7 +74,7 @@ impl Tables {
             mult: [MaybeUninit::uninit(); MAX_PHASES],
             shift: [MaybeUninit::uninit(); MAX_PHASES],
             high: high_shifts(rq, c).then_some([[[0; 16]; 3]; MAX_PHASES]),
-            ties: false,
+            ties: [false; MAX_PHASES],
         };
         let tap = |ky: usize, kx: usize, ch: usize| if kx < kw { w[(ky * kw + kx) * c + ch] } else { 0 };
         for ph in 0..t.nph {
@@ -89,7 +89,7 @@ impl Tables {
             let sum = |ch: usize| (0..kh * kw).map(|k| w[k * c + ch] as i32).sum::<i32>();
             t.bias[ph] = MaybeUninit::new(ch.map(|ch| rq.bias[ch].wrapping_sub(128 * sum(ch))));
             let (mut mult, mut shift) = (ch.map(|ch| rq.mult[ch]), ch.map(|ch| rq.shift[ch] as i32));
-            t.ties |= odd_multipliers(&mut mult, &mut shift);
+            t.ties[ph] = odd_multipliers(&mut mult, &mut shift);
             (t.mult[ph], t.shift[ph]) = (MaybeUninit::new(mult), MaybeUninit::new(shift));
             if let Some(high) = &mut t.high {
                 // As `high_constants`: each odd lane's multiplier in the even lane below
@@ -261,9 +261,9 @@ unsafe fn blocks<const N: usize>(r: &Row, g: usize, ph: usize, n: usize, dst: *m
                 let c = core::array::from_fn(|k| unsafe {
                     _mm512_loadu_si512(high[phases[j]][k].as_ptr() as *const __m512i)
                 });
-                requant16_high(*a, mult, c, out, r.t.ties)
+                requant16_high(*a, mult, c, out, r.t.ties[phases[j]])
             }
-            None => requant16(*a, mult, ld(&r.t.shift[phases[j]]), out, false, r.t.ties),
+            None => requant16(*a, mult, ld(&r.t.shift[phases[j]]), out, false, r.t.ties[phases[j]]),
         };
         // SAFETY: lanes < n - g - 16 j of the output run. A full block takes a plain
         // store: masked stores are slow on some cores (AMD Zen 4).
