@@ -622,6 +622,9 @@ fn fill_small(dst: &mut [i8], v: i8) {
 /// Concat: per block, each input's run requantized (`zy + ((v - z) * mult) >> s`, as Add
 /// with one term) or copied when its quantization is the output's (multiplier `1 << s`).
 /// The requantization of each of the 256 input bytes is worked out once, into a table.
+/// Not inlined: the tables (514 bytes) would sit in `Engine::op`'s stack frame for every
+/// op (the Cortex-M demo's stack grew by 1.4 KB).
+#[inline(never)]
 fn concat(op: &Op, inputs: [(Value, i32); 2], s: u8, zy: i8, xs: [&[i8]; 2], ys: &mut [i8]) {
     let runs = [op.k_pad, op.n_pad];
     let outer = ys.len() / (runs[0] + runs[1]);

@@ -211,8 +211,52 @@ fn check_depthwise(k: &dyn Kernels, rng: &mut Rng, extreme: bool) {
     assert_eq!(got, want, "{} depthwise {p:?} extreme={extreme}", k.name());
 }
 
-/// Depthwise: 300 random cases.
+/// [`check_requant_ties`] through a 1x1 depthwise convolution: the pixels it reads hold
+/// the 256 int8 values, each in every channel, and each channel has one weight. Stride 1
+/// and 2 (kernels take different paths).
+fn check_depthwise_ties(k: &dyn Kernels) {
+    let (c, wts) = (16, [1i8, -1, 2, -3, 4, 5, -7, 8, 1, 1, -2, 3, 6, -5, 9, -1]);
+    for s in [1, 2] {
+        let (h, w) = (16 * s, 16 * s);
+        let x: Vec<i8> =
+            (0..h * w).flat_map(|px| [((px / w / s) * 16 + px % w / s) as u8 as i8; 16]).collect();
+        let p = Depthwise {
+            h,
+            w,
+            c,
+            oh: 16,
+            ow: 16,
+            kernel: [1, 1],
+            stride: [s, s],
+            pad: [0, 0],
+            dilation: [1, 1],
+            x_zero: 0,
+        };
+        for (low, base) in [(None, 33), (Some(30u8), 33), (None, 59)] {
+            let mut params = Params::random(&mut Rng(7), c);
+            params.bias = (0..c as i32).map(|j| 4 * (j % 3) - 4).collect();
+            params.mult = (0..c).map(|j| [1 << 30, -(1 << 30), 3 << 29][j % 3]).collect();
+            params.shift = (0..c).map(|j| base + (j % 4) as u8).collect();
+            if let Some(s) = low {
+                params.shift[5] = s;
+            }
+            let (mut want, mut got) = (vec![0i8; 256 * c], vec![0i8; 256 * c]);
+            Reference.depthwise(&p, &x, &wts, &params.rq(), &mut want);
+            k.depthwise(&p, &x, &wts, &params.rq(), &mut got);
+            let first = got.iter().zip(&want).position(|(g, w)| g != w);
+            assert_eq!(
+                first,
+                None,
+                "{} depthwise at ties, stride {s}, shifts from {base}, low {low:?}",
+                k.name()
+            );
+        }
+    }
+}
+
+/// Depthwise: exact ties, then 300 random cases.
 pub fn depthwise(k: &dyn Kernels) {
+    check_depthwise_ties(k);
     let mut rng = Rng(0xD3F7);
     {
         for _ in 0..300 {
