@@ -131,19 +131,12 @@ fn check_gemm(k: &dyn Kernels, rng: &mut Rng, m: usize, n: usize, k_pad: usize, 
 fn check_requant_ties(k: &dyn Kernels) {
     let (m, n, k_pad) = (256, 16, 4);
     let a: Vec<i8> = (0..m).flat_map(|r| [r as u8 as i8, 0, 0, 0]).collect();
-    let w = [1i8, -1, 2, -3, 4, 5, -7, 8, 1, 1, -2, 3, 6, -5, 9, -1];
     let mut b = vec![0i8; k_pad * n];
-    for (j, &wj) in w.iter().enumerate() {
+    for (j, &wj) in TIE_WEIGHTS.iter().enumerate() {
         b[j * 4] = wj;
     }
-    for (low, base) in [(None, 33), (Some(30u8), 33), (None, 59)] {
-        let mut p = Params::random(&mut Rng(7), n);
-        p.bias = (0..n as i32).map(|j| 4 * (j % 3) - 4).collect();
-        p.mult = (0..n).map(|j| [1 << 30, -(1 << 30), 3 << 29][j % 3]).collect();
-        p.shift = (0..n).map(|j| base + (j % 4) as u8).collect();
-        if let Some(s) = low {
-            p.shift[5] = s;
-        }
+    for (low, base) in TIE_SHIFTS {
+        let mut p = tie_params(n, low, base);
         p.wsum = wsums(&b, k_pad, n, n);
         let (mut want, mut got) = (vec![0i8; m * n], vec![0i8; m * n]);
         Reference.gemm(m, n, k_pad, &a, &b, n, &p.rq(), &mut want, n);
@@ -151,6 +144,25 @@ fn check_requant_ties(k: &dyn Kernels) {
         let first = got.iter().zip(&want).position(|(g, w)| g != w);
         assert_eq!(first, None, "{} requantization at ties, shifts from {base}, low shift {low:?}", k.name());
     }
+}
+
+/// One weight per channel for the tie checks.
+const TIE_WEIGHTS: [i8; 16] = [1, -1, 2, -3, 4, 5, -7, 8, 1, 1, -2, 3, 6, -5, 9, -1];
+
+/// The tie checks' shifts: `(one low shift in channel 5, the first shift)`.
+const TIE_SHIFTS: [(Option<u8>, u8); 3] = [(None, 33), (Some(30), 33), (None, 59)];
+
+/// Requantization whose products have zero low 32 bits: multipliers `±2^30` and
+/// `3 * 2^29`, shifts `base..base + 4`, small biases.
+fn tie_params(n: usize, low: Option<u8>, base: u8) -> Params {
+    let mut p = Params::random(&mut Rng(7), n);
+    p.bias = (0..n as i32).map(|j| 4 * (j % 3) - 4).collect();
+    p.mult = (0..n).map(|j| [1 << 30, -(1 << 30), 3 << 29][j % 3]).collect();
+    p.shift = (0..n).map(|j| base + (j % 4) as u8).collect();
+    if let Some(s) = low {
+        p.shift[5] = s;
+    }
+    p
 }
 
 /// GEMM: edge cases, exact ties, then 200 random shapes.
@@ -215,7 +227,7 @@ fn check_depthwise(k: &dyn Kernels, rng: &mut Rng, extreme: bool) {
 /// the 256 int8 values, each in every channel, and each channel has one weight. Stride 1
 /// and 2 (kernels take different paths).
 fn check_depthwise_ties(k: &dyn Kernels) {
-    let (c, wts) = (16, [1i8, -1, 2, -3, 4, 5, -7, 8, 1, 1, -2, 3, 6, -5, 9, -1]);
+    let c = 16;
     for s in [1, 2] {
         let (h, w) = (16 * s, 16 * s);
         let x: Vec<i8> =
@@ -232,17 +244,11 @@ fn check_depthwise_ties(k: &dyn Kernels) {
             dilation: [1, 1],
             x_zero: 0,
         };
-        for (low, base) in [(None, 33), (Some(30u8), 33), (None, 59)] {
-            let mut params = Params::random(&mut Rng(7), c);
-            params.bias = (0..c as i32).map(|j| 4 * (j % 3) - 4).collect();
-            params.mult = (0..c).map(|j| [1 << 30, -(1 << 30), 3 << 29][j % 3]).collect();
-            params.shift = (0..c).map(|j| base + (j % 4) as u8).collect();
-            if let Some(s) = low {
-                params.shift[5] = s;
-            }
+        for (low, base) in TIE_SHIFTS {
+            let params = tie_params(c, low, base);
             let (mut want, mut got) = (vec![0i8; 256 * c], vec![0i8; 256 * c]);
-            Reference.depthwise(&p, &x, &wts, &params.rq(), &mut want);
-            k.depthwise(&p, &x, &wts, &params.rq(), &mut got);
+            Reference.depthwise(&p, &x, &TIE_WEIGHTS, &params.rq(), &mut want);
+            k.depthwise(&p, &x, &TIE_WEIGHTS, &params.rq(), &mut got);
             let first = got.iter().zip(&want).position(|(g, w)| g != w);
             assert_eq!(
                 first,
