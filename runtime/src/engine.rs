@@ -749,12 +749,8 @@ fn pad(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
             let at = ((iy + pt) * wo + ix + pl) * co + op.k_pad;
             let (dst, src) = (&mut ys[at..at + c], &xs[(iy * w + ix) * c..][..c]);
             if blocks {
-                let mut k = 0;
-                while k < c {
-                    let b = k.min(c - 16);
-                    dst[b..b + 16].copy_from_slice(&src[b..b + 16]);
-                    k = b + 16;
-                }
+                crate::kernels::block_starts(c, 16)
+                    .for_each(|b| dst[b..b + 16].copy_from_slice(&src[b..b + 16]));
             } else {
                 dst.copy_from_slice(src);
             }

@@ -189,6 +189,15 @@ pub fn gemm_sizes_ok(
         && (m == 0 || out.len() >= (m - 1) * ldo + n)
 }
 
+/// Starts of `n`-wide blocks covering `0..len` (`len >= n`): `0, n, 2n, ..`, the last one
+/// moved back to end at `len`, overlapping the one before. For work that may be done
+/// twice (a copy, a maximum, a store of the same values): every block is whole.
+#[inline(always)]
+pub fn block_starts(len: usize, n: usize) -> impl Iterator<Item = usize> {
+    debug_assert!(len >= n && n > 0);
+    (0..len.div_ceil(n)).map(move |i| (i * n).min(len - n))
+}
+
 /// Checks the slice sizes a [`Kernels::depthwise`] call needs.
 pub fn depthwise_sizes_ok(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &[i8]) -> bool {
     x.len() >= p.h * p.w * p.c

@@ -137,15 +137,6 @@ fn prepare(p: &Depthwise, x: &[i8], iy: usize, ox0: usize, q: usize, dst: &mut [
     let inside = |j: usize| ix(j, first) >= 0 && ix(j, last) < p.w as isize;
     let xz = _mm_set1_epi8(p.x_zero);
     let out = dst.as_mut_ptr() as *mut i32;
-    let store = |l: usize, mask: u16, v: __m512i| {
-        // SAFETY: the callers' lanes lie inside dst.
-        unsafe {
-            match mask {
-                0xFFFF => _mm512_storeu_si512(out.add(l) as *mut __m512i, v),
-                m => _mm512_mask_storeu_epi32(out.add(l), m, v),
-            }
-        }
-    };
     // The columns whose taps all lie inside the map are one contiguous run in the input
     // too, taken 16 lanes at a time.
     let lo = (0..cols).find(|&j| inside(j)).unwrap_or(cols);
@@ -178,7 +169,8 @@ fn prepare(p: &Depthwise, x: &[i8], iy: usize, ox0: usize, q: usize, dst: &mut [
                 // SAFETY: masked lanes < c - c0 of an input pixel.
                 unsafe { _mm_maskz_loadu_epi8(mask, row.as_ptr().add(at as usize * c + c0)) }
             });
-            store(j * c + c0, mask, quad16(v));
+            // SAFETY: lanes < c - c0 of output column j, inside dst.
+            unsafe { store_lanes(out.add(j * c + c0), mask, quad16(v)) };
         });
     }
 }
@@ -197,18 +189,31 @@ unsafe fn inside_run<const T: usize>(src: [*const i8; 4], xz: __m128i, len: usiz
             if k < T { unsafe { _mm_maskz_loadu_epi8(mask, src[k].add(i)) } } else { xz }
         });
         // SAFETY: the caller's.
-        unsafe {
-            match mask {
-                0xFFFF => _mm512_storeu_si512(out.add(i) as *mut __m512i, quad16(v)),
-                m => _mm512_mask_storeu_epi32(out.add(i), m, quad16(v)),
-            }
-        }
+        unsafe { store_lanes(out.add(i), mask, quad16(v)) };
     });
 }
 
-/// `f(i, mask)` over 16-lane blocks covering `0..len`: whole blocks, the last one moved
-/// back to end at `len` (overlapping the one before: masked stores are slow on AMD
-/// Zen 4); a run under 16 lanes takes one masked block.
+/// The lanes of `mask` to `dst`: a whole block with a plain store (masked stores are slow
+/// on AMD Zen 4).
+///
+/// # Safety
+/// `dst + l` writable for the lanes `l` of `mask`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn store_lanes(dst: *mut i32, mask: u16, v: __m512i) {
+    // SAFETY: the caller's.
+    unsafe {
+        match mask {
+            0xFFFF => _mm512_storeu_si512(dst as *mut __m512i, v),
+            m => _mm512_mask_storeu_epi32(dst, m, v),
+        }
+    }
+}
+
+/// `f(i, mask)` over 16-lane blocks covering `0..len`: whole ones ([`block_starts`]:
+/// masked stores are slow on AMD Zen 4); a run under 16 lanes takes one masked block.
+///
+/// [`block_starts`]: crate::kernels::block_starts
 #[inline(always)]
 fn each_block(len: usize, mut f: impl FnMut(usize, u16)) {
     if len < 16 {
@@ -217,12 +222,7 @@ fn each_block(len: usize, mut f: impl FnMut(usize, u16)) {
         }
         return;
     }
-    let mut i = 0;
-    while i + 16 < len {
-        f(i, 0xFFFF);
-        i += 16;
-    }
-    f(len - 16, 0xFFFF);
+    crate::kernels::block_starts(len, 16).for_each(|i| f(i, 0xFFFF));
 }
 
 /// Shared state of one output row, for [`blocks`].
@@ -230,9 +230,8 @@ struct Row<'a> {
     t: &'a Tables,
     /// Prepared quads in window order (`ky * nq + q`), each initialized for `n` lanes.
     quads: &'a [*const i32],
-    zero_point: i32,
-    min: i32,
-    max: i32,
+    /// The output's zero point, lower and upper bounds.
+    out: [__m512i; 3],
 }
 
 /// `N` consecutive 16-lane blocks of one output row chunk from lane `g` (`ph`: the first
@@ -252,7 +251,6 @@ unsafe fn blocks<const N: usize>(r: &Row, g: usize, ph: usize, n: usize, dst: *m
             *a = _mm512_dpbusd_epi32(*a, xs, ld(&r.t.weights[phases[j]][i]));
         }
     }
-    let out = [r.zero_point, r.min, r.max].map(|v| _mm512_set1_epi32(v));
     for (j, a) in acc.iter().enumerate() {
         let mult = ld(&r.t.mult[phases[j]]);
         let y = match &r.t.high {
@@ -261,9 +259,9 @@ unsafe fn blocks<const N: usize>(r: &Row, g: usize, ph: usize, n: usize, dst: *m
                 let c = core::array::from_fn(|k| unsafe {
                     _mm512_loadu_si512(high[phases[j]][k].as_ptr() as *const __m512i)
                 });
-                requant16_high(*a, mult, c, out, r.t.ties[phases[j]])
+                requant16_high(*a, mult, c, r.out, r.t.ties[phases[j]])
             }
-            None => requant16(*a, mult, ld(&r.t.shift[phases[j]]), out, false, r.t.ties[phases[j]]),
+            None => requant16(*a, mult, ld(&r.t.shift[phases[j]]), r.out, false, r.t.ties[phases[j]]),
         };
         // SAFETY: lanes < n - g - 16 j of the output run. A full block takes a plain
         // store: masked stores are slow on some cores (AMD Zen 4).
@@ -282,6 +280,7 @@ pub(super) unsafe fn depthwise_quads(p: &Depthwise, x: &[i8], w: &[i8], rq: &Req
     let (c, [kh, kw], [sy, _]) = (p.c, p.kernel, p.stride);
     let nq = kw.div_ceil(4);
     let t = Tables::new(p, w, rq);
+    let out_range = [rq.zero_point, rq.min as i32, rq.max as i32].map(|v| _mm512_set1_epi32(v));
     // Not zeroed (48 KiB a call): every lane read is written first.
     let mut buf = [MaybeUninit::<u32>::uninit(); Q_CAP];
     let chunk = Q_CAP / (slots(p) * c);
@@ -317,13 +316,7 @@ pub(super) unsafe fn depthwise_quads(p: &Depthwise, x: &[i8], w: &[i8], rq: &Req
                     }
                 }
             }
-            let r = Row {
-                t: &t,
-                quads: &quads[..kh * nq],
-                zero_point: rq.zero_point,
-                min: rq.min as i32,
-                max: rq.max as i32,
-            };
+            let r = Row { t: &t, quads: &quads[..kh * nq], out: out_range };
             let dst = out[(oy * p.ow + ox0) * c..][..n].as_mut_ptr();
             let (mut g, mut ph) = (0, 0);
             // SAFETY: g < n throughout; the blocks touch lanes < n only.

@@ -9,9 +9,10 @@
 //!
 //! Depthwise over flat `(column, channel)` rows: AVX-512 VNNI with `vpdpbusd` on four
 //! taps of a window row (`dw_quads`, unit column stride), AVX2 with `vpmaddwd` on two
-//! window rows (`dw_rows`, strides 1 and 2); the rest pixel by pixel, 16 channels at a time. Add: i32 lanes from
-//! 16-bit halves of its multipliers where they split ([`Add::split`]). Requantization:
-//! i64 products, rounded in i32 lanes where every shift is 33 or more (`requant16`).
+//! window rows (`dw_rows`, strides 1 and 2); the rest pixel by pixel, 16 channels at a
+//! time. Add: i32 lanes from 16-bit halves of its multipliers where they split
+//! ([`Add::split`]). Requantization: i64 products, rounded in i32 lanes where every
+//! shift is 33 or more (`requant16`).
 
 use core::arch::x86_64::*;
 
@@ -411,21 +412,20 @@ fn requant16(
         return requant16_high(acc, mult, high_constants(mult, shift), out, ties);
     }
     let [zp, lo, hi] = out;
-    let even = _mm512_mul_epi32(acc, mult);
-    let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), _mm512_srli_epi64::<32>(mult));
-    let v = {
-        let one = _mm512_set1_epi64(1);
-        let round = |v: __m512i, s: __m512i| {
-            // (v + 2^(s-1) - (v < 0)) >> s, arithmetic.
-            let half = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
-            let neg = _mm512_srai_epi64::<63>(v);
-            _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(v, half), neg), s)
-        };
-        let low32 = _mm512_set1_epi64(0xFFFF_FFFF);
-        let even = round(even, _mm512_and_si512(shift, low32));
-        let odd = round(odd, _mm512_srli_epi64::<32>(shift));
-        _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd))
+    let one = _mm512_set1_epi64(1);
+    let round = |v: __m512i, s: __m512i| {
+        // (v + 2^(s-1) - (v < 0)) >> s, arithmetic.
+        let half = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+        let neg = _mm512_srai_epi64::<63>(v);
+        _mm512_srav_epi64(_mm512_add_epi64(_mm512_add_epi64(v, half), neg), s)
     };
+    let low32 = _mm512_set1_epi64(0xFFFF_FFFF);
+    let even = round(_mm512_mul_epi32(acc, mult), _mm512_and_si512(shift, low32));
+    let odd = round(
+        _mm512_mul_epi32(_mm512_srli_epi64::<32>(acc), _mm512_srli_epi64::<32>(mult)),
+        _mm512_srli_epi64::<32>(shift),
+    );
+    let v = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
     let v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, zp), lo), hi);
     _mm512_cvtsepi32_epi8(v)
 }
@@ -1086,24 +1086,12 @@ unsafe fn gemm_avx2(
             for (rr, acc) in acc.iter().enumerate().take(rows) {
                 let c0 = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[0], acc[1]), order);
                 let c1 = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[2], acc[3]), order);
-                let v0 = requant8(
-                    _mm256_add_epi32(c0, ld(&bias, 0)),
-                    ld(&mult, 0),
-                    ld(&shift, 0),
-                    zp,
-                    lo,
-                    hi,
-                    high,
-                );
-                let v1 = requant8(
-                    _mm256_add_epi32(c1, ld(&bias, 1)),
-                    ld(&mult, 1),
-                    ld(&shift, 1),
-                    zp,
-                    lo,
-                    hi,
-                    high,
-                );
+                // Half `h` of the 16 channels: bias, then requantization.
+                let rq8 = |c: __m256i, h: usize| {
+                    let acc = _mm256_add_epi32(c, ld(&bias, h));
+                    requant8(acc, ld(&mult, h), ld(&shift, h), zp, lo, hi, high)
+                };
+                let (v0, v1) = (rq8(c0, 0), rq8(c1, 1));
                 // SAFETY: n - j0 bytes of row i + rr.
                 unsafe { store16(out.as_mut_ptr().add((i + rr) * ldo + j0), v0, v1, 16.min(n - j0)) };
             }
