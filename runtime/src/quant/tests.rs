@@ -232,6 +232,14 @@ fn bad_bytes_are_refused_without_panicking() {
     assert_eq!(Model::new(&misaligned.as_slice()[1..]).unwrap_err(), FormatError::Misaligned);
 }
 
+/// The checksum is zlib's CRC-32 of everything after the 16-byte header start (its
+/// catalogue check value), whichever table size this build uses.
+#[test]
+fn checksum_is_zlibs_crc32() {
+    let bytes = [&[0xEEu8; 16][..], b"123456789"].concat();
+    assert_eq!(crate::format::checksum(&bytes), 0xCBF4_3926);
+}
+
 #[test]
 fn a_quantized_model_is_refused_with_a_reason() {
     let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
