@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::format::{Model, Op, OpCode, Value};
-use crate::kernels::{Add, Depthwise, Kernels, MaxPool, PRelu, Requant};
+use crate::kernels::{Add, Depthwise, Kernels, MaxPool, PRelu, PadChannels, Requant};
 use crate::requant::{clamp_i8, clamp_i8_wide, div_round, quantize_f32, rshift_round};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,7 +283,7 @@ impl<'m> Engine<'m> {
                 let s = m.u8s(op.shift, 1)[0];
                 concat(op, [(x, mult[0]), (second, mult[1])], s, y.zero_point, [xs, bs], ys);
             }
-            OpCode::Pad => pad(op, &x, &y, xs, ys),
+            OpCode::Pad => pad(self.kernels, op, &x, &y, xs, ys),
             OpCode::Upsample => {
                 let ([c, _, w], [_, oh, ow]) = (x.shape, y.shape);
                 let [fy, fx] = op.kernel;
@@ -733,28 +733,19 @@ fn round_quotient(q: i32, r: u32, d: u32) -> i32 {
 }
 
 /// Zero padding: the border rows and columns, and the channels before and after each
-/// pixel's own, hold the zero point (the quantization is the input's).
-fn pad(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
+/// pixel's own, hold the zero point (the quantization is the input's). Each input row
+/// lands on a run of output pixels: channel padding of that run ([`Kernels::pad_channels`]).
+fn pad(kernels: &dyn Kernels, op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
     let [c, h, w] = x.shape;
     let [co, _, wo] = y.shape;
     let [pt, pl, ..] = op.pads;
-    let z = x.zero_point;
-    ys.fill(z);
-    // 16 bytes at a time where there are vector registers, the last block moved back to
-    // end at `c` (a byte copied twice is the same): a call to `memcpy` per pixel costs
-    // more than a 24-channel pixel's bytes. A microcontroller keeps the flash.
-    let blocks = cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) && c >= 16;
+    if op.pads != [0; 4] {
+        ys.fill(x.zero_point);
+    }
+    let p = PadChannels { c, co, before: op.k_pad, zero: x.zero_point };
     for iy in 0..h {
-        for ix in 0..w {
-            let at = ((iy + pt) * wo + ix + pl) * co + op.k_pad;
-            let (dst, src) = (&mut ys[at..at + c], &xs[(iy * w + ix) * c..][..c]);
-            if blocks {
-                crate::kernels::block_starts(c, 16)
-                    .for_each(|b| dst[b..b + 16].copy_from_slice(&src[b..b + 16]));
-            } else {
-                dst.copy_from_slice(src);
-            }
-        }
+        let at = ((iy + pt) * wo + pl) * co;
+        kernels.pad_channels(&p, &xs[iy * w * c..][..w * c], &mut ys[at..at + w * co]);
     }
 }
 

@@ -9,7 +9,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::reference::Reference;
-use super::{Add, Depthwise, Kernels, MaxPool, PRelu, Requant};
+use super::{Add, Depthwise, Kernels, MaxPool, PRelu, PadChannels, Requant};
 
 /// xorshift64*: the suite needs no dependency and is repeatable.
 struct Rng(u64);
@@ -459,7 +459,29 @@ fn check_quantize_input(k: &dyn Kernels, rng: &mut Rng) {
     }
 }
 
-/// PReLU, max pooling, Add and input quantization: 300 random cases each.
+/// Channel padding: channel counts either side of the 64-lane blocks, zero to a few
+/// channels before, one pixel and several (a block stored whole runs onto the next).
+fn check_pad_channels(k: &dyn Kernels, rng: &mut Rng) {
+    let c = 1 + rng.below(140);
+    let before = if rng.below(2) == 0 { 0 } else { rng.below(20) };
+    let co = before + c + rng.below(40);
+    let pixels = 1 + rng.below(12);
+    let p = PadChannels { c, co, before, zero: rng.next() as i8 };
+    let x = rng.i8s(pixels * c, false);
+    let mut want = vec![0x55u8 as i8; pixels * co];
+    let mut got = want.clone();
+    Reference.pad_channels(&p, &x, &mut want);
+    k.pad_channels(&p, &x, &mut got);
+    assert_eq!(got, want, "{} pad channels {p:?} of {pixels} pixels", k.name());
+    // The reference against the definition.
+    for (i, &v) in want.iter().enumerate() {
+        let (px, ch) = (i / co, i % co);
+        let inside = (before..before + c).contains(&ch);
+        assert_eq!(v, if inside { x[px * c + ch - before] } else { p.zero }, "pad reference: {p:?}");
+    }
+}
+
+/// PReLU, max pooling, Add, input quantization and channel padding: 300 random cases each.
 pub fn elementwise(k: &dyn Kernels) {
     let mut rng = Rng(0x9E1A);
     let mut split = 0;
@@ -473,6 +495,8 @@ pub fn elementwise(k: &dyn Kernels) {
     // Both Add paths of the SIMD kernels were taken.
     assert!((50..=250).contains(&split), "{split} of 300 Adds split");
     check_add_ties(k);
+    let mut rng = Rng(0x9AD);
+    (0..300).for_each(|_| check_pad_channels(k, &mut rng));
 }
 
 /// The whole suite.

@@ -78,6 +78,16 @@ pub struct MaxPool {
     pub max: i8,
 }
 
+/// Zero padding of the channel axis only: each pixel's `c` channels placed at channel
+/// `before` of `co`, the other channels `zero` (the zero point).
+#[derive(Clone, Copy, Debug)]
+pub struct PadChannels {
+    pub c: usize,
+    pub co: usize,
+    pub before: usize,
+    pub zero: i8,
+}
+
 /// Add of two int8 tensors into a third scale:
 /// `y = clamp(zy + round_half_away(((a - za) * mult[0] + (b - zb) * mult[1]) / 2^shift))`,
 /// computed in i64 (the multipliers use all 31 bits).
@@ -158,6 +168,12 @@ pub trait Kernels: Sync {
     /// Unpadded max pooling (see [`MaxPool`]).
     fn max_pool(&self, p: &MaxPool, x: &[i8], out: &mut [i8]) {
         reference::max_pool(p, x, out)
+    }
+
+    /// Channel padding (see [`PadChannels`]) of `out.len() / p.co` pixels;
+    /// `x.len() == out.len() / p.co * p.c`.
+    fn pad_channels(&self, p: &PadChannels, x: &[i8], out: &mut [i8]) {
+        reference::pad_channels(p, x, out)
     }
 }
 

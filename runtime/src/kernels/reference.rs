@@ -1,7 +1,7 @@
 //! The portable reference: plain loops, the definition every optimized kernel must match
 //! bit for bit.
 
-use super::{Add, Depthwise, Kernels, MaxPool, PRelu, Requant};
+use super::{Add, Depthwise, Kernels, MaxPool, PRelu, PadChannels, Requant};
 use crate::requant::{clamp_i8, quantize_f32, requant};
 
 pub struct Reference;
@@ -150,6 +150,24 @@ pub fn add(p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
 /// Unpadded max pooling: no bounds per tap; channels 16 (or 8) at a time in registers,
 /// each window's taps maxed before one store.
 #[inline(always)]
+pub fn pad_channels(p: &PadChannels, x: &[i8], out: &mut [i8]) {
+    let PadChannels { c, co, before, zero } = *p;
+    assert!(c > 0 && before + c <= co && x.len() == out.len() / co * c);
+    out.fill(zero);
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) && c >= 16 {
+        // 16 bytes at a time, the last block moved back to end at `c` (a byte copied
+        // twice is the same): a call to `memcpy` per pixel costs more than a 24-channel
+        // pixel's bytes.
+        for (dst, src) in out.chunks_exact_mut(co).zip(x.chunks_exact(c)) {
+            let dst = &mut dst[before..before + c];
+            super::block_starts(c, 16).for_each(|b| dst[b..b + 16].copy_from_slice(&src[b..b + 16]));
+        }
+    } else {
+        // A microcontroller keeps the flash.
+        x.iter().enumerate().for_each(|(i, &v)| out[i / c * co + before + i % c] = v);
+    }
+}
+
 pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
     let c = p.c;
     let ([kh, kw], [sy, sx]) = (p.kernel, p.stride);
