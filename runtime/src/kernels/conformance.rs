@@ -48,8 +48,12 @@ impl Params {
         if min > max {
             core::mem::swap(&mut min, &mut max);
         }
-        if rng.below(2) == 0 {
-            (min, max) = (-128, 127);
+        // Half without a clamp, some with one bound only (a fused ReLU's, or a cap).
+        match rng.below(8) {
+            0..4 => (min, max) = (-128, 127),
+            4 => max = 127,
+            5 => min = -128,
+            _ => {}
         }
         // One call in four has only odd multipliers (kernels drop the tie term then).
         let odd = rng.below(4) == 0;
@@ -65,12 +69,14 @@ impl Params {
                 .map(|m| if odd { m | 1 } else { m })
                 .collect(),
             // One call in three has every shift 33 to 62, as real layers do (kernels
-            // round those in i32 lanes), some at the bounds.
+            // round those in i32 lanes), some at the bounds; half of those stay within
+            // 54 (kernels add the zero point inside the rounding term then).
             shift: if rng.below(3) == 0 {
+                let top = if rng.below(2) == 0 { 62 } else { 54 };
                 (0..n)
                     .map(|_| match rng.below(8) {
                         0 => 33,
-                        1 => 62,
+                        1 => top,
                         _ => 33 + rng.below(13) as u8,
                     })
                     .collect()
@@ -165,10 +171,39 @@ fn tie_params(n: usize, low: Option<u8>, base: u8) -> Params {
     p
 }
 
-/// GEMM: edge cases, exact ties, then 200 random shapes.
+/// Requantization at the extremes of the i32 accumulator and multiplier, every shift
+/// from 33 to 62 (all lanes alike, as kernels decide per call how to round) and the
+/// extreme zero points: where kernels add the zero point inside the rounding term, an
+/// overflow there shows.
+fn check_requant_extremes(k: &dyn Kernels) {
+    let (m, n, k_pad) = (2, 16, 4);
+    let (a, b) = (vec![0i8; m * k_pad], vec![0i8; k_pad * n]);
+    let biases = [i32::MIN, i32::MAX, -(1 << 30), 1 << 30, -1, 0];
+    let mults = [i32::MAX, (1 << 30) + 1, 1 << 30];
+    for shift in 33..=62u8 {
+        for zero_point in [-128, 127] {
+            let mut p = Params::random(&mut Rng(shift as u64), n);
+            p.bias = (0..n).map(|j| biases[j % biases.len()]).collect();
+            p.mult = (0..n).map(|j| mults[j / biases.len() % mults.len()]).collect();
+            (p.shift, p.zero_point, p.min, p.max) = (vec![shift; n], zero_point, -128, 127);
+            let (mut want, mut got) = (vec![0i8; m * n], vec![0i8; m * n]);
+            Reference.gemm(m, n, k_pad, &a, &b, n, &p.rq(), &mut want, n);
+            k.gemm(m, n, k_pad, &a, &b, n, &p.rq(), &mut got, n);
+            assert_eq!(
+                got,
+                want,
+                "{} requantization extremes, shift {shift}, zero point {zero_point}",
+                k.name()
+            );
+        }
+    }
+}
+
+/// GEMM: edge cases, exact ties, extremes, then 200 random shapes.
 pub fn gemm(k: &dyn Kernels) {
     let mut rng = Rng(0x5EED);
     check_requant_ties(k);
+    check_requant_extremes(k);
     {
         // Edge cases: single row / channel, tails of every length around the 16-lane block.
         for (m, n, kp) in [

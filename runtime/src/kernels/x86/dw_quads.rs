@@ -15,7 +15,7 @@
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::{high_shifts, lane_mask, odd_multipliers, phases, requant16, requant16_high};
+use super::{OutRange, high_shifts, lane_mask, odd_multipliers, phases, requant16, requant16_high};
 use crate::kernels::{Depthwise, Requant};
 
 /// u32 lanes of prepared rows, on the stack (48 KiB).
@@ -64,7 +64,7 @@ struct Tables {
 }
 
 impl Tables {
-    fn new(p: &Depthwise, w: &[i8], rq: &Requant) -> Tables {
+    fn new(p: &Depthwise, w: &[i8], rq: &Requant, out: &OutRange) -> Tables {
         let (c, [kh, kw]) = (p.c, p.kernel);
         let nq = kw.div_ceil(4);
         let mut t = Tables {
@@ -93,10 +93,12 @@ impl Tables {
             (t.mult[ph], t.shift[ph]) = (MaybeUninit::new(mult), MaybeUninit::new(shift));
             if let Some(high) = &mut t.high {
                 // As `high_constants`: each odd lane's multiplier in the even lane below
-                // it (`vpmuldq` reads the even ones), t = shift - 32, 2^(t - 1).
+                // it (`vpmuldq` reads the even ones), t = shift - 32, 2^(t - 1) (plus
+                // zp 2^t).
                 let tl = shift.map(|s| s - 32);
                 let odd = core::array::from_fn(|l| if l % 2 == 0 { mult[l + 1] } else { 0 });
-                high[ph] = [odd, tl, tl.map(|t| 1 << (t - 1))];
+                let zp = if out.zp_in_half { rq.zero_point } else { 0 };
+                high[ph] = [odd, tl, tl.map(|t| (1 << (t - 1)) + (zp << t))];
             }
         }
         t
@@ -231,7 +233,7 @@ struct Row<'a> {
     /// Prepared quads in window order (`ky * nq + q`), each initialized for `n` lanes.
     quads: &'a [*const i32],
     /// The output's zero point, lower and upper bounds.
-    out: [__m512i; 3],
+    out: OutRange,
 }
 
 /// `N` consecutive 16-lane blocks of one output row chunk from lane `g` (`ph`: the first
@@ -279,8 +281,8 @@ unsafe fn blocks<const N: usize>(r: &Row, g: usize, ph: usize, n: usize, dst: *m
 pub(super) unsafe fn depthwise_quads(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
     let (c, [kh, kw], [sy, _]) = (p.c, p.kernel, p.stride);
     let nq = kw.div_ceil(4);
-    let t = Tables::new(p, w, rq);
-    let out_range = [rq.zero_point, rq.min as i32, rq.max as i32].map(|v| _mm512_set1_epi32(v));
+    let out_range = OutRange::new(rq, c);
+    let t = Tables::new(p, w, rq, &out_range);
     // Not zeroed (48 KiB a call): every lane read is written first.
     let mut buf = [MaybeUninit::<u32>::uninit(); Q_CAP];
     let chunk = Q_CAP / (slots(p) * c);

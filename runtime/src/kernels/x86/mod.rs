@@ -460,6 +460,36 @@ fn high_shifts(rq: &Requant, n: usize) -> bool {
     rq.shift[..n].iter().all(|s| (33..=62).contains(s))
 }
 
+/// The output's zero point and clamp, for [`requant16`]: two vector operations of its
+/// eleven, skipped where they may be.
+#[derive(Clone, Copy)]
+struct OutRange {
+    zp: __m512i,
+    lo: __m512i,
+    hi: __m512i,
+    /// The clamp is narrower than int8 (a fused ReLU); else the narrowing's saturation is
+    /// the clamp.
+    clamp: bool,
+    /// The zero point is added inside the rounding term ([`high_constants`]).
+    zp_in_half: bool,
+}
+
+impl OutRange {
+    /// With every shift 33 to 54 (`t = s - 32 <= 22`), `(h + 2^(t-1) + zp 2^t) >> t` is
+    /// `((h + 2^(t-1)) >> t) + zp` without overflow (`|h| <= 2^30`, `|zp| <= 128`).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn new(rq: &Requant, n: usize) -> OutRange {
+        OutRange {
+            zp: _mm512_set1_epi32(rq.zero_point),
+            lo: _mm512_set1_epi32(rq.min as i32),
+            hi: _mm512_set1_epi32(rq.max as i32),
+            clamp: (rq.min, rq.max) != (i8::MIN, i8::MAX),
+            zp_in_half: rq.shift[..n].iter().all(|s| (33..=54).contains(s)),
+        }
+    }
+}
+
 /// `clamp(zp + round_half_away(acc * mult / 2^shift))` on 16 lanes, saturated to int8.
 /// The products are i64 (`vpmuldq` on even and odd lanes). With `high` (every shift 33 or
 /// more: [`high_shifts`]) only their high halves are shifted: with `v = H 2^32 + L`,
@@ -469,18 +499,10 @@ fn high_shifts(rq: &Requant, n: usize) -> bool {
 /// `out`: the output's zero point, lower and upper bounds.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-fn requant16(
-    acc: __m512i,
-    mult: __m512i,
-    shift: __m512i,
-    out: [__m512i; 3],
-    high: bool,
-    ties: bool,
-) -> __m128i {
+fn requant16(acc: __m512i, mult: __m512i, shift: __m512i, out: OutRange, high: bool, ties: bool) -> __m128i {
     if high {
-        return requant16_high(acc, mult, high_constants(mult, shift), out, ties);
+        return requant16_high(acc, mult, high_constants(mult, shift, &out), out, ties);
     }
-    let [zp, lo, hi] = out;
     let one = _mm512_set1_epi64(1);
     let round = |v: __m512i, s: __m512i| {
         // (v + 2^(s-1) - (v < 0)) >> s, arithmetic.
@@ -495,19 +517,38 @@ fn requant16(
         _mm512_srli_epi64::<32>(shift),
     );
     let v = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64::<32>(odd));
-    let v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, zp), lo), hi);
-    in_register(_mm512_cvtsepi32_epi8(v))
+    narrow(_mm512_add_epi32(v, out.zp), &out)
+}
+
+/// `v` clamped where [`OutRange::clamp`] says so, saturated to int8 in a register
+/// (`vpmovsdb` straight to memory, as the compiler would fuse it with the store, is slow
+/// on AMD Zen 4).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+fn narrow(v: __m512i, out: &OutRange) -> __m128i {
+    let v = if out.clamp { _mm512_min_epi32(_mm512_max_epi32(v, out.lo), out.hi) } else { v };
+    let mut r = _mm512_cvtsepi32_epi8(v);
+    // SAFETY: an empty template; it only pins `r` to a register.
+    unsafe {
+        core::arch::asm!("/* {0} */", inout(xmm_reg) r, options(pure, nomem, nostack, preserves_flags))
+    };
+    r
 }
 
 /// Per-lane constants of [`requant16`] where every shift is 33 or more, for kernels that
 /// work them out once per channel: the odd lanes' multipliers moved to the even ones (as
-/// `vpmuldq` reads them), `t = shift - 32` and `2^(t - 1)`.
+/// `vpmuldq` reads them), `t = shift - 32` and `2^(t - 1)` (plus `zp 2^t` with
+/// [`OutRange::zp_in_half`]).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-fn high_constants(mult: __m512i, shift: __m512i) -> [__m512i; 3] {
+fn high_constants(mult: __m512i, shift: __m512i, out: &OutRange) -> [__m512i; 3] {
     let one = _mm512_set1_epi32(1);
     let t = _mm512_sub_epi32(shift, _mm512_set1_epi32(32));
-    [_mm512_srli_epi64::<32>(mult), t, _mm512_sllv_epi32(one, _mm512_sub_epi32(t, one))]
+    let mut half = _mm512_sllv_epi32(one, _mm512_sub_epi32(t, one));
+    if out.zp_in_half {
+        half = _mm512_add_epi32(half, _mm512_sllv_epi32(out.zp, t));
+    }
+    [_mm512_srli_epi64::<32>(mult), t, half]
 }
 
 /// [`requant16`] with every shift 33 or more and its [`high_constants`] given:
@@ -519,7 +560,7 @@ fn requant16_high(
     acc: __m512i,
     mult: __m512i,
     [mult_odd, t, half]: [__m512i; 3],
-    [zp, lo, hi]: [__m512i; 3],
+    out: OutRange,
     ties: bool,
 ) -> __m128i {
     let even = _mm512_mul_epi32(acc, mult);
@@ -534,18 +575,7 @@ fn requant16_high(
         r = _mm512_mask_sub_epi32(r, tie_below, r, _mm512_set1_epi32(1));
     }
     let v = _mm512_srav_epi32(r, t);
-    in_register(_mm512_cvtsepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, zp), lo), hi)))
-}
-
-/// `v`, narrowed in a register: `vpmovsdb` straight to memory (as the compiler would fuse
-/// it with the store) is slow on AMD Zen 4.
-#[inline(always)]
-fn in_register(mut v: __m128i) -> __m128i {
-    // SAFETY: an empty template; it only pins `v` to a register.
-    unsafe {
-        core::arch::asm!("/* {0} */", inout(xmm_reg) v, options(pure, nomem, nostack, preserves_flags))
-    };
-    v
+    narrow(if out.zp_in_half { v } else { _mm512_add_epi32(v, out.zp) }, &out)
 }
 
 /// Each multiplier made odd where its shift allows: `(m >> z, s - z)`, `z` the trailing
@@ -625,7 +655,7 @@ unsafe fn tile_vnni<const R: usize, const NB: usize>(
     j0: usize,
     rqs: &[Rq16; 4],
     masks: &[u16; 4],
-    consts: &[__m512i; 3],
+    consts: &OutRange,
 ) {
     let mut acc = [[_mm512_setzero_si512(); NB]; R];
     for row in acc.iter_mut() {
@@ -744,7 +774,7 @@ struct Paired {
     rqs: [Rq16; 4],
     tail: Rq16,
     tail_lanes: usize,
-    consts: [__m512i; 3],
+    consts: OutRange,
 }
 
 /// Rows of a pass whose last block has at most 8 channels, two at a time ([`tile_pairs`]);
@@ -792,7 +822,7 @@ unsafe fn rows_vnni<const NB: usize>(
     j0: usize,
     rqs: &[Rq16; 4],
     masks: &[u16; 4],
-    consts: &[__m512i; 3],
+    consts: &OutRange,
 ) {
     let mut i = 0;
     // SAFETY (all calls): rows i..i + R exist; the caller checked the rest.
@@ -830,11 +860,7 @@ unsafe fn gemm_vnni(
     out: &mut [i8],
     ldo: usize,
 ) {
-    let consts = [
-        _mm512_set1_epi32(rq.zero_point),
-        _mm512_set1_epi32(rq.min as i32),
-        _mm512_set1_epi32(rq.max as i32),
-    ];
+    let consts = OutRange::new(rq, n);
     let whole_tail_rows = if ldo == n && n <= 64 { m.saturating_sub(1) } else { 0 };
     let g = GemmArgs {
         k_pad,
@@ -974,8 +1000,7 @@ unsafe fn depthwise_avx512(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out:
         g.bytes[t] = (dy * p.w + dx) * c;
     }
     let high = high_shifts(rq, c);
-    let zp = _mm512_set1_epi32(rq.zero_point);
-    let (lo, hi) = (_mm512_set1_epi32(rq.min as i32), _mm512_set1_epi32(rq.max as i32));
+    let out_range = OutRange::new(rq, c);
     let mut wp = [_mm512_setzero_si512(); DW_MAX_PAIRS];
     for c0 in (0..c).step_by(16) {
         let mask = lane_mask(c - c0);
@@ -989,7 +1014,7 @@ unsafe fn depthwise_avx512(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out:
         let r = unsafe { rq16(rq, c0, mask, false) };
         let mut store = |oy: usize, ox: usize, acc: &[__m512i]| {
             for (j, a) in acc.iter().enumerate() {
-                let v = requant16(*a, r.mult, r.shift, [zp, lo, hi], high, r.ties);
+                let v = requant16(*a, r.mult, r.shift, out_range, high, r.ties);
                 // SAFETY: lanes < c - c0 of an output pixel.
                 unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add((oy * p.ow + ox + j) * c + c0), mask, v) };
             }
