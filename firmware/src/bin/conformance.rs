@@ -34,7 +34,7 @@ fn main() -> ! {
         conformance::depthwise(k);
         hprintln!("{}: depthwise bit-exact", k.name());
         conformance::elementwise(k);
-        hprintln!("{}: prelu, max pool, add bit-exact", k.name());
+        hprintln!("{}: prelu, max pool, add, input quantization, channel padding bit-exact", k.name());
     }
     if best.name() == Reference.name() {
         hprintln!("error: no Cortex-M kernels were picked (is the DSP extension enabled?)");
