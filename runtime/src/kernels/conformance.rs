@@ -455,6 +455,29 @@ fn check_add_ties(k: &dyn Kernels) {
     }
 }
 
+/// Add at the extremes, every shift of the split path (17-46) and the extreme output zero
+/// points: inputs at -128, 0 and 127 against zero points -128 and 127 (|a - za| up to
+/// 255), multipliers near ±2^31 (the split path's i32 sums at their largest).
+fn check_add_extremes(k: &dyn Kernels) {
+    let values = [-128i8, 0, 127];
+    let a: Vec<i8> = (0..9).map(|i| values[i % 3]).cycle().take(64).collect();
+    let b: Vec<i8> = (0..9).map(|i| values[i / 3]).cycle().take(64).collect();
+    let mults = [[0x7FFF_7FFF, 0x7FFF_7FFF], [-0x7FFF_8000, -0x7FFF_8000], [0x7FFF_7FFF, -0x7FFF_8000]];
+    for shift in 17..=46 {
+        for (mult, y_zero, (a_zero, b_zero)) in
+            mults.iter().flat_map(|&m| [(m, -128, (127, 127)), (m, 127, (-128, -128)), (m, 127, (127, -128))])
+        {
+            let p = Add { mult, shift, a_zero, b_zero, y_zero, min: -128, max: 127 };
+            assert!(p.split().is_some(), "{p:?}");
+            let mut want = vec![0i8; a.len()];
+            let mut got = want.clone();
+            Reference.add(&p, &a, &b, &mut want);
+            k.add(&p, &a, &b, &mut got);
+            assert_eq!(got, want, "{} add extremes {p:?}", k.name());
+        }
+    }
+}
+
 /// Input quantization: gray, RGB and other channel counts; values at exact ties (both
 /// signs), beyond the int8 range, infinite and NaN. The reference against the rounding's
 /// definition too (half away from zero, NaN to the zero point).
@@ -530,6 +553,7 @@ pub fn elementwise(k: &dyn Kernels) {
     // Both Add paths of the SIMD kernels were taken.
     assert!((50..=250).contains(&split), "{split} of 300 Adds split");
     check_add_ties(k);
+    check_add_extremes(k);
     let mut rng = Rng(0x9AD);
     (0..300).for_each(|_| check_pad_channels(k, &mut rng));
 }
