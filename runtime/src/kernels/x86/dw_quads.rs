@@ -10,7 +10,8 @@
 //!   lanes holding the four bytes its window row reads, and kept in a ring of `kh` rows
 //!   while every output row that reads it is computed (three times for 3x3, stride 1).
 //! - A flat row fills every lane whatever the channel count: lane `l` holds channel
-//!   `l mod c`, so weights and requantization come in `c / gcd(c, 16)` phases.
+//!   `l mod c`, so weights and requantization come in `c / gcd(c, 16)` phases. A row runs
+//!   phase by phase, each phase's tables held in registers across its blocks.
 
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
@@ -229,48 +230,75 @@ fn each_block(len: usize, mut f: impl FnMut(usize, u16)) {
 
 /// Shared state of one output row, for [`blocks`].
 struct Row<'a> {
-    t: &'a Tables,
     /// Prepared quads in window order (`ky * nq + q`), each initialized for `n` lanes.
     quads: &'a [*const i32],
     /// The output's zero point, lower and upper bounds.
     out: OutRange,
 }
 
-/// `N` consecutive 16-lane blocks of one output row chunk from lane `g` (`ph`: the first
-/// block's phase), `N` independent accumulator chains; lanes `>= n` are not touched.
+/// One channel phase's weights and requantization, loaded once per output row and kept
+/// in registers while every block of that phase runs (loading them per block made the
+/// kernel wait on loads: 8 table loads against 3 `vpdpbusd`).
+struct Phase {
+    weights: [__m512i; MAX_KH * MAX_NQ],
+    bias: __m512i,
+    mult: __m512i,
+    /// `requant16_high`'s constants, or `[shift, _, _]` where the shifts are not all high.
+    rounding: [__m512i; 3],
+    high: bool,
+    ties: bool,
+}
+
+impl Phase {
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load(t: &Tables, ph: usize, quads: usize) -> Phase {
+        // SAFETY: every phase < nph was written by `Tables::new`; 16-lane arrays.
+        let ld = |l: *const Lanes| unsafe { _mm512_loadu_si512(l as *const __m512i) };
+        let weights = core::array::from_fn(|i| {
+            if i < quads { ld(t.weights[ph][i].as_ptr()) } else { _mm512_setzero_si512() }
+        });
+        let rounding = match &t.high {
+            Some(high) => core::array::from_fn(|k| ld(&high[ph][k])),
+            None => [ld(t.shift[ph].as_ptr()), _mm512_setzero_si512(), _mm512_setzero_si512()],
+        };
+        Phase {
+            weights,
+            bias: ld(t.bias[ph].as_ptr()),
+            mult: ld(t.mult[ph].as_ptr()),
+            rounding,
+            high: t.high.is_some(),
+            ties: t.ties[ph],
+        }
+    }
+}
+
+/// `N` 16-lane blocks of one phase, from lanes `gs`, `N` independent accumulator chains;
+/// lanes `>= n` are not touched.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-unsafe fn blocks<const N: usize>(r: &Row, g: usize, ph: usize, n: usize, dst: *mut i8) {
-    let phases: [usize; N] = core::array::from_fn(|j| (ph + j) % r.t.nph);
-    let masks: [u16; N] = core::array::from_fn(|j| lane_mask(n - (g + 16 * j)));
-    // SAFETY (table loads): every phase < nph was written by `Tables::new`.
-    let ld = |l: &MaybeUninit<Lanes>| unsafe { _mm512_loadu_si512(l.as_ptr() as *const __m512i) };
-    let mut acc: [__m512i; N] = core::array::from_fn(|j| ld(&r.t.bias[phases[j]]));
+unsafe fn blocks<const N: usize>(r: &Row, k: &Phase, gs: [usize; N], n: usize, dst: *mut i8) {
+    let masks: [u16; N] = core::array::from_fn(|j| lane_mask(n - gs[j]));
+    let mut acc = [k.bias; N];
     for (i, &quad) in r.quads.iter().enumerate() {
         for (j, a) in acc.iter_mut().enumerate() {
-            // SAFETY: lanes < n - g - 16 j of a prepared row of n lanes.
-            let xs = unsafe { _mm512_maskz_loadu_epi32(masks[j], quad.add(g + 16 * j)) };
-            *a = _mm512_dpbusd_epi32(*a, xs, ld(&r.t.weights[phases[j]][i]));
+            // SAFETY: lanes < n - gs[j] of a prepared row of n lanes.
+            let xs = unsafe { _mm512_maskz_loadu_epi32(masks[j], quad.add(gs[j])) };
+            *a = _mm512_dpbusd_epi32(*a, xs, k.weights[i]);
         }
     }
     for (j, a) in acc.iter().enumerate() {
-        let mult = ld(&r.t.mult[phases[j]]);
-        let y = match &r.t.high {
-            Some(high) => {
-                // SAFETY: 16-lane arrays.
-                let c = core::array::from_fn(|k| unsafe {
-                    _mm512_loadu_si512(high[phases[j]][k].as_ptr() as *const __m512i)
-                });
-                requant16_high(*a, mult, c, r.out, r.t.ties[phases[j]])
-            }
-            None => requant16(*a, mult, ld(&r.t.shift[phases[j]]), r.out, false, r.t.ties[phases[j]]),
+        let y = if k.high {
+            requant16_high(*a, k.mult, k.rounding, r.out, k.ties)
+        } else {
+            requant16(*a, k.mult, k.rounding[0], r.out, false, k.ties)
         };
-        // SAFETY: lanes < n - g - 16 j of the output run. A full block takes a plain
+        // SAFETY: lanes < n - gs[j] of the output run. A full block takes a plain
         // store: masked stores are slow on some cores (AMD Zen 4).
         unsafe {
             match masks[j] {
-                0xFFFF => _mm_storeu_si128(dst.add(g + 16 * j) as *mut __m128i, y),
-                m => _mm_mask_storeu_epi8(dst.add(g + 16 * j), m, y),
+                0xFFFF => _mm_storeu_si128(dst.add(gs[j]) as *mut __m128i, y),
+                m => _mm_mask_storeu_epi8(dst.add(gs[j]), m, y),
             }
         }
     }
@@ -318,18 +346,23 @@ pub(super) unsafe fn depthwise_quads(p: &Depthwise, x: &[i8], w: &[i8], rq: &Req
                     }
                 }
             }
-            let r = Row { t: &t, quads: &quads[..kh * nq], out: out_range };
+            let r = Row { quads: &quads[..kh * nq], out: out_range };
             let dst = out[(oy * p.ow + ox0) * c..][..n].as_mut_ptr();
-            let (mut g, mut ph) = (0, 0);
-            // SAFETY: g < n throughout; the blocks touch lanes < n only.
-            unsafe {
-                while g + 64 <= n {
-                    blocks::<4>(&r, g, ph, n, dst);
-                    (g, ph) = (g + 64, (ph + 4) % t.nph);
-                }
-                while g < n {
-                    blocks::<1>(&r, g, ph, n, dst);
-                    (g, ph) = (g + 16, (ph + 1) % t.nph);
+            // Phase by phase: block g has phase (g / 16) mod nph.
+            let step = 16 * t.nph;
+            for ph in 0..t.nph {
+                let k = Phase::load(&t, ph, kh * nq);
+                let mut g = 16 * ph;
+                // SAFETY: g < n throughout; the blocks touch lanes < n only.
+                unsafe {
+                    while g + 3 * step < n {
+                        blocks::<4>(&r, &k, [g, g + step, g + 2 * step, g + 3 * step], n, dst);
+                        g += 4 * step;
+                    }
+                    while g < n {
+                        blocks::<1>(&r, &k, [g], n, dst);
+                        g += step;
+                    }
                 }
             }
         }
