@@ -110,7 +110,7 @@ impl Kernels for Avx512Vnni {
 
     fn max_pool(&self, p: &MaxPool, x: &[i8], out: &mut [i8]) {
         // SAFETY: as above.
-        unsafe { max_pool_avx512(p, x, out) }
+        unsafe { max_pool_avx2(p, x, out) }
     }
 
     fn quantize_input(&self, image: &[f32], c: usize, inv: f32, zero_point: i8, dst: &mut [i8]) {
@@ -219,86 +219,6 @@ fn quantize_input_avx2(image: &[f32], c: usize, inv: f32, zero_point: i8, dst: &
 #[target_feature(enable = "avx2")]
 fn max_pool_avx2(p: &MaxPool, x: &[i8], out: &mut [i8]) {
     super::reference::max_pool(p, x, out)
-}
-
-/// A pixel at a time, 64 channels a step (32 up to 32 channels): each tap's channels
-/// loaded under a mask, the maximum stored whole where it may run onto the next pixel's
-/// channels (stored after it; masked stores are slow on AMD Zen 4), the last pixel's
-/// under a mask. The portable loop took two 16-channel blocks for BlazeFace's 28.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-fn max_pool_avx512(p: &MaxPool, x: &[i8], out: &mut [i8]) {
-    let ([kh, kw], [sy, sx], c) = (p.kernel, p.stride, p.c);
-    let last_in = |o: usize, s: usize, k: usize| if o == 0 { 0 } else { (o - 1) * s + k };
-    assert!(
-        kh > 0
-            && kw > 0
-            && last_in(p.ow, sx, kw) <= p.w
-            && x.len() >= last_in(p.oh, sy, kh) * p.w * c
-            && out.len() >= p.oh * p.ow * c
-    );
-    let len = p.oh * p.ow * c;
-    let clamp = (p.min, p.max) != (i8::MIN, i8::MAX);
-    let (src, dst) = (x.as_ptr(), out.as_mut_ptr());
-    if c <= 32 {
-        let (lo, hi, load) = (_mm256_set1_epi8(p.min), _mm256_set1_epi8(p.max), lane_mask32(c));
-        for (o, (oy, ox)) in (0..p.oh).flat_map(|oy| (0..p.ow).map(move |ox| (oy, ox))).enumerate() {
-            let at = (oy * sy * p.w + ox * sx) * c;
-            let mut m = _mm256_set1_epi8(i8::MIN);
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    // SAFETY: the tap's c channels lie inside x (asserted above).
-                    let v = unsafe { _mm256_maskz_loadu_epi8(load, src.add(at + (ky * p.w + kx) * c)) };
-                    m = _mm256_max_epi8(m, v);
-                }
-            }
-            if clamp {
-                m = _mm256_min_epi8(_mm256_max_epi8(m, lo), hi);
-            }
-            // SAFETY: inside out: whole where 32 bytes remain, else the pixel's lanes.
-            unsafe {
-                if o * c + 32 <= len {
-                    _mm256_storeu_si256(dst.add(o * c) as *mut __m256i, m);
-                } else {
-                    _mm256_mask_storeu_epi8(dst.add(o * c), load, m);
-                }
-            }
-        }
-        return;
-    }
-    let (lo, hi) = (_mm512_set1_epi8(p.min), _mm512_set1_epi8(p.max));
-    let lanes = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
-    for (o, (oy, ox)) in (0..p.oh).flat_map(|oy| (0..p.ow).map(move |ox| (oy, ox))).enumerate() {
-        let at = (oy * sy * p.w + ox * sx) * c;
-        for c0 in (0..c).step_by(64) {
-            let load = lanes(c - c0);
-            let mut m = _mm512_set1_epi8(i8::MIN);
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    // SAFETY: as above.
-                    let v = unsafe { _mm512_maskz_loadu_epi8(load, src.add(at + (ky * p.w + kx) * c + c0)) };
-                    m = _mm512_max_epi8(m, v);
-                }
-            }
-            if clamp {
-                m = _mm512_min_epi8(_mm512_max_epi8(m, lo), hi);
-            }
-            let to = o * c + c0;
-            // SAFETY: as above.
-            unsafe {
-                if to + 64 <= len {
-                    _mm512_storeu_si512(dst.add(to) as *mut __m512i, m);
-                } else {
-                    _mm512_mask_storeu_epi8(dst.add(to), load, m);
-                }
-            }
-        }
-    }
-}
-
-/// Bytes `< n` of 32.
-#[inline(always)]
-fn lane_mask32(n: usize) -> u32 {
-    if n >= 32 { u32::MAX } else { (1u32 << n) - 1 }
 }
 
 /// The i64 products as `vpmuldq`; the arithmetic shift emulated (AVX2 has no `vpsraq`).
