@@ -13,7 +13,7 @@
 //! time. Add: i32 lanes from 16-bit halves of its multipliers where they split
 //! ([`Add::split`]). Requantization: i64 products, rounded in i32 lanes where every
 //! shift is 33 or more (`requant16`), the clamp and the zero point's add skipped where
-//! they may be ([`OutRange`]). Channel padding (AVX-512): a masked load into a register
+//! they may be (`OutRange`). Channel padding (AVX-512): a masked load into a register
 //! of zero points per pixel.
 
 use core::arch::x86_64::*;
