@@ -55,11 +55,12 @@ pub fn curves(
         ),
     ];
     for (panel, (title, lines)) in panels.iter().zip(series) {
-        let values: Vec<f64> = lines
+        let points: Vec<(f64, f64)> = lines
             .iter()
-            .flat_map(|(_, get, _)| history.iter().filter_map(get))
-            .filter(|v| v.is_finite())
+            .flat_map(|(_, get, _)| history.iter().filter_map(|h| get(h).map(|v| (h.epoch as f64, v))))
+            .filter(|(_, v)| v.is_finite())
             .collect();
+        let values: Vec<f64> = points.iter().map(|&(_, v)| v).collect();
         let (lo, hi) =
             values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
         let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
@@ -108,15 +109,51 @@ pub fn curves(
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(err)?;
         }
+        // The legend's share of the plot: about 250 of its 520 pixels across (the longest
+        // label), 20 pixels a line and a frame of its 380 down.
+        let lines_drawn = lines.iter().filter(|(_, get, _)| history.iter().any(|h| get(h).is_some())).count()
+            + best_epoch.is_some() as usize
+            + onset.is_some() as usize;
+        let box_share = (0.5, (20.0 * lines_drawn as f64 + 16.0) / 380.0);
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_corner(&points, (0.5, n + 0.5), (lo - pad, top), box_share))
             .draw()
             .map_err(err)?;
     }
     root.present().map_err(err)
+}
+
+/// Where a legend goes: the first corner (upper right, upper left, lower right, lower
+/// left) whose box, `share.0` of the plot's width by `share.1` of its height, holds no
+/// data point. Upper right when every corner holds one: the headroom above the data
+/// keeps that corner clear unless the axis is capped (accuracy's at 1, where a training
+/// curve that reaches 99% would run under it).
+fn legend_corner(
+    points: &[(f64, f64)],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    (w, h): (f64, f64),
+) -> SeriesLabelPosition {
+    use SeriesLabelPosition::*;
+    let unit: Vec<(f64, f64)> =
+        points.iter().map(|&(x, y)| ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0))).collect();
+    let corners = [
+        (UpperRight, true, true),
+        (UpperLeft, false, true),
+        (LowerRight, true, false),
+        (LowerLeft, false, false),
+    ];
+    corners
+        .into_iter()
+        .find(|&(_, right, upper)| {
+            !unit.iter().any(|&(u, v)| {
+                (if right { u > 1.0 - w } else { u < w }) && (if upper { v > 1.0 - h } else { v < h })
+            })
+        })
+        .map_or(UpperRight, |(corner, ..)| corner)
 }
 
 /// The confusion matrix: rows are true classes, columns predictions; colour is the row
@@ -174,4 +211,28 @@ pub fn confusion(path: &Path, c: &Confusion, labels: &[String], title: &str) -> 
     ))
     .map_err(err)?;
     root.present().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A training accuracy that climbs to 99% under a capped axis takes the upper right;
+    /// the legend moves to a free corner.
+    #[test]
+    fn the_legend_takes_a_corner_without_data() {
+        let train = (1..=15).map(|e| (e as f64, (0.24 + 0.06 * e as f64).min(0.99)));
+        let val = (1..=15).map(|e| (e as f64, 0.3 + 0.012 * e as f64));
+        let points: Vec<(f64, f64)> = train.chain(val).collect();
+        let corner = legend_corner(&points, (0.5, 15.5), (0.19, 1.01), (0.5, 0.3));
+        assert!(matches!(corner, SeriesLabelPosition::UpperLeft), "{corner:?}");
+        // Nothing drawn, or every corner taken: upper right.
+        assert!(matches!(
+            legend_corner(&[], (0.5, 2.5), (0.0, 1.0), (0.5, 0.3)),
+            SeriesLabelPosition::UpperRight
+        ));
+        let corners = [(1.0, 0.0), (1.0, 1.0), (15.0, 0.0), (15.0, 1.0)];
+        let corner = legend_corner(&corners, (0.5, 15.5), (-0.05, 1.05), (0.5, 0.3));
+        assert!(matches!(corner, SeriesLabelPosition::UpperRight), "{corner:?}");
+    }
 }
