@@ -147,9 +147,7 @@ pub fn add(p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
     }
 }
 
-/// Unpadded max pooling: no bounds per tap; channels 16 (or 8) at a time in registers,
-/// each window's taps maxed before one store.
-#[inline(always)]
+/// Channel padding: the zero point everywhere, then each pixel's channels copied in.
 pub fn pad_channels(p: &PadChannels, x: &[i8], out: &mut [i8]) {
     let PadChannels { c, co, before, zero } = *p;
     assert!(c > 0 && before + c <= co && x.len() == out.len() / co * c);
@@ -168,6 +166,9 @@ pub fn pad_channels(p: &PadChannels, x: &[i8], out: &mut [i8]) {
     }
 }
 
+/// Unpadded max pooling: no bounds per tap; channels 16 (or 8) at a time in registers,
+/// each window's taps maxed before one store.
+#[inline(always)]
 pub fn max_pool(p: &MaxPool, x: &[i8], out: &mut [i8]) {
     let c = p.c;
     let ([kh, kw], [sy, sx]) = (p.kernel, p.stride);
