@@ -21,7 +21,7 @@ const ROW_CAP: usize = 2048;
 const MAX_ROW_PAIRS: usize = 3;
 const MAX_STRIDE: usize = 2;
 const MAX_KW: usize = 5;
-const MAX_PHASES: usize = 16;
+const MAX_PHASES: usize = 32;
 /// The most channels [`fits`] lets in (four output columns per chunk at least).
 const MAX_C: usize = ROW_CAP / 4;
 
