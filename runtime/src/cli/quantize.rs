@@ -74,6 +74,11 @@ pub struct QuantizeArgs {
     /// Equalize the channels of each conv that feeds one other conv (see docs/runtime.md).
     #[arg(long)]
     equalize: bool,
+    /// Layers whose weights get a second int8 pass for their rounding error (about 16-bit
+    /// weights, at the cost of one more such layer and an Add; comma-separated names, as
+    /// `--json`'s per_layer lists them). See docs/runtime.md.
+    #[arg(long, value_delimiter = ',')]
+    split_weights: Vec<String>,
     #[arg(long)]
     json: bool,
 }
@@ -209,6 +214,7 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
         output_ranges: &a.output_range,
         input_map: Some(&input.pairs),
         equalize: a.equalize,
+        split_weights: &a.split_weights,
     };
     let q =
         quant::quantize_with(&onnx, &images, &options).map_err(|e| format!("{}: {e}", a.model.display()))?;

@@ -1,8 +1,9 @@
 //! `fer quantize`: a float ONNX classifier and calibration images in, an int8 `.fer`
 //! model and its QDQ ONNX twin out, with the int8-vs-float difference measured.
 //!
-//! Stages, one module each: `fuse` (BatchNorm folding, activation fusion), `calibrate`
-//! (activation ranges), `equalize` (channel ranges evened out between convs), `build`
+//! Stages, one module each: `split` (layers whose weights need two int8 passes), `fuse`
+//! (BatchNorm folding, activation fusion), `calibrate` (activation ranges), `equalize`
+//! (channel ranges evened out between convs), `build`
 //! (integer parameters), `write` (the `.fer` file), `qdq` (the ONNX twin ONNX Runtime
 //! checks it with).
 
@@ -13,6 +14,7 @@ pub mod fuse;
 #[cfg(feature = "ort")]
 pub mod oracle;
 pub mod qdq;
+pub mod split;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod write;
@@ -155,18 +157,27 @@ pub struct Options<'a> {
     pub input_map: Option<&'a [(f32, f32)]>,
     /// Equalize the channels of convs that feed one conv ([`equalize`]).
     pub equalize: bool,
+    /// Layers (by name) whose weights are split into two int8 layers ([`split`]).
+    pub split_weights: &'a [String],
 }
 
 impl Default for Options<'_> {
     fn default() -> Self {
-        Options { method: Method::MinMax, output_ranges: &[], input_map: None, equalize: false }
+        Options {
+            method: Method::MinMax,
+            output_ranges: &[],
+            input_map: None,
+            equalize: false,
+            split_weights: &[],
+        }
     }
 }
 
 /// Like [`quantize`], with the [`Options`].
 pub fn quantize_with(onnx: &[u8], images: &[Vec<f32>], opts: &Options) -> Result<Quantized, OnnxError> {
-    let Options { method, output_ranges, input_map, equalize } = *opts;
-    let graph = read_onnx(onnx)?;
+    let Options { method, output_ranges, input_map, equalize, split_weights } = *opts;
+    let mut graph = read_onnx(onnx)?;
+    let splits = split::split_weights(&mut graph, split_weights)?;
     if let Some(map) = input_map {
         crate::onnx::graph::check_input_map_channels(map, graph.input_shape[0]).map_err(OnnxError)?;
     }
@@ -185,6 +196,7 @@ pub fn quantize_with(onnx: &[u8], images: &[Vec<f32>], opts: &Options) -> Result
         }
         calibrate::set_range_through_concats(&plan, &mut ranges, v, *lo, *hi);
     }
+    split::give_hi_the_sums_range(&plan, &mut ranges, &splits);
     // Class names for classifiers; a detector's outputs are not classes.
     let classes = graph.shape(graph.output).iter().product();
     let names = if graph.outputs.len() == 1 { labels(&graph, classes) } else { Vec::new() };

@@ -1016,3 +1016,85 @@ fn equalizing_a_conv_pair_evens_its_channels_and_keeps_the_function() {
     assert!(w_eq < w_plain / 5.0 && w_eq <= 5.0 * step, "int8 - float: {w_plain} plain, {w_eq} equalized");
     assert_onnx_runtime_agrees(&q, &imgs[..4]);
 }
+
+/// `--split-weights`: a 1x1 head whose weights mix one large value per channel with small
+/// ones, its output range set to [-2, 2] by hand (BlazeFace's score head: weights up to
+/// 38 beside a median under 1, logits kept to [-8, 8]). Split, the float function is the
+/// same, the head's weights quantize about 254x finer, and int8 follows float closer
+/// within that range; a ReLU layer split keeps its error. ONNX Runtime runs the split twin op
+/// for op; names that are not weighted layers are refused with the layers there are.
+#[test]
+fn splitting_a_layers_weights_keeps_its_function_and_cuts_its_error() {
+    let mut head = ramp(96, 0.05, 1);
+    for (o, big) in [(0, 6.0), (40, -5.0), (70, 7.0)] {
+        head[o] = big;
+    }
+    // 32 features of 1x1 (a head reads many channels), a layer with a ReLU before it.
+    let nodes = vec![
+        node("Conv", "stem", &["x", "w1", "b1"], &["c1"], vec![]),
+        node("Relu", "relu", &["c1"], &["r1"], vec![]),
+        node("Conv", "head", &["r1", "w2", "b2"], &["y"], vec![]),
+    ];
+    let init = vec![
+        f32s("w1", &[32, 32, 1, 1], ramp(1024, 0.1, 0)),
+        f32s("b1", &[32], ramp(32, 0.05, 3)),
+        f32s("w2", &[3, 32, 1, 1], head),
+        f32s("b2", &[3], vec![0.1, -0.2, 0.0]),
+    ];
+    let onnx = model(nodes, init, [32, 1, 1], "y");
+    let imgs: Vec<Vec<f32>> =
+        (0..64).map(|k| (0..32).map(|i| ((i * (k + 3) + k * 11) % 17) as f32 / 16.0).collect()).collect();
+    let g = read_onnx(&onnx).unwrap();
+    let names = |v: &[&str]| v.iter().map(|s| std::string::String::from(*s)).collect::<Vec<_>>();
+
+    let mut split = g.clone();
+    let s = super::split::split_weights(&mut split, &names(&["head"])).unwrap();
+    let layers: Vec<&str> = split.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(layers, ["stem", "relu", "head.hi", "head.lo", "head"]);
+    assert_eq!(s, [super::split::Split { hi: 3, add: 5 }]);
+    for img in &imgs {
+        let (d, _) = super::compare(&eval::run(&g, img).unwrap(), &eval::run(&split, img).unwrap());
+        assert!(d < 1e-4, "the split model computes {d} away from the float one");
+    }
+
+    let range = [(std::string::String::from("y"), -2.0, 2.0)];
+    let with = |layers: &[&str]| {
+        let l = names(layers);
+        let options = super::Options { split_weights: &l, output_ranges: &range, ..Default::default() };
+        super::quantize_with(&onnx, &imgs, &options).unwrap()
+    };
+    // RMS of int8 - float over the output values within the range, in output steps.
+    let rms_steps = |q: &super::Quantized| {
+        let buf = AlignedBytes::new(&q.fer);
+        let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), kernels::best());
+        let mut arena = vec![0u8; engine.arena_size()];
+        let (mut sum, mut n) = (0f64, 0usize);
+        for img in &imgs {
+            let (f, i) = (eval::run(&g, img).unwrap(), super::run_fer(&engine, &mut arena, img).unwrap());
+            for (a, b) in f.iter().zip(&i).filter(|(a, _)| a.abs() < 2.0) {
+                sum += ((a - b) as f64).powi(2);
+                n += 1;
+            }
+        }
+        (sum / n as f64).sqrt() as f32 / q.model.values[q.model.output].scale
+    };
+    let (plain, q) = (with(&[]), with(&["head", "head"]));
+    let scale =
+        |q: &super::Quantized, name: &str| q.report.per_layer.iter().find(|l| l.name == name).unwrap().scale;
+    assert_eq!(scale(&q, "head.hi"), scale(&q, "head"), "hi takes the sum's range");
+    let (e_plain, e_split) = (rms_steps(&plain), rms_steps(&q));
+    eprintln!("int8 - float, RMS in output steps: {e_plain} plain, {e_split} split");
+    assert!(e_split < e_plain / 3.0, "int8 - float, RMS in output steps: {e_plain} plain, {e_split} split");
+    assert_onnx_runtime_agrees(&q, &imgs[..4]);
+    // A layer with a fused ReLU: hi keeps its own negative range, and the error stays.
+    let e_relu = rms_steps(&with(&["stem"]));
+    eprintln!("with the ReLU layer split: {e_relu}");
+    assert!(e_relu <= e_plain * 1.25, "int8 - float: {e_plain} plain, {e_relu} with the ReLU layer split");
+
+    for (bad, want) in
+        [("nope", "no such layer; conv and dense layers: [\"stem\", \"head\"]"), ("relu", "a Relu layer")]
+    {
+        let e = super::split::split_weights(&mut g.clone(), &names(&[bad])).unwrap_err().0;
+        assert!(e.contains(&std::format!("--split-weights {bad}: {want}")), "{e}");
+    }
+}
