@@ -28,15 +28,18 @@ fn input(path: &Path) -> Vec<f32> {
 
 /// The shipped recipe (scripts/blazeface-int8.sh): the score logits' range set to [-8, 8]
 /// (background anchors reach -200, and a full range left 0.65 logits per step at the
-/// threshold), percentile ranges, channels equalized between convs, and the input map
-/// `pixel / 127.5 - 1` written into the model.
+/// threshold), percentile ranges, channels equalized between convs, the 8x8 score head's
+/// weights split in two int8 passes, and the input map `pixel / 127.5 - 1` written into
+/// the model.
 fn quantize_as_shipped(onnx: &[u8], inputs: &[Vec<f32>]) -> quant::Quantized {
     let scores = [("classificators".to_string(), -8.0, 8.0)];
+    let split = ["classificator_16".to_string()];
     let options = quant::Options {
         method: Method::Percentile(99.99),
         output_ranges: &scores,
         input_map: Some(&[(0.007_843_138, -1.0)]), // the script's 0.0078431373 as f32
         equalize: true,
+        split_weights: &split,
     };
     quant::quantize_with(onnx, inputs, &options).unwrap()
 }
@@ -124,9 +127,10 @@ fn int8_blazeface_finds_the_faces_the_float_one_finds() {
         mismatched.len()
     );
     // Measured with 10 calibration frames (docs/runtime.md): the same face count on every
-    // frame, worst box IoU 0.87 (a drawn face; 0.83 before channels were equalized). The
-    // goal's IoU >= 0.9 everywhere is not reached yet; this keeps what is reached from
-    // getting worse.
+    // frame, worst box IoU 0.91 (a drawn face; 0.87 before the score head's weights were
+    // split, 0.83 before channels were equalized): the goal, IoU >= 0.9 everywhere, on
+    // these frames. Both detectors run in this process's own arithmetic, so the figure
+    // does not move between runs.
     assert!(mismatched.is_empty(), "{mismatched:?}");
-    assert!(worst >= 0.85, "worst IoU {worst}");
+    assert!(worst >= 0.9, "worst IoU {worst}");
 }

@@ -95,15 +95,18 @@ fn int8_blazeface_follows_float_on_200_replayed_frames() {
         at_least(0.8)
     );
     assert_eq!(frames, 200);
-    // Measured (docs/runtime.md), with channels equalized between convs and percentile
-    // ranges: 12 frames with another count, every one over a face scored below 0.6 by the
-    // detector that finds it; near-threshold logits 0.25 RMS off (0.49 before equalizing);
-    // median IoU 0.95, 176 of 180 faces at 0.8 or more. The goal (same counts, IoU >= 0.9
-    // everywhere) is not reached; these keep it from getting worse, with room for ONNX
-    // Runtime's own run-to-run differences.
-    assert!(mismatched.len() <= 15, "{} frames", mismatched.len());
+    // Measured (docs/runtime.md), with channels equalized between convs, percentile
+    // ranges and the 8x8 score head's weights split in two int8 passes: 9 frames with
+    // another count, every one over a face scored below 0.6 by the detector that finds it;
+    // near-threshold logits 0.18 RMS off (0.25 before the split, 0.49 before equalizing);
+    // median IoU 0.95, 177 of 180 faces at 0.8 or more. The goal (same counts, IoU >= 0.9
+    // everywhere) is not reached, and int8 weights alone rule it out on these frames
+    // (`scripts/detector-int8-error.py`: float activations with 8-bit weights still give 9
+    // frames; 12-bit weights give none). These keep it from getting worse, with room for
+    // ONNX Runtime's own run-to-run differences.
+    assert!(mismatched.len() <= 12, "{} frames", mismatched.len());
     assert!(worst_missed < 0.65, "a face scored {worst_missed} by one detector is missed by the other");
-    assert!(rms < 0.32, "near-threshold logits {rms} RMS off");
+    assert!(rms < 0.22, "near-threshold logits {rms} RMS off");
     assert!(ious[ious.len() / 2] >= 0.93, "median IoU {}", ious[ious.len() / 2]);
     assert!(at_least(0.8) * 100 >= ious.len() * 95, "{} of {} at 0.8 or more", at_least(0.8), ious.len());
 }
