@@ -15,6 +15,9 @@ float model:
                          with its residual Add fused in would compute (one rounding)
   weights at N bits      the float model with each conv's weights rounded per output
                          channel to N bits (symmetric, max-abs scale), activations float
+  ... + bias correction  the same, each conv's bias less the mean its rounded weights
+                         move its output by (Nagel et al. 2019), measured on the
+                         calibration photos, or on the replayed frames themselves
 
 and reports, for each, the frames whose face count differs from float's and the RMS error
 of the score logits near the threshold (float logit within +-2). The decode follows
@@ -170,6 +173,49 @@ def weights_at(float_model, bits, keep=()):
     return m
 
 
+def conv_inputs(model, frames):
+    """The model's convs and, per frame, the float tensors they read."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    have = {o.name for o in m.graph.output} | {"input"}
+    for t in dict.fromkeys(n.input[0] for n in convs):
+        if t not in have:
+            m.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+    s, names = session(m), [o.name for o in m.graph.output]
+    return convs, [dict(zip(names, s.run(names, {"input": x})), input=x) for x in frames]
+
+
+def conv_alone(node, w):
+    """A session running `node` alone with weights `w` and no bias: x -> y."""
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    value = lambda name: onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Conv", ["x", "w"], ["y"], **attrs)], "conv",
+                                   [value("x")], [value("y")], [onnx.numpy_helper.from_array(w, "w")])
+    return session(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 11)]))
+
+
+def bias_corrected(float_model, bits, frames):
+    """`weights_at(float_model, bits)` with each conv's bias less the mean shift its weights'
+    rounding puts on its output channels over `frames` (float inputs)."""
+    m = weights_at(float_model, bits)
+    rounded = {i.name: i for i in m.graph.initializer}
+    exact = {i.name: onnx.numpy_helper.to_array(i) for i in float_model.graph.initializer}
+    convs, inputs = conv_inputs(float_model, frames)
+    for n in convs:
+        w, b = n.input[1], n.input[2]
+        error = conv_alone(n, onnx.numpy_helper.to_array(rounded[w]) - exact[w])
+        shift = np.mean([error.run(["y"], {"x": x[n.input[0]]})[0].mean((0, 2, 3)) for x in inputs], 0)
+        rounded[b].CopyFrom(onnx.numpy_helper.from_array((exact[b] - shift).astype(np.float32), b))
+    return m
+
+
+def calibration_frames(photos):
+    """The frames `scripts/blazeface-int8.sh` calibrates on: the demo and the photos, whole."""
+    paths = [os.path.join(ROOT, "demo/astronaut.jpg")] + sorted(glob.glob(photos + "/*"))
+    return [letterbox(Image.open(p).convert("RGB")) for p in paths]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--float", default=os.path.join(ROOT, "models/blazeface_short.onnx"))
@@ -202,6 +248,9 @@ def main():
     report(f"the {len(into_adds)} conv outputs Adds read float", bypass(qdq, into_adds))
     for bits in (8, 9, 10, 12, 16):
         report(f"weights at {bits} bits (max-abs), activations float", weights_at(fm, bits))
+    for bits in (8, 9):
+        report(f"... {bits} bits + bias correction (calibration)", bias_corrected(fm, bits, calibration_frames(a.photos)))
+        report(f"... {bits} bits + bias correction (these frames)", bias_corrected(fm, bits, frames))
     if a.each:
         for t in acts:
             report(f"only {t} float", bypass(qdq, {t}))
