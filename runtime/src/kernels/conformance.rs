@@ -215,6 +215,8 @@ pub fn gemm(k: &dyn Kernels) {
             (17, 7, 36),
             (8, 16, 64),
             (1, 256, 1152),
+            // The deepest GEMM whose weights the AVX2 kernel widens once (k_pad / 4 = 256).
+            (5, 20, 1024),
         ] {
             check_gemm(k, &mut rng, m, n, kp, false);
             check_gemm(k, &mut rng, m, n, kp, true);

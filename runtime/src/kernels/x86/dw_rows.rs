@@ -13,7 +13,7 @@ use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
 use super::{high_shifts, phases, requant8, store16};
-use crate::kernels::{Depthwise, Requant};
+use crate::kernels::{Depthwise, Requant, block_starts};
 
 /// Interleaved pairs per row pair, decimation and chunk of output columns (48 KiB of
 /// stack in all).
@@ -156,26 +156,29 @@ fn interleave_rows(
     pair_run(src(ra), src(rb), p.x_zero, dst);
 }
 
-/// `dst[k] = pair(a[k], b[k])` over a run of bytes, 16 at a time; a missing row (`None`)
-/// reads `x_zero`.
+/// `dst[k] = pair(a[k], b[k])` over a run of bytes, 16 at a time (the last block moved
+/// back to end with the run: a stride-2 layer's 28 channels are two blocks, not one and
+/// 12 bytes one by one); a missing row (`None`) reads `x_zero`.
 #[inline]
 #[target_feature(enable = "avx2")]
 fn pair_run(a: Option<&[i8]>, b: Option<&[i8]>, x_zero: i8, dst: &mut [MaybeUninit<i32>]) {
     let len = dst.len();
+    if len < 16 {
+        for k in 0..len {
+            let at = |s: Option<&[i8]>| s.map_or(x_zero, |s| s[k]);
+            dst[k] = MaybeUninit::new(pair(at(a), at(b)));
+        }
+        return;
+    }
     let xz = _mm_set1_epi8(x_zero);
-    let blocks = len / 16;
-    for i in 0..blocks {
-        // SAFETY: 16 bytes at 16 i < len of each source (as long as dst), 16 i32 of dst.
+    for k in block_starts(len, 16) {
+        // SAFETY: 16 bytes at k <= len - 16 of each source (as long as dst), 16 i32 of dst.
         unsafe {
             let load = |s: Option<&[i8]>| {
-                s.map_or(xz, |s| _mm_loadu_si128(s[..len].as_ptr().add(16 * i) as *const __m128i))
+                s.map_or(xz, |s| _mm_loadu_si128(s[..len].as_ptr().add(k) as *const __m128i))
             };
-            pair16(load(a), load(b), (dst.as_mut_ptr() as *mut i32).add(16 * i));
+            pair16(load(a), load(b), (dst.as_mut_ptr() as *mut i32).add(k));
         }
-    }
-    for k in 16 * blocks..len {
-        let at = |s: Option<&[i8]>| s.map_or(x_zero, |s| s[k]);
-        dst[k] = MaybeUninit::new(pair(at(a), at(b)));
     }
 }
 
@@ -219,13 +222,30 @@ struct Flat<'a> {
     high: bool,
 }
 
+/// Phase `ph + step` of `nph` (no division: this runs per block).
+#[inline]
+fn phase_after(ph: usize, step: usize, nph: usize) -> usize {
+    let mut next = ph + step;
+    while next >= nph {
+        next -= nph;
+    }
+    next
+}
+
 /// `N` consecutive 16-lane blocks of one chunk's flat output from lane `g` (`ph`: the
 /// first block's phase), `N` independent accumulator chains; lanes `>= n` are not touched.
-/// Each block is two 8-lane halves; `vpmaddwd` takes two rows of a tap column.
+/// Each block is two 8-lane halves; `vpmaddwd` takes two rows of a tap column. The
+/// horizontal stride `SX` is a constant: each tap's row and offset divide by it.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn blocks_avx2<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, dst: *mut i8) {
-    let phases: [usize; N] = core::array::from_fn(|j| (ph + j) % f.t.nph);
+unsafe fn blocks_avx2<const N: usize, const SX: usize>(
+    f: &Flat,
+    g: usize,
+    ph: usize,
+    n: usize,
+    dst: *mut i8,
+) {
+    let phases: [usize; N] = core::array::from_fn(|j| phase_after(ph, j, f.t.nph));
     let lanes: [usize; N] = core::array::from_fn(|j| (n - (g + 16 * j)).min(16));
     // Lane masks of the halves (maskload reads only the lanes < count).
     let half_mask = |count: usize, half: usize| {
@@ -237,11 +257,11 @@ unsafe fn blocks_avx2<const N: usize>(f: &Flat, g: usize, ph: usize, n: usize, d
     let mut acc: [[__m256i; 2]; N] = core::array::from_fn(|j| [0, 1].map(|h| ld(&f.t.bias[phases[j]], h)));
     for v in 0..f.pairs {
         for kx in 0..f.kw {
-            let row = f.rows[v * f.sx + kx % f.sx].as_ptr() as *const i32;
+            let row = f.rows[v * SX + kx % SX].as_ptr() as *const i32;
             for (j, a) in acc.iter_mut().enumerate() {
                 let w = &f.t.weights[phases[j]][v * f.kw + kx];
                 for (h, a) in a.iter_mut().enumerate() {
-                    let at = g + 16 * j + 8 * h + kx / f.sx * f.c;
+                    let at = g + 16 * j + 8 * h + kx / SX * f.c;
                     // SAFETY: lanes < n - g - 16 j of the chunk's interleaved rows, which
                     // hold (columns + kw - 1) * c pairs; a full half is read whole, a partial
                     // one through its mask.
@@ -330,18 +350,29 @@ fn for_each_chunk(
 /// Depthwise convolution of a shape that [`fits`], AVX2.
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn depthwise_rows_avx2(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
-    for_each_chunk(p, x, w, rq, out, |f, n, dst| {
-        let (mut g, mut ph) = (0, 0);
-        // SAFETY: g < n throughout; the blocks touch lanes < n only.
-        unsafe {
-            while g + 32 <= n {
-                blocks_avx2::<2>(f, g, ph, n, dst);
-                (g, ph) = (g + 32, (ph + 2) % f.t.nph);
-            }
-            while g < n {
-                blocks_avx2::<1>(f, g, ph, n, dst);
-                (g, ph) = (g + 16, (ph + 1) % f.t.nph);
-            }
+    // SAFETY: as the caller's.
+    for_each_chunk(p, x, w, rq, out, |f, n, dst| unsafe {
+        match f.sx {
+            1 => flat_run::<1>(f, n, dst),
+            _ => flat_run::<2>(f, n, dst),
         }
     });
+}
+
+/// One chunk's `n` output lanes, 32 then 16 at a time.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn flat_run<const SX: usize>(f: &Flat, n: usize, dst: *mut i8) {
+    let (mut g, mut ph) = (0, 0);
+    // SAFETY: g < n throughout; the blocks touch lanes < n only.
+    unsafe {
+        while g + 32 <= n {
+            blocks_avx2::<2, SX>(f, g, ph, n, dst);
+            (g, ph) = (g + 32, phase_after(ph, 2, f.t.nph));
+        }
+        while g < n {
+            blocks_avx2::<1, SX>(f, g, ph, n, dst);
+            (g, ph) = (g + 16, phase_after(ph, 1, f.t.nph));
+        }
+    }
 }

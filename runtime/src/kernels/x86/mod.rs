@@ -17,6 +17,7 @@
 //! of zero points per pixel.
 
 use core::arch::x86_64::*;
+use core::mem::MaybeUninit;
 
 mod dw_quads;
 mod dw_rows;
@@ -1113,6 +1114,8 @@ unsafe fn store16(dst: *mut i8, v0: __m256i, v1: __m256i, n: usize) {
     unsafe {
         if n == 16 {
             _mm_storeu_si128(dst as *mut __m128i, bytes);
+        } else if n == 8 {
+            _mm_storel_epi64(dst as *mut __m128i, bytes);
         } else {
             let mut buf = [0i8; 16];
             _mm_storeu_si128(buf.as_mut_ptr() as *mut __m128i, bytes);
@@ -1148,62 +1151,134 @@ unsafe fn gemm_avx2(
     out: &mut [i8],
     ldo: usize,
 ) {
-    const R: usize = 2;
-    let high = high_shifts(rq, n);
-    let zp = _mm256_set1_epi32(rq.zero_point);
-    let (lo, hi) = (_mm256_set1_epi32(rq.min as i32), _mm256_set1_epi32(rq.max as i32));
-    // hadd leaves channels as [0 1 4 5 | 2 3 6 7]: this puts them back in order.
-    let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
-    let k4s = k_pad / 4;
+    let g = Avx2Gemm {
+        m,
+        n,
+        k_pad,
+        a,
+        b,
+        n_pad,
+        rq,
+        ldo,
+        high: high_shifts(rq, n),
+        zp: _mm256_set1_epi32(rq.zero_point),
+        lo: _mm256_set1_epi32(rq.min as i32),
+        hi: _mm256_set1_epi32(rq.max as i32),
+    };
     for j0 in (0..n).step_by(16) {
-        let (bias, mult, shift) = rq_lanes(rq, j0, n);
-        // SAFETY: 16-lane local arrays.
-        let ld =
-            |v: &[i32; 16], h: usize| unsafe { _mm256_loadu_si256(v.as_ptr().add(8 * h) as *const __m256i) };
-        let bcol = b.as_ptr().wrapping_add(j0 * 4);
-        let mut i = 0;
-        while i < m {
-            let rows = R.min(m - i);
-            // Per row, four accumulators of 4 channels x 2 partial sums.
-            let mut acc = [[_mm256_setzero_si256(); 4]; R];
-            for k4 in 0..k4s {
-                // SAFETY: 64 bytes at (k4 * n_pad + j0) * 4, within k_pad * n_pad.
-                let bw: [__m256i; 4] = unsafe {
-                    let p = bcol.add(k4 * n_pad * 4);
-                    let w01 = _mm256_loadu_si256(p as *const __m256i);
-                    let w23 = _mm256_loadu_si256(p.add(32) as *const __m256i);
-                    [
-                        _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w01)),
-                        _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(w01)),
-                        _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w23)),
-                        _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(w23)),
-                    ]
-                };
-                for (rr, acc) in acc.iter_mut().enumerate().take(rows) {
-                    // SAFETY: row i + rr < m, columns k4 * 4 .. + 4 <= k_pad.
-                    let a4 =
-                        unsafe { (a.as_ptr().add((i + rr) * k_pad + k4 * 4) as *const i32).read_unaligned() };
-                    // Four int8 -> int16, repeated over the register: a0 a1 a2 a3 a0 a1 ...
-                    let a16 = _mm256_cvtepi8_epi16(_mm_set1_epi32(a4));
-                    for q in 0..4 {
-                        acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(bw[q], a16));
-                    }
+        // A last block of 4, 8 or 12 channels multiplies only the quads it has (BlazeFace's
+        // 24- and 28-channel layers: a third and an eighth of their work).
+        // SAFETY: as the caller's.
+        unsafe {
+            match (n - j0).div_ceil(4) {
+                1 => avx2_block::<1>(&g, j0, out),
+                2 => avx2_block::<2>(&g, j0, out),
+                3 => avx2_block::<3>(&g, j0, out),
+                _ => avx2_block::<4>(&g, j0, out),
+            }
+        }
+    }
+}
+
+/// The AVX2 GEMM's operands and output constants.
+struct Avx2Gemm<'a> {
+    m: usize,
+    n: usize,
+    k_pad: usize,
+    a: &'a [i8],
+    b: &'a [i8],
+    n_pad: usize,
+    rq: &'a Requant<'a>,
+    ldo: usize,
+    high: bool,
+    zp: __m256i,
+    lo: __m256i,
+    hi: __m256i,
+}
+
+/// The most `k_pad / 4` whose weights [`avx2_block`] widens once for all rows (32 KiB
+/// of stack at 16 channels); deeper GEMMs widen them again for every row pair.
+const WIDE_K4: usize = 256;
+
+/// Output channels `j0..` (at most `4 * NQ` of them) of every row.
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_block<const NQ: usize>(g: &Avx2Gemm, j0: usize, out: &mut [i8]) {
+    let bcol = g.b.as_ptr().wrapping_add(j0 * 4);
+    // SAFETY: 16 * NQ bytes at (k4 * n_pad + j0) * 4, within k_pad * n_pad.
+    let widen = |k4: usize, q: usize| unsafe {
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(bcol.add(k4 * g.n_pad * 4 + 16 * q) as *const __m128i))
+    };
+    let k4s = g.k_pad / 4;
+    // SAFETY: as the caller's.
+    unsafe {
+        if k4s <= WIDE_K4 {
+            // Widened once here, the weights cost the row loop loads instead of a
+            // sign extension each (`vpmovsxbw`, one a cycle: the loop's bound).
+            let mut wide = [[MaybeUninit::<__m256i>::uninit(); NQ]; WIDE_K4];
+            for (k4, w) in wide.iter_mut().enumerate().take(k4s) {
+                for (q, w) in w.iter_mut().enumerate() {
+                    w.write(widen(k4, q));
                 }
             }
-            for (rr, acc) in acc.iter().enumerate().take(rows) {
-                let c0 = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[0], acc[1]), order);
-                let c1 = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[2], acc[3]), order);
-                // Half `h` of the 16 channels: bias, then requantization.
-                let rq8 = |c: __m256i, h: usize| {
-                    let acc = _mm256_add_epi32(c, ld(&bias, h));
-                    requant8(acc, ld(&mult, h), ld(&shift, h), zp, lo, hi, high)
-                };
-                let (v0, v1) = (rq8(c0, 0), rq8(c1, 1));
-                // SAFETY: n - j0 bytes of row i + rr.
-                unsafe { store16(out.as_mut_ptr().add((i + rr) * ldo + j0), v0, v1, 16.min(n - j0)) };
-            }
-            i += rows;
+            // SAFETY: written above for every k4 < k4s.
+            avx2_rows::<NQ>(g, j0, out, |k4, q| wide[k4][q].assume_init());
+        } else {
+            avx2_rows::<NQ>(g, j0, out, widen);
         }
+    }
+}
+
+/// [`avx2_block`]'s row loop, two rows at a time; `weights(k4, q)` is quad `q`'s 4
+/// channels x 4 inputs at `k4`, as i16.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_rows<const NQ: usize>(
+    g: &Avx2Gemm,
+    j0: usize,
+    out: &mut [i8],
+    weights: impl Fn(usize, usize) -> __m256i,
+) {
+    const R: usize = 2;
+    let (bias, mult, shift) = rq_lanes(g.rq, j0, g.n);
+    // SAFETY: 16-lane local arrays.
+    let ld = |v: &[i32; 16], h: usize| unsafe { _mm256_loadu_si256(v.as_ptr().add(8 * h) as *const __m256i) };
+    // hadd leaves channels as [0 1 4 5 | 2 3 6 7]: this puts them back in order.
+    let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+    let width = 16.min(g.n - j0);
+    let mut i = 0;
+    while i < g.m {
+        let rows = R.min(g.m - i);
+        // Per row, NQ accumulators of 4 channels x 2 partial sums (the rest stay 0).
+        let mut acc = [[_mm256_setzero_si256(); 4]; R];
+        for k4 in 0..g.k_pad / 4 {
+            let bw: [__m256i; NQ] = core::array::from_fn(|q| weights(k4, q));
+            for (rr, acc) in acc.iter_mut().enumerate().take(rows) {
+                // SAFETY: row i + rr < m, columns k4 * 4 .. + 4 <= k_pad.
+                let a4 =
+                    unsafe { (g.a.as_ptr().add((i + rr) * g.k_pad + k4 * 4) as *const i32).read_unaligned() };
+                // Four int8 -> int16, repeated over the register: a0 a1 a2 a3 a0 a1 ...
+                let a16 = _mm256_cvtepi8_epi16(_mm_set1_epi32(a4));
+                for q in 0..NQ {
+                    acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(bw[q], a16));
+                }
+            }
+        }
+        for (rr, acc) in acc.iter().enumerate().take(rows) {
+            // Half `h` of the 16 channels: bias, then requantization.
+            let rq8 = |c: __m256i, h: usize| {
+                let acc = _mm256_add_epi32(c, ld(&bias, h));
+                requant8(acc, ld(&mult, h), ld(&shift, h), g.zp, g.lo, g.hi, g.high)
+            };
+            let v0 = rq8(_mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[0], acc[1]), order), 0);
+            let v1 = if NQ > 2 {
+                rq8(_mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[2], acc[3]), order), 1)
+            } else {
+                _mm256_setzero_si256()
+            };
+            // SAFETY: `width` bytes of row i + rr.
+            unsafe { store16(out.as_mut_ptr().add((i + rr) * g.ldo + j0), v0, v1, width) };
+        }
+        i += rows;
     }
 }
 
