@@ -1228,7 +1228,12 @@ unsafe fn avx2_block<const NQ: usize>(g: &Avx2Gemm, j0: usize, out: &mut [i8]) {
     }
 }
 
-/// [`avx2_block`]'s row loop, two rows at a time; `weights(k4, q)` is quad `q`'s 4
+/// Rows of a GEMM tile in [`avx2_rows`]: 2 rows x 4 quads of accumulators, the 4 quads'
+/// weights, the rows' inputs and a product take 16 registers. (3 rows spill an
+/// accumulator, whose chain through the stack then bounds the loop.)
+const AVX2_ROWS: usize = 2;
+
+/// [`avx2_block`]'s row loop, [`AVX2_ROWS`] rows a tile; `weights(k4, q)` is quad `q`'s 4
 /// channels x 4 inputs at `k4`, as i16.
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -1238,47 +1243,74 @@ unsafe fn avx2_rows<const NQ: usize>(
     out: &mut [i8],
     weights: impl Fn(usize, usize) -> __m256i,
 ) {
-    const R: usize = 2;
     let (bias, mult, shift) = rq_lanes(g.rq, j0, g.n);
+    let t = Avx2Tile { j0, width: 16.min(g.n - j0), bias, mult, shift };
+    let mut i = 0;
+    // SAFETY: every tile's rows are below m.
+    unsafe {
+        while i + AVX2_ROWS <= g.m {
+            avx2_tile::<NQ, AVX2_ROWS>(g, &t, i, out, &weights);
+            i += AVX2_ROWS;
+        }
+        if i < g.m {
+            avx2_tile::<NQ, 1>(g, &t, i, out, &weights);
+        }
+    }
+}
+
+/// One 16-channel block's output constants.
+struct Avx2Tile {
+    j0: usize,
+    width: usize,
+    bias: [i32; 16],
+    mult: [i32; 16],
+    shift: [i32; 16],
+}
+
+/// Rows `i..i + R` of one 16-channel block.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_tile<const NQ: usize, const R: usize>(
+    g: &Avx2Gemm,
+    t: &Avx2Tile,
+    i: usize,
+    out: &mut [i8],
+    weights: &impl Fn(usize, usize) -> __m256i,
+) {
+    // Per row, NQ accumulators of 4 channels x 2 partial sums (the rest stay 0).
+    let mut acc = [[_mm256_setzero_si256(); 4]; R];
+    for k4 in 0..g.k_pad / 4 {
+        // SAFETY: rows i + rr < m, columns k4 * 4 .. + 4 <= k_pad.
+        let a16: [__m256i; R] = core::array::from_fn(|rr| unsafe {
+            let a4 = (g.a.as_ptr().add((i + rr) * g.k_pad + k4 * 4) as *const i32).read_unaligned();
+            // Four int8 -> int16, repeated over the register: a0 a1 a2 a3 a0 a1 ...
+            _mm256_cvtepi8_epi16(_mm_set1_epi32(a4))
+        });
+        for q in 0..NQ {
+            let w = weights(k4, q);
+            for (acc, &a16) in acc.iter_mut().zip(&a16) {
+                acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(w, a16));
+            }
+        }
+    }
     // SAFETY: 16-lane local arrays.
     let ld = |v: &[i32; 16], h: usize| unsafe { _mm256_loadu_si256(v.as_ptr().add(8 * h) as *const __m256i) };
     // hadd leaves channels as [0 1 4 5 | 2 3 6 7]: this puts them back in order.
     let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
-    let width = 16.min(g.n - j0);
-    let mut i = 0;
-    while i < g.m {
-        let rows = R.min(g.m - i);
-        // Per row, NQ accumulators of 4 channels x 2 partial sums (the rest stay 0).
-        let mut acc = [[_mm256_setzero_si256(); 4]; R];
-        for k4 in 0..g.k_pad / 4 {
-            let bw: [__m256i; NQ] = core::array::from_fn(|q| weights(k4, q));
-            for (rr, acc) in acc.iter_mut().enumerate().take(rows) {
-                // SAFETY: row i + rr < m, columns k4 * 4 .. + 4 <= k_pad.
-                let a4 =
-                    unsafe { (g.a.as_ptr().add((i + rr) * g.k_pad + k4 * 4) as *const i32).read_unaligned() };
-                // Four int8 -> int16, repeated over the register: a0 a1 a2 a3 a0 a1 ...
-                let a16 = _mm256_cvtepi8_epi16(_mm_set1_epi32(a4));
-                for q in 0..NQ {
-                    acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(bw[q], a16));
-                }
-            }
-        }
-        for (rr, acc) in acc.iter().enumerate().take(rows) {
-            // Half `h` of the 16 channels: bias, then requantization.
-            let rq8 = |c: __m256i, h: usize| {
-                let acc = _mm256_add_epi32(c, ld(&bias, h));
-                requant8(acc, ld(&mult, h), ld(&shift, h), g.zp, g.lo, g.hi, g.high)
-            };
-            let v0 = rq8(_mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[0], acc[1]), order), 0);
-            let v1 = if NQ > 2 {
-                rq8(_mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[2], acc[3]), order), 1)
-            } else {
-                _mm256_setzero_si256()
-            };
-            // SAFETY: `width` bytes of row i + rr.
-            unsafe { store16(out.as_mut_ptr().add((i + rr) * g.ldo + j0), v0, v1, width) };
-        }
-        i += rows;
+    for (rr, acc) in acc.iter().enumerate() {
+        // Half `h` of the 16 channels: bias, then requantization.
+        let rq8 = |c: __m256i, h: usize| {
+            let acc = _mm256_add_epi32(c, ld(&t.bias, h));
+            requant8(acc, ld(&t.mult, h), ld(&t.shift, h), g.zp, g.lo, g.hi, g.high)
+        };
+        let v0 = rq8(_mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[0], acc[1]), order), 0);
+        let v1 = if NQ > 2 {
+            rq8(_mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[2], acc[3]), order), 1)
+        } else {
+            _mm256_setzero_si256()
+        };
+        // SAFETY: `width` bytes of row i + rr.
+        unsafe { store16(out.as_mut_ptr().add((i + rr) * g.ldo + t.j0), v0, v1, t.width) };
     }
 }
 
