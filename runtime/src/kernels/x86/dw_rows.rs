@@ -235,10 +235,11 @@ fn phase_after(ph: usize, step: usize, nph: usize) -> usize {
 /// `N` consecutive 16-lane blocks of one chunk's flat output from lane `g` (`ph`: the
 /// first block's phase), `N` independent accumulator chains; lanes `>= n` are not touched.
 /// Each block is two 8-lane halves; `vpmaddwd` takes two rows of a tap column. The
-/// horizontal stride `SX` is a constant: each tap's row and offset divide by it.
+/// horizontal stride `SX` is a constant: each tap's row and offset divide by it. `KW`:
+/// the window's width, or 0 to read it from `f`; `FULL`: every block has 16 lanes.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn blocks_avx2<const N: usize, const SX: usize>(
+unsafe fn blocks_avx2<const N: usize, const SX: usize, const KW: usize, const FULL: bool>(
     f: &Flat,
     g: usize,
     ph: usize,
@@ -246,7 +247,8 @@ unsafe fn blocks_avx2<const N: usize, const SX: usize>(
     dst: *mut i8,
 ) {
     let phases: [usize; N] = core::array::from_fn(|j| phase_after(ph, j, f.t.nph));
-    let lanes: [usize; N] = core::array::from_fn(|j| (n - (g + 16 * j)).min(16));
+    let lanes: [usize; N] = core::array::from_fn(|j| if FULL { 16 } else { (n - (g + 16 * j)).min(16) });
+    let kw = if KW > 0 { KW } else { f.kw };
     // Lane masks of the halves (maskload reads only the lanes < count).
     let half_mask = |count: usize, half: usize| {
         let k = count.saturating_sub(8 * half).min(8) as i32;
@@ -254,12 +256,15 @@ unsafe fn blocks_avx2<const N: usize, const SX: usize>(
     };
     // SAFETY (loads from the tables): half h of a 16-lane array.
     let ld = |l: &Lanes, h: usize| unsafe { _mm256_loadu_si256(l.as_ptr().add(8 * h) as *const __m256i) };
-    let mut acc: [[__m256i; 2]; N] = core::array::from_fn(|j| [0, 1].map(|h| ld(&f.t.bias[phases[j]], h)));
+    let mut acc: [[__m256i; 2]; N] = core::array::from_fn(|j| {
+        let bias = &f.t.bias[phases[j]];
+        [ld(bias, 0), ld(bias, 1)]
+    });
     for v in 0..f.pairs {
-        for kx in 0..f.kw {
+        for kx in 0..kw {
             let row = f.rows[v * SX + kx % SX].as_ptr() as *const i32;
             for (j, a) in acc.iter_mut().enumerate() {
-                let w = &f.t.weights[phases[j]][v * f.kw + kx];
+                let w = &f.t.weights[phases[j]][v * kw + kx];
                 for (h, a) in a.iter_mut().enumerate() {
                     let at = g + 16 * j + 8 * h + kx / SX * f.c;
                     // SAFETY: lanes < n - g - 16 j of the chunk's interleaved rows, which
@@ -280,9 +285,12 @@ unsafe fn blocks_avx2<const N: usize, const SX: usize>(
     let (zp, lo, hi) = (_mm256_set1_epi32(f.zero_point), _mm256_set1_epi32(f.min), _mm256_set1_epi32(f.max));
     for (j, a) in acc.iter().enumerate() {
         let (mult, shift) = (&f.t.mult[phases[j]], &f.t.shift[phases[j]]);
-        let y = [0, 1].map(|h| requant8(a[h], ld(mult, h), ld(shift, h), zp, lo, hi, f.high));
+        // (Written out: through `[0, 1].map` the compiler called the requantization out of
+        // line, reloading its constants each time.)
+        let y0 = requant8(a[0], ld(mult, 0), ld(shift, 0), zp, lo, hi, f.high);
+        let y1 = requant8(a[1], ld(mult, 1), ld(shift, 1), zp, lo, hi, f.high);
         // SAFETY: lanes < n - g - 16 j of the chunk's output run.
-        unsafe { store16(dst.add(g + 16 * j), y[0], y[1], lanes[j]) };
+        unsafe { store16(dst.add(g + 16 * j), y0, y1, lanes[j]) };
     }
 }
 
@@ -351,28 +359,37 @@ fn for_each_chunk(
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn depthwise_rows_avx2(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
     // SAFETY: as the caller's.
+    // The mobile nets' 3x3 and 5x5 windows get their width as a constant (the tap loop
+    // unrolled); other widths read it at run time.
     for_each_chunk(p, x, w, rq, out, |f, n, dst| unsafe {
-        match f.sx {
-            1 => flat_run::<1>(f, n, dst),
-            _ => flat_run::<2>(f, n, dst),
+        match (f.sx, f.kw) {
+            (1, 3) => flat_run::<1, 3>(f, n, dst),
+            (1, 5) => flat_run::<1, 5>(f, n, dst),
+            (1, _) => flat_run::<1, 0>(f, n, dst),
+            (_, 3) => flat_run::<2, 3>(f, n, dst),
+            (_, 5) => flat_run::<2, 5>(f, n, dst),
+            _ => flat_run::<2, 0>(f, n, dst),
         }
     });
 }
 
-/// One chunk's `n` output lanes, 32 then 16 at a time.
+/// One chunk's `n` output lanes, 32 then 16 at a time, whole blocks without lane masks.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn flat_run<const SX: usize>(f: &Flat, n: usize, dst: *mut i8) {
+unsafe fn flat_run<const SX: usize, const KW: usize>(f: &Flat, n: usize, dst: *mut i8) {
     let (mut g, mut ph) = (0, 0);
     // SAFETY: g < n throughout; the blocks touch lanes < n only.
     unsafe {
         while g + 32 <= n {
-            blocks_avx2::<2, SX>(f, g, ph, n, dst);
+            blocks_avx2::<2, SX, KW, true>(f, g, ph, n, dst);
             (g, ph) = (g + 32, phase_after(ph, 2, f.t.nph));
         }
-        while g < n {
-            blocks_avx2::<1, SX>(f, g, ph, n, dst);
+        if g + 16 <= n {
+            blocks_avx2::<1, SX, KW, true>(f, g, ph, n, dst);
             (g, ph) = (g + 16, phase_after(ph, 1, f.t.nph));
+        }
+        if g < n {
+            blocks_avx2::<1, SX, KW, false>(f, g, ph, n, dst);
         }
     }
 }
