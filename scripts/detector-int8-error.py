@@ -15,6 +15,8 @@ float model:
                          with its residual Add fused in would compute (one rounding)
   weights at N bits      the float model with each conv's weights rounded per output
                          channel to N bits (symmetric, max-abs scale), activations float
+  float, input noise     the float model on frames with +-1 pixel level of uniform noise:
+                         how far the goal's count moves with no quantization at all
   ... + bias correction  the same, each conv's bias less the mean its rounded weights
                          move its output by (Nagel et al. 2019), measured on the
                          calibration photos, or on the replayed frames themselves
@@ -233,14 +235,17 @@ def main():
     print(f"{len(frames)} frames, {sum(map(len, ref_faces))} faces in float, "
           f"{near.sum()} score logits within +-2 of the threshold")
 
-    def report(tag, model):
-        out = run(model, frames)
+    def report(tag, model, inputs=frames):
+        out = run(model, inputs)
         off = sum(len(faces(r, c)) != len(f) for (r, c), f in zip(out, ref_faces))
         d = (np.stack([c for _, c in out]) - ref_logits)[near]
         print(f"{tag:44s} {off:3d} frames with another face count; "
               f"near-threshold logits: RMS {np.sqrt((d * d).mean()):.3f}, mean {d.mean():+.3f}", flush=True)
 
     acts = [n.input[0] for n in qdq.graph.node if n.op_type == "QuantizeLinear"]
+    rng = np.random.default_rng(0)
+    noisy = [x + rng.uniform(-1, 1, x.shape).astype(np.float32) / 127.5 * (x != 0) for x in frames]
+    report("float, input +-1 pixel level of noise", fm, noisy)
     report("all int8 (the QDQ twin)", qdq)
     report("activations float, weights int8", bypass(qdq, set(acts) - {"input"}))
     report("input too float", bypass(qdq, set(acts)))
