@@ -358,9 +358,9 @@ fn for_each_chunk(
 /// Depthwise convolution of a shape that [`fits`], AVX2.
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn depthwise_rows_avx2(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
-    // SAFETY: as the caller's.
     // The mobile nets' 3x3 and 5x5 windows get their width as a constant (the tap loop
     // unrolled); other widths read it at run time.
+    // SAFETY: as the caller's.
     for_each_chunk(p, x, w, rq, out, |f, n, dst| unsafe {
         match (f.sx, f.kw) {
             (1, 3) => flat_run::<1, 3>(f, n, dst),
@@ -373,7 +373,8 @@ pub(super) unsafe fn depthwise_rows_avx2(p: &Depthwise, x: &[i8], w: &[i8], rq: 
     });
 }
 
-/// One chunk's `n` output lanes, 32 then 16 at a time, whole blocks without lane masks.
+/// One chunk's `n` output lanes, 32 then 16 at a time: whole blocks without lane masks,
+/// a partial last block with them.
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn flat_run<const SX: usize, const KW: usize>(f: &Flat, n: usize, dst: *mut i8) {
