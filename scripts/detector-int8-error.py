@@ -7,6 +7,8 @@ does) through ONNX Runtime, graph optimizations off, so that a QDQ model runs as
 arithmetic on the int8 grid ("fake quantization"). It compares these variants with the
 float model:
 
+  float, input noise     the float model on frames with +-1 pixel level of uniform noise:
+                         how far the goal's count moves with no quantization at all
   all int8               the QDQ twin as `fer quantize` writes it
   activations float      its weights int8, every activation's QuantizeLinear/
                          DequantizeLinear pair replaced by Identity (Relu where the pair
@@ -15,8 +17,6 @@ float model:
                          with its residual Add fused in would compute (one rounding)
   weights at N bits      the float model with each conv's weights rounded per output
                          channel to N bits (symmetric, max-abs scale), activations float
-  float, input noise     the float model on frames with +-1 pixel level of uniform noise:
-                         how far the goal's count moves with no quantization at all
   ... + bias correction  the same, each conv's bias less the mean its rounded weights
                          move its output by (Nagel et al. 2019), measured on the
                          calibration photos, or on the replayed frames themselves
@@ -67,11 +67,15 @@ def letterbox(img, size=128):
     return out.transpose(2, 0, 1)[None].astype(np.float32)
 
 
+def photo_paths(photos):
+    """The demo photo, then the photos in `photos`, in name order."""
+    return [os.path.join(ROOT, "demo/astronaut.jpg")] + sorted(glob.glob(photos + "/*"))
+
+
 def replay_frames(photos):
     """The test's 200 frames: crops from 100% to 62%, sliding from corner to corner."""
-    paths = [os.path.join(ROOT, "demo/astronaut.jpg")] + sorted(glob.glob(photos + "/*"))
     frames = []
-    for p in paths:
+    for p in photo_paths(photos):
         img = Image.open(p).convert("RGB")
         w, h = img.size
         for k in range(20):
@@ -197,13 +201,13 @@ def conv_alone(node, w):
     return session(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 11)]))
 
 
-def bias_corrected(float_model, bits, frames):
+def bias_corrected(float_model, bits, convs_and_inputs):
     """`weights_at(float_model, bits)` with each conv's bias less the mean shift its weights'
-    rounding puts on its output channels over `frames` (float inputs)."""
+    rounding puts on its output channels over the frames of `conv_inputs(float_model, ..)`."""
     m = weights_at(float_model, bits)
     rounded = {i.name: i for i in m.graph.initializer}
     exact = {i.name: onnx.numpy_helper.to_array(i) for i in float_model.graph.initializer}
-    convs, inputs = conv_inputs(float_model, frames)
+    convs, inputs = convs_and_inputs
     for n in convs:
         w, b = n.input[1], n.input[2]
         error = conv_alone(n, onnx.numpy_helper.to_array(rounded[w]) - exact[w])
@@ -214,8 +218,7 @@ def bias_corrected(float_model, bits, frames):
 
 def calibration_frames(photos):
     """The frames `scripts/blazeface-int8.sh` calibrates on: the demo and the photos, whole."""
-    paths = [os.path.join(ROOT, "demo/astronaut.jpg")] + sorted(glob.glob(photos + "/*"))
-    return [letterbox(Image.open(p).convert("RGB")) for p in paths]
+    return [letterbox(Image.open(p).convert("RGB")) for p in photo_paths(photos)]
 
 
 def main():
@@ -244,6 +247,7 @@ def main():
 
     acts = [n.input[0] for n in qdq.graph.node if n.op_type == "QuantizeLinear"]
     rng = np.random.default_rng(0)
+    # One pixel level is 1/127.5 after the input map; the letterbox bars (exact 0) stay black.
     noisy = [x + rng.uniform(-1, 1, x.shape).astype(np.float32) / 127.5 * (x != 0) for x in frames]
     report("float, input +-1 pixel level of noise", fm, noisy)
     report("all int8 (the QDQ twin)", qdq)
@@ -253,9 +257,11 @@ def main():
     report(f"the {len(into_adds)} conv outputs Adds read float", bypass(qdq, into_adds))
     for bits in (8, 9, 10, 12, 16):
         report(f"weights at {bits} bits (max-abs), activations float", weights_at(fm, bits))
+    # The float convs' inputs, once per frame set, for both widths.
+    measured_on = {"calibration": conv_inputs(fm, calibration_frames(a.photos)), "these frames": conv_inputs(fm, frames)}
     for bits in (8, 9):
-        report(f"... {bits} bits + bias correction (calibration)", bias_corrected(fm, bits, calibration_frames(a.photos)))
-        report(f"... {bits} bits + bias correction (these frames)", bias_corrected(fm, bits, frames))
+        for where, convs_and_inputs in measured_on.items():
+            report(f"... {bits} bits + bias correction ({where})", bias_corrected(fm, bits, convs_and_inputs))
     if a.each:
         for t in acts:
             report(f"only {t} float", bypass(qdq, {t}))
