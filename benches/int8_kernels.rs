@@ -6,7 +6,7 @@
 //! `cargo bench --bench int8_kernels`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fer_edge::fer_runtime::kernels::{self, Add, Depthwise, MaxPool, PRelu, Requant};
+use fer_edge::fer_runtime::kernels::{self, Add, Depthwise, Gemm, MaxPool, PRelu, Requant};
 
 /// (name, pixels, output channels, patch length) of the edge CNN's convolutions at 48x48.
 const LAYERS: [(&str, usize, usize, usize); 8] = [
@@ -51,7 +51,13 @@ fn gemm(c: &mut Criterion) {
                     // In tiles of 32 rows, as the engine calls it.
                     for (i, tile) in a.chunks(32 * k_pad).enumerate() {
                         let rows = tile.len() / k_pad;
-                        kern.gemm(rows, n, k_pad, tile, &b, n_pad, &rq, &mut out[i * 32 * n..], n);
+                        kern.gemm(
+                            &Gemm { m: rows, n, k_pad, n_pad, ldo: n },
+                            tile,
+                            &b,
+                            &rq,
+                            &mut out[i * 32 * n..],
+                        );
                     }
                 })
             });

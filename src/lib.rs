@@ -6,28 +6,7 @@ use std::path::PathBuf;
 pub use fer_runtime;
 pub use fer_trainer;
 
-/// The project's shared data folder (`../shared/data` beside the checkout, or
-/// `$FER_SHARED_DATA`), or `None` with a message on stderr when it is absent.
-///
-/// With `FER_REQUIRE_SHARED=1` (as CI sets it) an absent folder panics instead, so a CI
-/// machine without the data fails loudly rather than skipping the end-to-end checks.
-pub fn shared_data() -> Option<PathBuf> {
-    let dir = std::env::var_os("FER_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "shared data not found at {} (set FER_SHARED_DATA, or place the project's shared/ beside the checkout)",
-        dir.display()
-    );
-    if std::env::var("FER_REQUIRE_SHARED").is_ok_and(|v| v == "1") {
-        panic!("{msg}; FER_REQUIRE_SHARED=1 requires it");
-    }
-    eprintln!("SKIPPED: {msg}");
-    None
-}
+pub use fer_runtime::testdata::shared_data;
 
 /// The project's Python tools environment: `~/.cache/fer-edge/venv`, created with
 /// `python3 -m venv` and given `packages` with pip when they do not import yet. `None`, with
@@ -65,29 +44,16 @@ fn missing_tool<T>(msg: &str) -> Option<T> {
 }
 
 /// An absolute path to ONNX Runtime's shared library, for `ort`'s load-dynamic:
-/// `$ORT_DYLIB_PATH` when set, else the one in the PyPI `onnxruntime` wheel of
-/// [`venv_python`]'s environment.
+/// `$ORT_DYLIB_PATH` when set, else the PyPI `onnxruntime` wheel's, installed into
+/// [`venv_python`]'s environment when missing and found there as the runtime finds it
+/// ([`fer_runtime::backends::onnxruntime_library`]).
 pub fn onnxruntime_library() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        return std::path::absolute(PathBuf::from(p)).ok();
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        venv_python(&["onnxruntime"])?;
     }
-    let python = venv_python(&["onnxruntime"])?;
-    let out = std::process::Command::new(&python)
-        .args([
-            "-c",
-            "import onnxruntime, os; print(os.path.join(os.path.dirname(onnxruntime.__file__), 'capi'))",
-        ])
-        .output()
-        .ok()?;
-    let capi = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let mut libs: Vec<PathBuf> = std::fs::read_dir(&capi)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    libs.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so")));
-    libs.sort();
-    match libs.pop() {
-        Some(lib) => Some(lib),
-        None => missing_tool(&format!("no libonnxruntime.so in {}", capi.display())),
+    match fer_runtime::backends::onnxruntime_library() {
+        Ok(lib) => Some(lib),
+        Err(e) => missing_tool(&e.to_string()),
     }
 }
 

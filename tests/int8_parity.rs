@@ -70,7 +70,7 @@ fn engine_equals_onnx_runtime_on_the_qdq_twin() {
             let (mut worst, mut over_one, mut logits_total) = (0i32, 0usize, 0usize);
             let out = q.model.values[q.model.output];
             for (img, (_, logits)) in test.iter().zip(&runs) {
-                let y = quant::run_fer(&engine, &mut arena, img).unwrap();
+                let y = engine.infer(&mut arena, img).unwrap();
                 for (a, b) in y.iter().zip(logits) {
                     let d = ((a - b) / out.scale).abs().round() as i32;
                     worst = worst.max(d);

@@ -7,7 +7,7 @@ pub mod host_file;
 pub mod memory;
 
 use cortex_m_semihosting::{debug, hprintln};
-use fer_runtime::screen::FACE;
+use fer_core::screen::FACE;
 
 /// Bytes 16-byte aligned, as the `.fer` format requires of a model used in place.
 #[repr(C, align(16))]

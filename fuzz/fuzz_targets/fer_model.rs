@@ -5,9 +5,9 @@
 //! valid CRC, which would stop the fuzzer at the first check); the checked path runs too.
 #![no_main]
 
-use fer_runtime::engine::Engine;
-use fer_runtime::format::Model;
-use fer_runtime::kernels;
+use fer_core::engine::Engine;
+use fer_core::format::Model;
+use fer_core::kernels;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

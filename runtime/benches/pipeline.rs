@@ -9,11 +9,12 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use fer_runtime::backends::{Backend, BackendKind, Ort};
 use fer_runtime::vision::decode::{DecodeOptions, decode, weighted_nms};
-use fer_runtime::vision::detector::{BlazeFace, DetectorNet, INPUT, Int8Net, OrtNet};
+use fer_runtime::vision::detector::{BlazeFace, INPUT, split_outputs};
 use fer_runtime::vision::frame::{crop_into, letterbox_into};
 use fer_runtime::vision::pipeline::{CropOptions, crop_of};
-use fer_runtime::vision::{BackendKind, Classifier, Pipeline, RgbFrame, anchors};
+use fer_runtime::vision::{Classifier, Pipeline, RgbFrame, anchors};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -48,24 +49,26 @@ fn stages(c: &mut Criterion) {
     });
 
     // The shipped int8 detector on the own engine, then the float one on the other runtimes.
-    let mut nets: Vec<Box<dyn DetectorNet>> =
-        vec![Box::new(Int8Net::load(&detector_path().with_extension("fer")).unwrap())];
-    match OrtNet::load(&detector_path()) {
+    let mut nets: Vec<Box<dyn Backend>> =
+        vec![BackendKind::Own.open(&detector_path().with_extension("fer")).unwrap()];
+    match Ort::load(&detector_path(), "ONNX Runtime f32") {
         Ok(n) => nets.push(Box::new(n)),
         Err(e) => eprintln!("ONNX Runtime stages skipped: {e}"),
     }
     #[cfg(feature = "tract")]
-    nets.push(Box::new(fer_runtime::vision::detector::TractNet::load(&detector_path()).unwrap()));
-    let (mut reg, mut scores) = (Vec::new(), Vec::new());
+    nets.push(BackendKind::Tract.open(&detector_path()).unwrap());
+    let mut outputs = Vec::new();
     for net in &mut nets {
         c.bench_function(&format!("blazeface on {}", net.name()), |b| {
-            b.iter(|| net.run(&input, &mut reg, &mut scores).unwrap())
+            b.iter(|| net.run(&input, &mut outputs).unwrap())
         });
     }
 
     let anchors = anchors::short_range();
+    let (mut reg, mut scores) = (Vec::new(), Vec::new());
     if let Some(net) = nets.first_mut() {
-        net.run(&input, &mut reg, &mut scores).unwrap();
+        net.run(&input, &mut outputs).unwrap();
+        split_outputs(&outputs, anchors.len(), &mut reg, &mut scores).unwrap();
         let mut dets = Vec::new();
         c.bench_function("decode 896 anchors + weighted NMS", |b| {
             b.iter(|| {
@@ -81,7 +84,7 @@ fn stages(c: &mut Criterion) {
     };
     let [ch, h, w] = classifier.input_shape();
     let mut crop = vec![0f32; ch * h * w];
-    let mut detectors: Vec<BlazeFace> = nets.into_iter().map(BlazeFace::new).collect();
+    let mut detectors: Vec<BlazeFace> = nets.into_iter().map(|n| BlazeFace::new(n).unwrap()).collect();
     let face = detectors[0].detect(&frame).unwrap()[0];
     let geometry = crop_of(&face, &CropOptions::default());
     c.bench_function("aligned crop -> 48x48 gray", |b| {

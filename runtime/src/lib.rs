@@ -1,38 +1,26 @@
-//! fer-runtime: int8 facial-expression inference.
+//! fer-runtime: the `fer` app on the int8 core ([`fer_core`], `no_std`), one folder per
+//! stage:
 //!
-//! The core (`format`, `engine`, `kernels`, `requant`, `labels`) is `no_std` and
-//! allocation-free, so the same code runs on Cortex-M firmware; `std` (on by default) adds
-//! the ONNX reader, the quantizer, image preprocessing, the backends and the `fer` command
-//! line.
-#![cfg_attr(not(feature = "std"), no_std)]
+//! - [`onnx`] (reader, float evaluator) and [`quant`] (the quantizer): the compiler side,
+//!   float ONNX in, `.fer` out;
+//! - [`backends`]: the one inference seam, where every model runs (the own engine, ONNX
+//!   Runtime, tract, the own f32 evaluator) behind one trait;
+//! - [`vision`]: the detector's decoding, alignment, tracking, the frame -> faces pipeline;
+//! - [`video`]: camera, replay and streams; [`preprocess`], [`metrics`]: images in, scores
+//!   out; [`fsutil`]: atomic writes; [`testdata`]: where tests find the shared data. The
+//!   `fer` command line lives in the binary (`src/cli/`).
+//!
+//! The core's modules are re-exported under their own names (`fer_runtime::engine` is
+//! `fer_core::engine`), so a user of the app crate needs one dependency.
 
-// Only what needs an allocator links `alloc`: the engine, format and kernels never do.
-#[cfg(any(feature = "std", feature = "conformance", test))]
-extern crate alloc;
+pub use fer_core::{engine, face_source, format, kernels, labels, overlay, requant, resize, scores, screen};
 
-#[cfg(target_endian = "big")]
-compile_error!("the .fer format is read in place and is little-endian");
-
-#[cfg(feature = "std")]
 pub mod backends;
-pub mod engine;
-pub mod face_source;
-pub mod format;
-pub mod kernels;
-pub mod labels;
-#[cfg(feature = "std")]
+pub mod fsutil;
 pub mod metrics;
-#[cfg(feature = "std")]
 pub mod onnx;
-pub mod overlay;
-#[cfg(feature = "std")]
 pub mod preprocess;
-#[cfg(feature = "std")]
 pub mod quant;
-pub mod requant;
-pub mod scores;
-pub mod screen;
-#[cfg(feature = "std")]
+pub mod testdata;
 pub mod video;
-#[cfg(feature = "std")]
 pub mod vision;

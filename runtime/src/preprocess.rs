@@ -2,10 +2,21 @@
 //! resized to the model's size (bilinear, aspect not kept), scaled to [0, 1], `[C, H, W]`.
 
 use std::path::{Path, PathBuf};
-use std::string::String;
-use std::vec::Vec;
 
 use image::imageops::FilterType;
+
+/// An image or a folder of images that cannot be used, naming the file or folder.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{}: {source}", .path.display())]
+    Decode { path: PathBuf, source: image::ImageError },
+    #[error("models with {0} input channels are not supported (1 or 3)")]
+    Channels(usize),
+    #[error("{}: not a folder of images", .0.display())]
+    NotAFolder(PathBuf),
+    #[error("{}: no images in class folders (angry/, happy/, ...)", .0.display())]
+    NoClassFolders(PathBuf),
+}
 
 /// Whether an input map is plain pixel / 255 (the default, which needs no mapping).
 pub fn is_pixel_over_255(pairs: &[(f32, f32)]) -> bool {
@@ -27,16 +38,16 @@ pub fn apply_input_map(image: &mut [f32], pairs: &[(f32, f32)]) {
 }
 
 /// `[C, H, W]` floats in [0, 1] for a model taking `shape`.
-pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>, String> {
-    let img = image::open(path).map_err(|e| std::format!("{}: {e}", path.display()))?;
+pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>, ImageError> {
+    let img = image::open(path).map_err(|source| ImageError::Decode { path: path.into(), source })?;
     image_input(img, shape)
 }
 
 /// A decoded image as the model's input: resized (bilinear, aspect not kept), gray or RGB.
-pub fn image_input(img: image::DynamicImage, shape: [usize; 3]) -> Result<Vec<f32>, String> {
+pub fn image_input(img: image::DynamicImage, shape: [usize; 3]) -> Result<Vec<f32>, ImageError> {
     let [c, h, w] = shape;
     if !matches!(c, 1 | 3) {
-        return Err(std::format!("models with {c} input channels are not supported (1 or 3)"));
+        return Err(ImageError::Channels(c));
     }
     let img = if img.width() as usize != w || img.height() as usize != h {
         img.resize_exact(w as u32, h as u32, FilterType::Triangle)
@@ -73,9 +84,9 @@ fn is_image(p: &Path) -> bool {
 }
 
 /// Every jpg/png under `dir`, sorted (so runs are repeatable).
-pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ImageError> {
     if !dir.is_dir() {
-        return Err(std::format!("{}: not a folder of images", dir.display()));
+        return Err(ImageError::NotAFolder(dir.into()));
     }
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
         .into_iter()
@@ -96,7 +107,7 @@ pub fn spread(files: &[PathBuf], n: usize) -> Vec<PathBuf> {
 }
 
 /// Images of a class-folder tree with their label index (folders named after classes).
-pub fn labeled_images(dir: &Path) -> Result<Vec<(PathBuf, usize)>, String> {
+pub fn labeled_images(dir: &Path) -> Result<Vec<(PathBuf, usize)>, ImageError> {
     let mut out = Vec::new();
     for f in image_files(dir)? {
         let class = f
@@ -109,7 +120,7 @@ pub fn labeled_images(dir: &Path) -> Result<Vec<(PathBuf, usize)>, String> {
         }
     }
     if out.is_empty() {
-        return Err(std::format!("{}: no images in class folders (angry/, happy/, ...)", dir.display()));
+        return Err(ImageError::NoClassFolders(dir.into()));
     }
     Ok(out)
 }

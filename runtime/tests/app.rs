@@ -11,23 +11,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `../shared/data` (or `$FER_SHARED_DATA`); `None` with a note when absent, a panic when
-/// `FER_REQUIRE_SHARED=1` (CI).
-fn shared_data() -> Option<PathBuf> {
-    let dir = std::env::var_os("FER_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/data"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("FER_REQUIRE_SHARED").map_or(true, |v| v != "1"),
-        "{} is missing and FER_REQUIRE_SHARED=1",
-        dir.display()
-    );
-    eprintln!("SKIPPED: no shared data at {}", dir.display());
-    None
-}
+use fer_runtime::testdata::shared_data;
 
 fn fer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fer")).args(args).current_dir(root()).output().expect("run fer")

@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
+use fer_runtime::backends::{Backend, BackendKind, F32Eval, Tract};
 use fer_runtime::vision::RgbFrame;
-use fer_runtime::vision::detector::{BlazeFace, DetectorNet, EvalNet, INPUT, TractNet};
+use fer_runtime::vision::detector::{BlazeFace, INPUT, split_outputs};
 use fer_runtime::vision::frame::letterbox_into;
 
 fn detector() -> std::path::PathBuf {
@@ -24,16 +25,18 @@ fn the_own_reader_runs_blazeface_as_tract_does() {
     let mut input = vec![0f32; 3 * INPUT * INPUT];
     letterbox_into(&frame, INPUT, 1.0 / 127.5, -1.0, &mut input);
     let (mut r_own, mut s_own, mut r_tract, mut s_tract) = (vec![], vec![], vec![], vec![]);
-    EvalNet::load(&detector()).unwrap().run(&input, &mut r_own, &mut s_own).unwrap();
-    TractNet::load(&detector()).unwrap().run(&input, &mut r_tract, &mut s_tract).unwrap();
+    let (mut own_out, mut tract_out) = (vec![], vec![]);
+    F32Eval::load(&detector()).unwrap().run(&input, &mut own_out).unwrap();
+    Tract::load(&detector()).unwrap().run(&input, &mut tract_out).unwrap();
+    split_outputs(&own_out, 896, &mut r_own, &mut s_own).unwrap();
+    split_outputs(&tract_out, 896, &mut r_tract, &mut s_tract).unwrap();
     let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     let (dr, ds) = (max_diff(&r_own, &r_tract), max_diff(&s_own, &s_tract));
     eprintln!("own f32 vs tract: regressors max |diff| {dr:.2e}, scores {ds:.2e}");
     assert!(dr < 1e-3 && ds < 1e-3, "regressors {dr}, scores {ds}");
 
-    let own = BlazeFace::new(Box::new(EvalNet::load(&detector()).unwrap())).detect(&frame).unwrap().to_vec();
-    let tract =
-        BlazeFace::new(Box::new(TractNet::load(&detector()).unwrap())).detect(&frame).unwrap().to_vec();
+    let own = BlazeFace::load(&detector(), BackendKind::Eval).unwrap().detect(&frame).unwrap().to_vec();
+    let tract = BlazeFace::load(&detector(), BackendKind::Tract).unwrap().detect(&frame).unwrap().to_vec();
     assert_eq!(own.len(), 1, "the astronaut: one face, got {own:?}");
     assert_eq!(own.len(), tract.len());
     assert!(own[0].iou(&tract[0]) > 0.999);
@@ -42,6 +45,6 @@ fn the_own_reader_runs_blazeface_as_tract_does() {
 #[test]
 fn a_detector_that_is_not_blazeface_is_refused_with_its_shape() {
     let classifier = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/vectors/tiny.fer");
-    let e = EvalNet::load(&classifier).err().unwrap();
-    assert!(e.contains("tiny.fer"), "{e}");
+    let e = BlazeFace::load(&classifier, BackendKind::Own).err().unwrap().to_string();
+    assert!(e.contains("tiny.fer") && e.contains("BlazeFace short range takes [3, 128, 128]"), "{e}");
 }

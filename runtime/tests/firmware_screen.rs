@@ -12,12 +12,13 @@
 
 use std::path::{Path, PathBuf};
 
+use fer_runtime::backends::BackendKind;
 use fer_runtime::engine::Engine;
 use fer_runtime::format::{AlignedBytes, Model};
 use fer_runtime::overlay::RgbBuffer;
 use fer_runtime::screen;
 use fer_runtime::vision::RgbFrame;
-use fer_runtime::vision::detector::{BlazeFace, EvalNet};
+use fer_runtime::vision::detector::BlazeFace;
 use fer_runtime::vision::frame::crop_into;
 use fer_runtime::vision::pipeline::{CropOptions, crop_of};
 
@@ -29,8 +30,9 @@ fn root() -> PathBuf {
 fn demo_face() -> Vec<u8> {
     let img = image::open(root().join("demo/astronaut.jpg")).unwrap().into_rgb8();
     let frame = RgbFrame::new(img.width() as usize, img.height() as usize, img.as_raw()).unwrap();
-    let net = EvalNet::load(&root().join("models/blazeface_short.onnx")).unwrap();
-    let faces = BlazeFace::new(Box::new(net)).detect(&frame).unwrap().to_vec();
+    let mut detector =
+        BlazeFace::load(&root().join("models/blazeface_short.onnx"), BackendKind::Eval).unwrap();
+    let faces = detector.detect(&frame).unwrap().to_vec();
     assert_eq!(faces.len(), 1, "the astronaut has one face");
     let mut crop = vec![0f32; screen::FACE * screen::FACE];
     crop_into(&frame, &crop_of(&faces[0], &CropOptions::default()), 1, screen::FACE, &mut crop);

@@ -56,7 +56,7 @@ fn int8_blazeface_equals_onnx_runtime_op_by_op() {
     let onnx = std::fs::read(repo("models/blazeface_short.onnx")).unwrap();
     let inputs: Vec<Vec<f32>> = frames().iter().map(|p| input(p)).collect();
     let q = quantize_as_shipped(&onnx, &inputs);
-    let mut oracle = quant::oracle::TwinOracle::new(&q.model).unwrap();
+    let mut oracle = fer_runtime::backends::oracle::TwinOracle::new(&q.model).unwrap();
     let buf = AlignedBytes::new(&q.fer);
     for x in inputs.iter().take(3) {
         let values = oracle.values(x).unwrap();
@@ -85,7 +85,8 @@ fn int8_blazeface_equals_onnx_runtime_op_by_op() {
 /// evaluator) on the same frames: the count per frame, and the IoU of matched boxes.
 #[test]
 fn int8_blazeface_finds_the_faces_the_float_one_finds() {
-    use fer_runtime::vision::detector::{BlazeFace, EvalNet, Int8Net};
+    use fer_runtime::backends::BackendKind;
+    use fer_runtime::vision::detector::BlazeFace;
     let onnx_path = repo("models/blazeface_short.onnx");
     let onnx = std::fs::read(&onnx_path).unwrap();
     let paths = frames();
@@ -99,8 +100,8 @@ fn int8_blazeface_finds_the_faces_the_float_one_finds() {
     let dir = tempfile::tempdir().unwrap();
     let fer = dir.path().join("blazeface_short.fer");
     std::fs::write(&fer, &q.fer).unwrap();
-    let mut float = BlazeFace::new(Box::new(EvalNet::load(&onnx_path).unwrap()));
-    let mut int8 = BlazeFace::new(Box::new(Int8Net::load(&fer).unwrap()));
+    let mut float = BlazeFace::load(&onnx_path, BackendKind::Eval).unwrap();
+    let mut int8 = BlazeFace::load(&fer, BackendKind::Own).unwrap();
     let (mut mismatched, mut worst, mut faces) = (Vec::new(), 1f32, 0);
     for p in &paths {
         let img = image::open(p).unwrap().into_rgb8();

@@ -14,7 +14,8 @@ use fer_runtime::vision::RgbFrame;
 /// against the float one on ONNX Runtime.
 #[test]
 fn int8_blazeface_follows_float_on_200_replayed_frames() {
-    use fer_runtime::vision::detector::{BlazeFace, Int8Net, OrtNet};
+    use fer_runtime::backends::{Backend, BackendKind, Ort};
+    use fer_runtime::vision::detector::{BlazeFace, split_outputs};
     let paths = frames();
     if paths.len() < 2 || fer_runtime::backends::Ort::available().is_err() {
         // CI requires both (FER_REQUIRE_SHARED, with ONNX Runtime installed).
@@ -25,15 +26,14 @@ fn int8_blazeface_follows_float_on_200_replayed_frames() {
         eprintln!("skipped: needs ../shared/data/photos and ONNX Runtime");
         return;
     }
-    use fer_runtime::vision::detector::DetectorNet;
-    let mut float = BlazeFace::new(Box::new(OrtNet::load(&repo("models/blazeface_short.onnx")).unwrap()));
-    let mut int8 = BlazeFace::new(Box::new(Int8Net::load(&repo("models/blazeface_short.fer")).unwrap()));
+    let float_net = || Ort::load(&repo("models/blazeface_short.onnx"), "ONNX Runtime f32").unwrap();
+    let mut float = BlazeFace::new(Box::new(float_net())).unwrap();
+    let mut int8 = BlazeFace::load(&repo("models/blazeface_short.fer"), BackendKind::Own).unwrap();
     // The score logits themselves, near the threshold (|float logit| < 2): what moves faces
     // across it.
-    let mut nets: [Box<dyn DetectorNet>; 2] = [
-        Box::new(OrtNet::load(&repo("models/blazeface_short.onnx")).unwrap()),
-        Box::new(Int8Net::load(&repo("models/blazeface_short.fer")).unwrap()),
-    ];
+    let mut nets: [Box<dyn Backend>; 2] =
+        [Box::new(float_net()), BackendKind::Own.open(&repo("models/blazeface_short.fer")).unwrap()];
+    let mut outputs = Vec::new();
     let (mut input, mut reg, mut logits) = (vec![0f32; 3 * 128 * 128], Vec::new(), [Vec::new(), Vec::new()]);
     let (mut near, mut worst_missed) = (Vec::new(), 0f32);
     let (mut frames, mut mismatched, mut ious) = (0, Vec::new(), Vec::new());
@@ -52,7 +52,8 @@ fn int8_blazeface_follows_float_on_200_replayed_frames() {
             let frame = RgbFrame::new(cw as usize, ch as usize, crop.as_raw()).unwrap();
             fer_runtime::vision::frame::letterbox_into(&frame, 128, 1.0 / 127.5, -1.0, &mut input);
             for (net, out) in nets.iter_mut().zip(&mut logits) {
-                net.run(&input, &mut reg, out).unwrap();
+                net.run(&input, &mut outputs).unwrap();
+                split_outputs(&outputs, 896, &mut reg, out).unwrap();
             }
             near.extend(logits[0].iter().zip(&logits[1]).filter(|(f, _)| f.abs() < 2.0).map(|(f, i)| i - f));
             let f = float.detect(&frame).unwrap().to_vec();

@@ -70,7 +70,7 @@ fn the_nhwc_input_reads_as_one_gray_channel_and_onnx_runtime_agrees() {
     // Quantized, the engine equals ONNX Runtime on the QDQ twin op by op, on every kernel set
     // (one ONNX Runtime environment per process: the backends' own).
     let q = quant::quantize(&onnx, &images(), Method::MinMax).unwrap();
-    let mut oracle = quant::oracle::TwinOracle::new(&q.model).unwrap();
+    let mut oracle = fer_runtime::backends::oracle::TwinOracle::new(&q.model).unwrap();
     let buf = AlignedBytes::new(&q.fer);
     for x in images().into_iter().take(2) {
         let values = oracle.values(&x).unwrap();
@@ -91,19 +91,7 @@ fn the_nhwc_input_reads_as_one_gray_channel_and_onnx_runtime_agrees() {
     }
 }
 
-/// `../shared/data` (or `$FER_SHARED_DATA`); `None` with a note when absent, a panic when
-/// `FER_REQUIRE_SHARED=1` (CI).
-fn shared_data() -> Option<PathBuf> {
-    let dir = std::env::var_os("FER_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(std::env::var("FER_REQUIRE_SHARED").map_or(true, |v| v != "1"), "{} is missing", dir.display());
-    eprintln!("SKIPPED: no shared data at {}", dir.display());
-    None
-}
+use fer_runtime::testdata::shared_data;
 
 #[test]
 fn int8_scores_within_half_a_point_of_float_on_public_test() {

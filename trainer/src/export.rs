@@ -9,10 +9,10 @@ use std::path::Path;
 
 use burn::prelude::*;
 use burn_onnx::export::{AxisSpec, InputSpec, OnnxExporter};
+use fer_runtime::fsutil::write_atomic;
 use protobuf::Message;
 use serde::Serialize;
 
-use crate::fsutil::write_atomic;
 use crate::model::FerModel;
 use crate::train::checkpoint::{MODEL_JSON, ModelCard, STATE_FILE, TrainState};
 use crate::train::fit::load_model;

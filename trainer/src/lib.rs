@@ -7,7 +7,6 @@
 
 pub mod data;
 pub mod export;
-pub mod fsutil;
 pub mod model;
 pub mod ship;
 pub mod train;

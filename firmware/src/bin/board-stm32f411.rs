@@ -6,7 +6,7 @@
 //! Wiring: SCK PA5, MOSI PA7, CS PB0, DC PB1, RST PB2. Compile-checked in CI:
 //! `cargo build --release --features stm32f411 --bin board-stm32f411` (flash it with
 //! `probe-rs run --chip STM32F411CEUx`). The face comes from flash; a board with a camera
-//! gives `fer_runtime::face_source::CentreCrop` its driver (the `Camera` trait) instead.
+//! gives `fer_core::face_source::CentreCrop` its driver (the `Camera` trait) instead.
 #![no_std]
 #![no_main]
 
@@ -14,12 +14,12 @@ use cortex_m_rt::entry;
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_hal_bus::spi::ExclusiveDevice;
+use fer_core::engine::Engine;
+use fer_core::face_source::{FaceSource, StillFace};
+use fer_core::format::Model;
+use fer_core::kernels;
+use fer_core::screen::{self, FACE};
 use fer_firmware::{DEMO_FACE, EDGE_ARENA, EDGE_MODEL};
-use fer_runtime::engine::Engine;
-use fer_runtime::face_source::{FaceSource, StillFace};
-use fer_runtime::format::Model;
-use fer_runtime::kernels;
-use fer_runtime::screen::{self, FACE};
 use mipidsi::Builder;
 use mipidsi::interface::SpiInterface;
 use mipidsi::models::ST7789;

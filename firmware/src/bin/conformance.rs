@@ -12,7 +12,7 @@ use core::mem::MaybeUninit;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use embedded_alloc::LlffHeap as Heap;
-use fer_runtime::kernels::{self, Kernels, conformance, reference::Reference};
+use fer_core::kernels::{self, Kernels, conformance, reference::Reference};
 use panic_semihosting as _;
 
 #[global_allocator]

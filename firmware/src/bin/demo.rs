@@ -11,15 +11,15 @@ use core::fmt::Write;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use fer_core::engine::Engine;
+use fer_core::face_source::{FaceSource, StillFace};
+use fer_core::format::Model;
+use fer_core::kernels;
+use fer_core::overlay::RgbBuffer;
+use fer_core::screen::{self, FACE, HEIGHT, WIDTH};
 use fer_firmware::host_file::{HostFile, HostRefused};
 use fer_firmware::memory;
 use fer_firmware::{DEMO_FACE, EDGE_ARENA, EDGE_MODEL, exit, fail};
-use fer_runtime::engine::Engine;
-use fer_runtime::face_source::{FaceSource, StillFace};
-use fer_runtime::format::Model;
-use fer_runtime::kernels;
-use fer_runtime::overlay::RgbBuffer;
-use fer_runtime::screen::{self, FACE, HEIGHT, WIDTH};
 use panic_semihosting as _;
 
 /// With the `conformance` feature, an allocator that refuses every request (see `NoHeap`).

@@ -10,10 +10,10 @@
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use fer_core::engine::Engine;
+use fer_core::format::Model;
+use fer_core::kernels;
 use fer_firmware::{Aligned, exit, fail};
-use fer_runtime::engine::Engine;
-use fer_runtime::format::Model;
-use fer_runtime::kernels;
 use panic_semihosting as _;
 
 /// With the `conformance` feature, an allocator that refuses every request (see `NoHeap`).

@@ -9,11 +9,11 @@
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use fer_core::engine::Engine;
+use fer_core::format::{Model, OpCode};
+use fer_core::kernels;
+use fer_core::screen;
 use fer_firmware::{DEMO_FACE, EDGE_ARENA, EDGE_MODEL, exit, fail};
-use fer_runtime::engine::Engine;
-use fer_runtime::format::{Model, OpCode};
-use fer_runtime::kernels;
-use fer_runtime::screen;
 use panic_semihosting as _;
 
 /// With the `conformance` feature, an allocator that refuses every request (see `NoHeap`).

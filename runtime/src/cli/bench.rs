@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use anyhow::anyhow;
 use clap::Args;
 use fer_runtime::backends::{Backend, Own};
 use serde_json::{Map, Value, json};
@@ -54,10 +55,10 @@ fn sibling(model: &Path, suffix: &str) -> PathBuf {
 
 /// Runs `f` `n` times, pushing each run's microseconds to `into` (none: warm-up).
 fn timed(
-    mut f: impl FnMut() -> Result<(), String>,
+    mut f: impl FnMut() -> anyhow::Result<()>,
     n: usize,
     mut into: Option<&mut Vec<f64>>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     for _ in 0..n {
         let s = Instant::now();
         f()?;
@@ -74,7 +75,7 @@ fn median(t: &mut [f64]) -> f64 {
 }
 
 /// Median microseconds of `reps` runs after `reps / 10 + 5` warm-up runs.
-fn time(mut f: impl FnMut() -> Result<(), String>, reps: usize) -> Result<f64, String> {
+fn time(mut f: impl FnMut() -> anyhow::Result<()>, reps: usize) -> anyhow::Result<f64> {
     timed(&mut f, reps / 10 + 5, None)?;
     let mut t = Vec::with_capacity(reps);
     timed(&mut f, reps, Some(&mut t))?;
@@ -118,45 +119,25 @@ fn default_peers(a: &BenchArgs) -> Vec<String> {
     peers
 }
 
-pub fn run(a: BenchArgs) -> Result<(), String> {
-    let mut own = match &a.kernels {
-        None => Own::load(&a.model)?,
-        Some(name) => {
-            let all = fer_runtime::kernels::available();
-            let Some(k) = all.iter().find(|k| k.name() == name) else {
-                let names: Vec<_> = all.iter().map(|k| k.name()).collect();
-                return Err(format!("--kernels {name}: this CPU runs {}", names.join(", ")));
-            };
-            let raw = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
-            Own::from_bytes(&raw, *k).map_err(|e| format!("{}: {e}", a.model.display()))?
-        }
-    };
-    let shape = own.input_shape()?;
+pub fn run(a: BenchArgs) -> anyhow::Result<()> {
+    let mut own = engine(&a)?;
+    let shape = own.input_shape();
     let image = pattern(shape);
     let reps = a.reps.max(1);
     let mut peers: Vec<(String, Box<dyn Backend>)> = Vec::new();
     // `--peers ''` times the engine alone (and LiteRT, with --litert).
     let asked = a.peers.clone().unwrap_or_else(|| default_peers(&a));
     for peer in asked.iter().filter(|p| !p.is_empty()) {
-        let backend: Box<dyn Backend> = match peer.as_str() {
-            "ort" => Box::new(fer_runtime::backends::Ort::load(&a.qdq_path(), "ONNX Runtime int8 (QDQ)")?),
-            "ort-f32" => Box::new(fer_runtime::backends::Ort::load(&a.onnx_path(), "ONNX Runtime f32")?),
-            #[cfg(feature = "tract")]
-            "tract" => Box::new(fer_runtime::backends::Tract::load(&a.onnx_path())?),
-            #[cfg(not(feature = "tract"))]
-            "tract" => return Err("peer tract: this build has no tract (cargo feature `tract`)".into()),
-            other => return Err(format!("unknown peer {other:?}: use ort, ort-f32, tract")),
-        };
-        peers.push((peer.replace('-', "_"), backend));
+        peers.push((peer.replace('-', "_"), peer_backend(&a, peer)?));
     }
     // Warm-up, then the timed runs interleaved round by round.
     let mut samples = vec![Vec::with_capacity(reps); peers.len() + 1];
     for round in 0..=ROUNDS {
         let n = if round == 0 { reps / 10 + 5 } else { reps * round / ROUNDS - reps * (round - 1) / ROUNDS };
         let keep = round > 0;
-        timed(|| own.infer(&image).map(|_| ()), n, keep.then_some(&mut samples[0]))?;
+        timed(|| own.infer(&image).map(drop).map_err(Into::into), n, keep.then_some(&mut samples[0]))?;
         for ((_, backend), t) in peers.iter_mut().zip(&mut samples[1..]) {
-            timed(|| backend.infer(&image).map(|_| ()), n, keep.then_some(t))?;
+            timed(|| backend.infer(&image).map(drop).map_err(Into::into), n, keep.then_some(t))?;
         }
     }
     let engine_us = median(&mut samples[0]);
@@ -191,20 +172,11 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     }
     if a.layers {
         let rows = layer_times(&mut own, &image, reps)?;
-        for r in &rows {
-            lines.push(format!(
-                "  {:>3} {:<14} {:>9} MAC {:>8.1} µs {:>7.1} GMAC/s",
-                r["index"],
-                r["op"].as_str().unwrap_or(""),
-                r["macs"],
-                r["us"].as_f64().unwrap_or(0.0),
-                r["gmacs"].as_f64().unwrap_or(0.0)
-            ));
-        }
+        lines.extend(rows.iter().map(layer_line));
         doc.insert("layers".into(), Value::Array(rows));
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&Value::Object(doc)).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string_pretty(&Value::Object(doc))?);
     } else {
         for l in lines {
             println!("{l}");
@@ -213,9 +185,46 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The own engine on `--model`, on the fastest kernels or the set `--kernels` names.
+fn engine(a: &BenchArgs) -> anyhow::Result<Own> {
+    let Some(name) = &a.kernels else { return Ok(Own::load(&a.model)?) };
+    let all = fer_runtime::kernels::available();
+    let Some(k) = all.iter().find(|k| k.name() == name) else {
+        let names: Vec<_> = all.iter().map(|k| k.name()).collect();
+        return Err(anyhow!("--kernels {name}: this CPU runs {}", names.join(", ")));
+    };
+    let raw = std::fs::read(&a.model).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
+    Own::from_bytes(&raw, *k).map_err(|e| anyhow!("{}: {e}", a.model.display()))
+}
+
+/// A peer by its `--peers` name, on the model's ONNX twin.
+fn peer_backend(a: &BenchArgs, peer: &str) -> anyhow::Result<Box<dyn Backend>> {
+    Ok(match peer {
+        "ort" => Box::new(fer_runtime::backends::Ort::load(&a.qdq_path(), "ONNX Runtime int8 (QDQ)")?),
+        "ort-f32" => Box::new(fer_runtime::backends::Ort::load(&a.onnx_path(), "ONNX Runtime f32")?),
+        #[cfg(feature = "tract")]
+        "tract" => Box::new(fer_runtime::backends::Tract::load(&a.onnx_path())?),
+        #[cfg(not(feature = "tract"))]
+        "tract" => return Err(anyhow!("peer tract: this build has no tract (cargo feature `tract`)")),
+        other => return Err(anyhow!("unknown peer {other:?}: use ort, ort-f32, tract")),
+    })
+}
+
+/// One row of `--layers` as text.
+fn layer_line(r: &Value) -> String {
+    format!(
+        "  {:>3} {:<14} {:>9} MAC {:>8.1} µs {:>7.1} GMAC/s",
+        r["index"],
+        r["op"].as_str().unwrap_or(""),
+        r["macs"],
+        r["us"].as_f64().unwrap_or(0.0),
+        r["gmacs"].as_f64().unwrap_or(0.0)
+    )
+}
+
 /// Runs the LiteRT peer script on `tflite` (one thread, `reps` runs); its median
 /// microseconds and the runtime's name.
-fn litert_peer(script: &Path, tflite: &Path, reps: usize) -> Result<(f64, String), String> {
+fn litert_peer(script: &Path, tflite: &Path, reps: usize) -> anyhow::Result<(f64, String)> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let out = std::process::Command::new(&python)
         .arg(script)
@@ -223,12 +232,12 @@ fn litert_peer(script: &Path, tflite: &Path, reps: usize) -> Result<(f64, String
         .arg(tflite)
         .args(["--reps", &reps.to_string(), "--threads", "1"])
         .output()
-        .map_err(|e| format!("LiteRT peer: cannot run {python} {}: {e}", script.display()))?;
+        .map_err(|e| anyhow!("LiteRT peer: cannot run {python} {}: {e}", script.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        return Err(format!(
+        return Err(anyhow!(
             "LiteRT peer {} failed ({}): {} (is `ai-edge-litert` installed for {python}?)",
             script.display(),
             out.status,
@@ -237,22 +246,22 @@ fn litert_peer(script: &Path, tflite: &Path, reps: usize) -> Result<(f64, String
     }
     let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or_default();
     let v: Value = serde_json::from_str(line)
-        .map_err(|e| format!("LiteRT peer {}: no JSON result ({e}): {stdout}", script.display()))?;
+        .map_err(|e| anyhow!("LiteRT peer {}: no JSON result ({e}): {stdout}", script.display()))?;
     let us =
-        v["us"].as_f64().filter(|u| *u > 0.0).ok_or_else(|| format!("LiteRT peer: no `us` in {line}"))?;
+        v["us"].as_f64().filter(|u| *u > 0.0).ok_or_else(|| anyhow!("LiteRT peer: no `us` in {line}"))?;
     Ok((us, v["runtime"].as_str().unwrap_or("LiteRT").to_string()))
 }
 
 /// Median time of each op alone, with its multiply-accumulates.
-fn layer_times(own: &mut Own, image: &[f32], reps: usize) -> Result<Vec<Value>, String> {
-    let engine = own.engine()?;
+fn layer_times(own: &mut Own, image: &[f32], reps: usize) -> anyhow::Result<Vec<Value>> {
+    let engine = own.engine();
     let mut arena = vec![0u8; engine.arena_size()];
-    engine.set_input(&mut arena, image).map_err(|e| e.to_string())?;
-    engine.run(&mut arena).map_err(|e| e.to_string())?;
+    engine.set_input(&mut arena, image)?;
+    engine.run(&mut arena)?;
     let m = engine.model;
     let mut rows = Vec::new();
     for i in 0..m.header.n_ops as u16 {
-        let op = m.op(i).ok_or("bad op")?;
+        let op = m.op(i).ok_or_else(|| anyhow!("bad op"))?;
         let (x, y) = (m.value(op.inputs[0]), m.value(op.output));
         let macs = match op.code {
             // Dense layers read the whole input (a vector, or a map flattened in place).
@@ -263,7 +272,7 @@ fn layer_times(own: &mut Own, image: &[f32], reps: usize) -> Result<Vec<Value>, 
             fer_runtime::format::OpCode::DepthwiseConv => y.len() * op.kernel[0] * op.kernel[1],
             _ => 0,
         };
-        let us = time(|| engine.run_op(i, &mut arena).map_err(|e| e.to_string()), reps)?;
+        let us = time(|| engine.run_op(i, &mut arena).map_err(Into::into), reps)?;
         rows.push(json!({
             "index": i, "op": format!("{:?}", op.code), "output": y.shape, "macs": macs, "us": us,
             "gmacs": macs as f64 / us / 1e3,

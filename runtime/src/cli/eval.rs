@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::anyhow;
 use clap::Args;
 use fer_runtime::metrics::Confusion;
 use fer_runtime::preprocess::{image_input, labeled_images};
@@ -62,7 +63,7 @@ struct Report {
     flip_tta: bool,
 }
 
-pub fn run(a: EvalArgs) -> Result<(), String> {
+pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let mut items = labeled_images(&a.data)?;
     if a.max_images > 0 && items.len() > a.max_images {
         items = (0..a.max_images).map(|i| items[i * items.len() / a.max_images].clone()).collect();
@@ -99,7 +100,7 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
             }
             let rgb = img.into_rgb8();
             let frame = RgbFrame::new(rgb.width() as usize, rgb.height() as usize, rgb.as_raw())?;
-            let faces = pipeline.faces(&frame).map_err(|e| format!("{}: {e}", path.display()))?;
+            let faces = pipeline.faces(&frame).map_err(|e| anyhow!("{}: {e}", path.display()))?;
             faces.first().map(|f| argmax(&f.probabilities))
         };
         if predicted.is_none() {
@@ -131,7 +132,7 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
         flip_tta: a.pipeline.flip_tta,
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_human(&report, &recalls);
     }

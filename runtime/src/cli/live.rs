@@ -8,10 +8,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use anyhow::anyhow;
 use clap::Args;
 use fer_runtime::video::{Frame, MjpegStream, Replay};
-use fer_runtime::vision::RgbFrame;
 use fer_runtime::vision::track::{Tracker, TrackerOptions};
+use fer_runtime::vision::{Pipeline, RgbFrame};
 use serde::Serialize;
 
 use super::latency::Latencies;
@@ -108,17 +109,17 @@ fn rss_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
+fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
     let parsed = s.split_once('x').and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)));
     match parsed {
         Some((w, h)) if w > 0 && h > 0 => Ok((w, h)),
-        _ => Err(format!("{s:?}: expected WIDTHxHEIGHT, e.g. 640x480")),
+        _ => Err(anyhow!("{s:?}: expected WIDTHxHEIGHT, e.g. 640x480")),
     }
 }
 
 /// Frames to recognize: `Ok` frames (possibly damaged, then skipped), or one `Err` when a
 /// camera is lost for good.
-type Frames = Box<dyn Iterator<Item = Result<Frame, String>>>;
+type Frames = Box<dyn Iterator<Item = anyhow::Result<Frame>>>;
 
 /// How many times the camera was lost and found again (0 for replays), for the summary.
 type Reconnects = std::rc::Rc<std::cell::Cell<u64>>;
@@ -132,9 +133,9 @@ mod camera {
 
     use super::{Frames, LiveArgs, Reconnects};
 
-    pub fn frames(a: &LiveArgs, index: u32, reconnects: Reconnects) -> Result<Frames, String> {
+    pub fn frames(a: &LiveArgs, index: u32, reconnects: Reconnects) -> anyhow::Result<Frames> {
         if !(a.reconnect_secs >= 0.0 && a.reconnect_secs.is_finite()) {
-            return Err(format!("--reconnect-secs must be 0 or more, got {}", a.reconnect_secs));
+            return Err(anyhow!("--reconnect-secs must be 0 or more, got {}", a.reconnect_secs));
         }
         let (width, height) = a.camera_size;
         let req = CameraRequest { index, width, height, fps: a.camera_fps };
@@ -155,10 +156,10 @@ mod camera {
         })))
     }
 
-    pub fn list(json: bool) -> Result<(), String> {
+    pub fn list(json: bool) -> anyhow::Result<()> {
         let cams = camera::list()?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&cams).map_err(|e| e.to_string())?);
+            println!("{}", serde_json::to_string_pretty(&cams)?);
         } else if cams.is_empty() {
             println!("no cameras found");
         } else {
@@ -177,12 +178,12 @@ mod camera {
     const MISSING: &str = "camera capture is not in this build of `fer`: rebuild with `--features camera` \
                            (needs libclang: `apt-get install libclang-dev`), or replay recorded frames with --input";
 
-    pub fn frames(_: &LiveArgs, _: u32, _: Reconnects) -> Result<Frames, String> {
-        Err(MISSING.into())
+    pub fn frames(_: &LiveArgs, _: u32, _: Reconnects) -> anyhow::Result<Frames> {
+        Err(anyhow::anyhow!(MISSING))
     }
 
-    pub fn list(_: bool) -> Result<(), String> {
-        Err(MISSING.into())
+    pub fn list(_: bool) -> anyhow::Result<()> {
+        Err(anyhow::anyhow!(MISSING))
     }
 }
 
@@ -201,7 +202,7 @@ impl Screen {
         img: &image::RgbImage,
         faces: &[fer_runtime::vision::Face],
         labels: &[String],
-    ) -> Result<bool, String> {
+    ) -> anyhow::Result<bool> {
         if self.window.is_none() {
             self.window = Some(super::window::LiveWindow::open(img.width() as usize, img.height() as usize)?);
         }
@@ -214,17 +215,17 @@ impl Screen {
         _: &image::RgbImage,
         _: &[fer_runtime::vision::Face],
         _: &[String],
-    ) -> Result<bool, String> {
+    ) -> anyhow::Result<bool> {
         Ok(true)
     }
 }
 
 /// The camera or the replay that `a` names.
-fn frames(a: &LiveArgs, reconnects: Reconnects) -> Result<Frames, String> {
+fn frames(a: &LiveArgs, reconnects: Reconnects) -> anyhow::Result<Frames> {
     match a.camera {
         Some(index) => camera::frames(a, index, reconnects),
         None if a.input.is_empty() => {
-            Err("no frames: pass --camera N, or --input IMAGES|FOLDER|CLIP.mjpeg".into())
+            Err(anyhow!("no frames: pass --camera N, or --input IMAGES|FOLDER|CLIP.mjpeg"))
         }
         None if a.input.len() == 1 && a.input[0].as_os_str() == "-" => {
             Ok(Box::new(MjpegStream::new(std::io::stdin(), "stdin").map(Ok)))
@@ -233,20 +234,19 @@ fn frames(a: &LiveArgs, reconnects: Reconnects) -> Result<Frames, String> {
     }
 }
 
-pub fn run(a: LiveArgs) -> Result<(), String> {
+pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     if a.list_cameras {
         return camera::list(a.json);
     }
     if !a.headless && !cfg!(feature = "window") {
-        return Err(
-            "this build of `fer` has no window: rebuild with `--features window`, or pass --headless".into(),
-        );
+        return Err(anyhow!(
+            "this build of `fer` has no window: rebuild with `--features window`, or pass --headless"
+        ));
     }
     if !(a.smooth > 0.0 && a.smooth <= 1.0) {
-        return Err(format!("--smooth must be in (0, 1], got {}", a.smooth));
+        return Err(anyhow!("--smooth must be in (0, 1], got {}", a.smooth));
     }
     let mut pipeline = a.pipeline.pipeline(true)?;
-    let detector = pipeline.detector.as_ref().map(|d| d.name()).unwrap_or_default();
     let labels = pipeline.classifier.labels.clone();
     let mut tracker = Tracker::new(TrackerOptions {
         min_iou: a.track_iou,
@@ -259,12 +259,9 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
     let mut lost = None;
     let limit = a.max_frames.unwrap_or(u64::MAX);
     let period = a.fps.filter(|f| *f > 0.0).map(|f| Duration::from_secs_f64(1.0 / f));
-    // Constant memory however long the session runs.
-    let (mut latencies, mut decodes) = (Latencies::new(), Latencies::new());
-    let (mut frames, mut skipped, mut faces_seen, mut rss_100) = (0u64, 0u64, 0u64, None);
+    let mut stats = Stats::new();
     let mut out = std::io::stdout().lock();
     let started = Instant::now();
-    let mut busy = Duration::ZERO;
     for n in 0..limit {
         let due = period.map(|p| started + p.mul_f64(n as f64));
         // Reading and decoding the next frame (reported apart from the pipeline).
@@ -277,10 +274,10 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
             }
             None => break,
         };
-        let img = match f.image {
+        let img = match &f.image {
             Ok(img) => img,
             Err(e) => {
-                skipped += 1;
+                stats.skipped += 1;
                 eprintln!("frame {}: skipped: {e}", f.index);
                 continue;
             }
@@ -291,61 +288,114 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
         let mut faces = pipeline.faces(&frame)?;
         tracker.update(&mut faces, &labels);
         let took = t1.elapsed();
-        busy += took;
-        if !a.headless && !window.show(&img, &faces, &labels)? {
+        if !a.headless && !window.show(img, &faces, &labels)? {
             break;
         }
-        let latency_ms = took.as_secs_f64() * 1e3;
-        latencies.add(latency_ms);
-        decodes.add(decode_ms);
-        frames += 1;
-        faces_seen += faces.len() as u64;
-        if frames == 100 {
-            rss_100 = rss_kb();
-        }
+        stats.add(took, decode_ms, faces.len());
         let line = FrameLine {
             frame: f.index,
             source: &f.source,
             faces: &faces,
-            latency_ms,
+            latency_ms: took.as_secs_f64() * 1e3,
             detect_ms: pipeline.last.detect_ms,
             classify_ms: pipeline.last.classify_ms,
             decode_ms,
         };
-        let written = if a.json {
-            serde_json::to_writer(&mut out, &line)
-                .map_err(|e| e.to_string())
-                .and_then(|_| writeln!(out).map_err(|e| e.to_string()))
-        } else {
-            let desc: Vec<String> =
-                faces.iter().map(|f| format!("{} (track {})", f.label, f.track.unwrap_or(0))).collect();
-            writeln!(out, "frame {}: {} face(s) {} {latency_ms:.1} ms", f.index, faces.len(), desc.join(", "))
-                .map_err(|e| e.to_string())
-        };
         // A closed pipe (`fer live ... | head`) ends the run quietly.
-        if written.is_err() {
+        if write_line(&mut out, &line, a.json).is_err() {
             return Ok(());
         }
         if let Some(due) = due {
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
     }
-    let summary = Summary {
-        fps: frames as f64 / busy.as_secs_f64().max(1e-9),
-        p50_ms: latencies.percentile(0.5),
-        p99_ms: latencies.percentile(0.99),
-        frames,
-        skipped,
-        reconnects: reconnects.get(),
-        decode_p50_ms: decodes.percentile(0.5),
-        faces: faces_seen,
-        tracks_started: tracker.started(),
-        rss_kb_frame_100: rss_100,
-        rss_kb_last: rss_kb(),
-        backend: pipeline.classifier.name(),
-        detector,
-    };
-    if a.json {
+    let summary = stats.summary(&pipeline, &tracker, reconnects.get());
+    write_summary(&mut out, &summary, a.json);
+    if let Some(e) = lost {
+        return Err(e);
+    }
+    if stats.frames == 0 {
+        return Err(anyhow!("none of the {} frames could be decoded", stats.skipped));
+    }
+    Ok(())
+}
+
+/// What a session has seen so far, in constant memory however long it runs.
+struct Stats {
+    latencies: Latencies,
+    decodes: Latencies,
+    frames: u64,
+    skipped: u64,
+    faces: u64,
+    rss_kb_frame_100: Option<u64>,
+    /// Time in the pipeline (decoding excluded), for the fps.
+    busy: Duration,
+}
+
+impl Stats {
+    fn new() -> Stats {
+        Stats {
+            latencies: Latencies::new(),
+            decodes: Latencies::new(),
+            frames: 0,
+            skipped: 0,
+            faces: 0,
+            rss_kb_frame_100: None,
+            busy: Duration::ZERO,
+        }
+    }
+
+    /// One frame through the pipeline in `took`, decoded in `decode_ms`, with `faces` faces.
+    fn add(&mut self, took: Duration, decode_ms: f64, faces: usize) {
+        self.busy += took;
+        self.latencies.add(took.as_secs_f64() * 1e3);
+        self.decodes.add(decode_ms);
+        self.frames += 1;
+        self.faces += faces as u64;
+        if self.frames == 100 {
+            self.rss_kb_frame_100 = rss_kb();
+        }
+    }
+
+    fn summary(&self, pipeline: &Pipeline, tracker: &Tracker, reconnects: u64) -> Summary {
+        Summary {
+            fps: self.frames as f64 / self.busy.as_secs_f64().max(1e-9),
+            p50_ms: self.latencies.percentile(0.5),
+            p99_ms: self.latencies.percentile(0.99),
+            frames: self.frames,
+            skipped: self.skipped,
+            reconnects,
+            decode_p50_ms: self.decodes.percentile(0.5),
+            faces: self.faces,
+            tracks_started: tracker.started(),
+            rss_kb_frame_100: self.rss_kb_frame_100,
+            rss_kb_last: rss_kb(),
+            backend: pipeline.classifier.name(),
+            detector: pipeline.detector.as_ref().map(|d| d.name()).unwrap_or_default(),
+        }
+    }
+}
+
+/// One frame's line: JSON, or a line of text.
+fn write_line(out: &mut impl Write, line: &FrameLine, json: bool) -> std::io::Result<()> {
+    if json {
+        serde_json::to_writer(&mut *out, line)?;
+        return writeln!(out);
+    }
+    let desc: Vec<String> =
+        line.faces.iter().map(|f| format!("{} (track {})", f.label, f.track.unwrap_or(0))).collect();
+    writeln!(
+        out,
+        "frame {}: {} face(s) {} {:.1} ms",
+        line.frame,
+        line.faces.len(),
+        desc.join(", "),
+        line.latency_ms
+    )
+}
+
+fn write_summary(out: &mut impl Write, summary: &Summary, json: bool) {
+    if json {
         let _ = writeln!(out, "{}", serde_json::json!({ "summary": summary }));
     } else {
         let _ = writeln!(
@@ -359,11 +409,4 @@ pub fn run(a: LiveArgs) -> Result<(), String> {
             summary.decode_p50_ms
         );
     }
-    if let Some(e) = lost {
-        return Err(e);
-    }
-    if frames == 0 {
-        return Err(format!("none of the {skipped} frames could be decoded"));
-    }
-    Ok(())
 }

@@ -10,6 +10,7 @@ mod quantize;
 #[cfg(feature = "window")]
 mod window;
 
+use anyhow::anyhow;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -33,7 +34,7 @@ enum Command {
     Live(live::LiveArgs),
 }
 
-pub fn run(cli: Cli) -> Result<(), String> {
+pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Quantize(a) => quantize::run(a),
         Command::Bench(a) => bench::run(a),
@@ -43,15 +44,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename: readers never see half a file.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().ok_or_else(|| format!("{}: not a file path", path.display()))?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("{}: {e}", path.display())
-    })
+/// [`fer_runtime::fsutil::write_atomic`], the error naming the file.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    fer_runtime::fsutil::write_atomic(path, bytes).map_err(|e| anyhow!("{}: {e}", path.display()))
 }

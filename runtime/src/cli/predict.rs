@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::anyhow;
 use clap::Args;
-use fer_runtime::overlay::{FaceOverlay, RgbBuffer, draw_face};
 use fer_runtime::preprocess::image_files;
-use fer_runtime::vision::{Face, Pipeline, RgbFrame};
+use fer_runtime::vision::{Face, Pipeline, RgbFrame, draw_faces};
 use serde::Serialize;
 
 use super::models::PipelineArgs;
@@ -42,13 +42,13 @@ struct ImageResult {
 }
 
 /// Every image named on the command line, folders expanded (sorted).
-fn inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+fn inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
             let files = image_files(p)?;
             if files.is_empty() {
-                return Err(format!("{}: no jpg/png images in this folder", p.display()));
+                return Err(anyhow!("{}: no jpg/png images in this folder", p.display()));
             }
             out.extend(files);
         } else {
@@ -58,10 +58,10 @@ fn inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-pub fn run(a: PredictArgs) -> Result<(), String> {
+pub fn run(a: PredictArgs) -> anyhow::Result<()> {
     let mut pipeline = a.pipeline.pipeline(!a.no_detect)?;
     if let Some(dir) = &a.annotate {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
     }
     let mut results = Vec::new();
     for path in inputs(&a.paths)? {
@@ -75,7 +75,7 @@ pub fn run(a: PredictArgs) -> Result<(), String> {
                 detect_ms: 0.0,
                 classify_ms: 0.0,
                 annotated: None,
-                error: Some(e),
+                error: Some(format!("{e:#}")),
             },
         };
         if !a.json {
@@ -84,11 +84,11 @@ pub fn run(a: PredictArgs) -> Result<(), String> {
         results.push(r);
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string_pretty(&results)?);
     }
     let failed: Vec<&ImageResult> = results.iter().filter(|r| r.error.is_some()).collect();
     if let Some(first) = failed.first() {
-        return Err(format!(
+        return Err(anyhow!(
             "{} of {} images could not be read; first: {}",
             failed.len(),
             results.len(),
@@ -103,8 +103,8 @@ fn predict_one(
     path: &Path,
     annotate: Option<&Path>,
     done: &[ImageResult],
-) -> Result<ImageResult, String> {
-    let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?.into_rgb8();
+) -> anyhow::Result<ImageResult> {
+    let img = image::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?.into_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let frame = RgbFrame::new(w, h, img.as_raw())?;
     let faces = pipeline.faces(&frame)?;
@@ -114,7 +114,7 @@ fn predict_one(
             let mut px = img.into_raw();
             draw_faces(&mut px, w as u32, h as u32, &faces, &pipeline.classifier.labels);
             image::save_buffer(&out, &px, w as u32, h as u32, image::ExtendedColorType::Rgb8)
-                .map_err(|e| format!("{}: {e}", out.display()))?;
+                .map_err(|e| anyhow!("{}: {e}", out.display()))?;
             Some(out.display().to_string())
         }
         None => None,
@@ -129,20 +129,6 @@ fn predict_one(
         annotated,
         error: None,
     })
-}
-
-/// Draws every face's overlay into an RGB buffer.
-pub fn draw_faces(px: &mut [u8], w: u32, h: u32, faces: &[Face], labels: &[String]) {
-    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-    let Some(mut fb) = RgbBuffer::new(w, h, px) else { return };
-    for f in faces {
-        let kps: Vec<[i32; 2]> =
-            f.keypoints.iter().map(|k| [k[0].round() as i32, k[1].round() as i32]).collect();
-        let b = f.bbox.map(|v| v.round() as i32);
-        let overlay =
-            FaceOverlay { bbox: b, keypoints: &kps, labels: &labels, probabilities: &f.probabilities };
-        let _ = draw_face(&mut fb, &overlay);
-    }
 }
 
 /// `OUTDIR/<stem>.png`, numbered when two inputs share a stem.

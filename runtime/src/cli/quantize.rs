@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use fer_runtime::engine::Engine;
 use fer_runtime::format::{AlignedBytes, Model};
 use fer_runtime::onnx::eval;
 use fer_runtime::preprocess::{image_files, labeled_images, load_image, spread};
-use fer_runtime::quant::{self, Method, run_fer};
+use fer_runtime::quant::{self, Method};
 use fer_runtime::vision::classify::argmax;
 use fer_runtime::vision::frame::{RgbFrame, letterbox_into};
 use serde::Serialize;
@@ -101,9 +102,9 @@ struct InputMap {
 }
 
 impl InputMap {
-    fn new(a: &QuantizeArgs, graph: &fer_runtime::onnx::FloatGraph) -> Result<InputMap, String> {
+    fn new(a: &QuantizeArgs, graph: &fer_runtime::onnx::FloatGraph) -> anyhow::Result<InputMap> {
         use fer_runtime::onnx::graph::input_map_pairs;
-        let named = |e: String| format!("{}: {e}", a.model.display());
+        let named = |e: fer_runtime::onnx::OnnxError| anyhow!("{}: {e}", a.model.display());
         let pairs = if !a.mean.is_empty() {
             // (p / 255 - mean) / std = p * (1 / (255 std)) - mean / std.
             let n = a.mean.len().max(a.std.len());
@@ -111,7 +112,7 @@ impl InputMap {
                 |v: &[f32], i: usize| if v.len() == 1 { v[0] } else { v.get(i).copied().unwrap_or(f32::NAN) };
             let scales: Vec<f32> = (0..n).map(|i| 1.0 / (255.0 * at(&a.std, i))).collect();
             let offsets: Vec<f32> = (0..n).map(|i| -at(&a.mean, i) / at(&a.std, i)).collect();
-            input_map_pairs(&scales, &offsets).map_err(|e| format!("--mean/--std: {e}"))?
+            input_map_pairs(&scales, &offsets).map_err(|e| anyhow!("--mean/--std: {e}"))?
         } else {
             let meta = graph.input_map().map_err(named)?;
             let (meta_s, meta_o): (Vec<f32>, Vec<f32>) = meta.unwrap_or_default().into_iter().unzip();
@@ -122,12 +123,12 @@ impl InputMap {
             };
             let scales = pick(&a.input_scale, meta_s, 1.0 / 255.0);
             let offsets = pick(&a.input_offset, meta_o, 0.0);
-            input_map_pairs(&scales, &offsets).map_err(|e| format!("--input-scale/--input-offset: {e}"))?
+            input_map_pairs(&scales, &offsets).map_err(|e| anyhow!("--input-scale/--input-offset: {e}"))?
         };
         let c = graph.input_shape[0];
         fer_runtime::onnx::graph::check_input_map_channels(&pairs, c).map_err(named)?;
         if a.letterbox && (c != 3 || graph.input_shape[1] != graph.input_shape[2]) {
-            return Err(format!(
+            return Err(anyhow!(
                 "--letterbox needs a square RGB input; {} takes {:?}",
                 a.model.display(),
                 graph.input_shape
@@ -136,9 +137,9 @@ impl InputMap {
         Ok(InputMap { shape: graph.input_shape, pairs, letterbox: a.letterbox })
     }
 
-    fn load(&self, path: &Path) -> Result<Vec<f32>, String> {
+    fn load(&self, path: &Path) -> anyhow::Result<Vec<f32>> {
         let mut v = if self.letterbox {
-            let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?.into_rgb8();
+            let img = image::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?.into_rgb8();
             let (w, h) = (img.width() as usize, img.height() as usize);
             let frame = RgbFrame::new(w, h, img.as_raw())?;
             let mut out = vec![0f32; self.shape.iter().product()];
@@ -189,12 +190,12 @@ fn balanced(correct: &[usize], total: &[usize]) -> f64 {
     present.iter().sum::<f64>() / present.len().max(1) as f64
 }
 
-pub fn run(a: QuantizeArgs) -> Result<(), String> {
-    let onnx = std::fs::read(&a.model).map_err(|e| format!("{}: {e}", a.model.display()))?;
-    let graph = fer_runtime::onnx::read_onnx(&onnx).map_err(|e| format!("{}: {e}", a.model.display()))?;
+pub fn run(a: QuantizeArgs) -> anyhow::Result<()> {
+    let onnx = std::fs::read(&a.model).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
+    let graph = fer_runtime::onnx::read_onnx(&onnx).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
     let input = InputMap::new(&a, &graph)?;
     if a.eval.is_some() && graph.outputs.len() > 1 {
-        return Err(format!(
+        return Err(anyhow!(
             "--eval scores classifiers; {} has {} outputs (a detector?)",
             a.model.display(),
             graph.outputs.len()
@@ -202,7 +203,7 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
     }
     let files = spread(&image_files(&a.calib)?, a.calib_images);
     if files.is_empty() {
-        return Err(format!("{}: no jpg/png images to calibrate with", a.calib.display()));
+        return Err(anyhow!("{}: no jpg/png images to calibrate with", a.calib.display()));
     }
     let images: Vec<Vec<f32>> = files.iter().map(|f| input.load(f)).collect::<Result<_, _>>()?;
     let method = match a.method {
@@ -217,7 +218,7 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
         split_weights: &a.split_weights,
     };
     let q =
-        quant::quantize_with(&onnx, &images, &options).map_err(|e| format!("{}: {e}", a.model.display()))?;
+        quant::quantize_with(&onnx, &images, &options).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
     let qdq_path = a.qdq_out.clone().unwrap_or_else(|| sibling(&a.out, ".qdq.onnx"));
     write_atomic(&a.out, &q.fer)?;
     write_atomic(&qdq_path, &q.qdq)?;
@@ -227,48 +228,7 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
         write_atomic(&float_twin, &onnx)?;
     }
 
-    let eval = match &a.eval {
-        None => None,
-        Some(dir) => {
-            let mut items = labeled_images(dir)?;
-            if a.eval_images > 0 && items.len() > a.eval_images {
-                items = (0..a.eval_images).map(|i| items[i * items.len() / a.eval_images].clone()).collect();
-            }
-            let buf = AlignedBytes::new(&q.fer);
-            let engine = Engine::with_best_kernels(Model::new(buf.as_slice()).map_err(|e| e.to_string())?);
-            let mut arena = vec![0u8; engine.arena_size()];
-            let classes = engine.output().len();
-            let (mut fc, mut ic, mut tot) =
-                (vec![0usize; classes], vec![0usize; classes], vec![0usize; classes]);
-            let (mut agree, mut max_diff) = (0usize, 0f32);
-            for (path, label) in &items {
-                if *label >= classes {
-                    continue;
-                }
-                let img = input.load(path)?;
-                let f = eval::run(&q.graph, &img).map_err(|e| e.to_string())?;
-                let i = run_fer(&engine, &mut arena, &img)?;
-                let (d, same) = quant::compare(&f, &i);
-                max_diff = max_diff.max(d);
-                agree += same as usize;
-                tot[*label] += 1;
-                fc[*label] += (argmax(&f) == *label) as usize;
-                ic[*label] += (argmax(&i) == *label) as usize;
-            }
-            let n: usize = tot.iter().sum();
-            let acc = |c: &[usize]| c.iter().sum::<usize>() as f64 / n.max(1) as f64;
-            Some(EvalReport {
-                images: n,
-                float_accuracy: acc(&fc),
-                int8_accuracy: acc(&ic),
-                accuracy_drop_points: 100.0 * (acc(&fc) - acc(&ic)),
-                float_balanced_accuracy: balanced(&fc, &tot),
-                int8_balanced_accuracy: balanced(&ic, &tot),
-                top1_agreement: agree as f64 / n.max(1) as f64,
-                float_vs_int8_max_abs_diff: max_diff,
-            })
-        }
-    };
+    let eval = a.eval.as_deref().map(|dir| eval_report(&a, &q, &input, dir)).transpose()?;
     let out = Output {
         path: a.out.display().to_string(),
         qdq_path: qdq_path.display().to_string(),
@@ -276,9 +236,59 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
         eval,
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
+    print_human(&out);
+    Ok(())
+}
+
+/// `--eval DIR`: the float model and the int8 one on labelled images, side by side.
+fn eval_report(
+    a: &QuantizeArgs,
+    q: &quant::Quantized,
+    input: &InputMap,
+    dir: &Path,
+) -> anyhow::Result<EvalReport> {
+    let mut items = labeled_images(dir)?;
+    if a.eval_images > 0 && items.len() > a.eval_images {
+        items = (0..a.eval_images).map(|i| items[i * items.len() / a.eval_images].clone()).collect();
+    }
+    let buf = AlignedBytes::new(&q.fer);
+    let engine = Engine::with_best_kernels(Model::new(buf.as_slice())?);
+    let mut arena = vec![0u8; engine.arena_size()];
+    let classes = engine.output().len();
+    let (mut fc, mut ic, mut tot) = (vec![0usize; classes], vec![0usize; classes], vec![0usize; classes]);
+    let (mut agree, mut max_diff) = (0usize, 0f32);
+    for (path, label) in &items {
+        if *label >= classes {
+            continue;
+        }
+        let img = input.load(path)?;
+        let f = eval::run(&q.graph, &img)?;
+        let i = engine.infer(&mut arena, &img)?;
+        let (d, same) = quant::compare(&f, &i);
+        max_diff = max_diff.max(d);
+        agree += same as usize;
+        tot[*label] += 1;
+        fc[*label] += (argmax(&f) == *label) as usize;
+        ic[*label] += (argmax(&i) == *label) as usize;
+    }
+    let n: usize = tot.iter().sum();
+    let acc = |c: &[usize]| c.iter().sum::<usize>() as f64 / n.max(1) as f64;
+    Ok(EvalReport {
+        images: n,
+        float_accuracy: acc(&fc),
+        int8_accuracy: acc(&ic),
+        accuracy_drop_points: 100.0 * (acc(&fc) - acc(&ic)),
+        float_balanced_accuracy: balanced(&fc, &tot),
+        int8_balanced_accuracy: balanced(&ic, &tot),
+        top1_agreement: agree as f64 / n.max(1) as f64,
+        float_vs_int8_max_abs_diff: max_diff,
+    })
+}
+
+fn print_human(out: &Output) {
     let r = &out.report;
     println!(
         "wrote {} ({} bytes: {} layers, {} weight bytes, arena {} bytes) and {}",
@@ -309,5 +319,4 @@ pub fn run(a: QuantizeArgs) -> Result<(), String> {
             100.0 * e.top1_agreement
         );
     }
-    Ok(())
 }

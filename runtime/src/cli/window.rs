@@ -2,10 +2,9 @@
 //! embedded-graphics overlay as `fer predict --annotate` and the firmware's display, shown
 //! with minifb (X11; Wayland desktops run it through XWayland).
 
-use fer_runtime::vision::Face;
+use anyhow::anyhow;
+use fer_runtime::vision::{Face, draw_faces};
 use minifb::{Key, Window, WindowOptions};
-
-use super::predict::draw_faces;
 
 pub struct LiveWindow {
     window: Window,
@@ -16,7 +15,7 @@ pub struct LiveWindow {
 
 impl LiveWindow {
     /// A window of the first frame's size (later frames are scaled to it).
-    pub fn open(width: usize, height: usize) -> Result<LiveWindow, String> {
+    pub fn open(width: usize, height: usize) -> anyhow::Result<LiveWindow> {
         let options = WindowOptions { resize: true, ..WindowOptions::default() };
         let mut window = Window::new("fer live (Esc quits)", width, height, options).map_err(|e| {
             let display = std::env::var("DISPLAY").unwrap_or_default();
@@ -33,7 +32,7 @@ impl LiveWindow {
         frame: &image::RgbImage,
         faces: &[Face],
         labels: &[String],
-    ) -> Result<bool, String> {
+    ) -> anyhow::Result<bool> {
         if !self.window.is_open() || self.window.is_key_down(Key::Escape) {
             return Ok(false);
         }
@@ -45,7 +44,7 @@ impl LiveWindow {
         self.xrgb.extend(self.rgb.chunks_exact(3).map(|p| u32::from_be_bytes([0, p[0], p[1], p[2]])));
         self.window
             .update_with_buffer(&self.xrgb, w as usize, h as usize)
-            .map_err(|e| format!("window: {e}"))?;
+            .map_err(|e| anyhow!("window: {e}"))?;
         Ok(self.window.is_open())
     }
 }

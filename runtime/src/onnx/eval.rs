@@ -1,10 +1,6 @@
 //! Plain f32 execution of a [`FloatGraph`], batch 1: the quantizer's calibration pass and
 //! the float reference for int8 results. Written for clarity, not speed.
 
-use alloc::format;
-use alloc::vec;
-use alloc::vec::Vec;
-
 use super::OnnxError;
 use super::graph::{Conv, Dense, FloatGraph, Op, Pool, Sampling};
 

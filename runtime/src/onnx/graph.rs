@@ -1,7 +1,6 @@
 //! The float graph: ops with their weights, values numbered in execution order.
 
-use alloc::string::String;
-use alloc::vec::Vec;
+use super::OnnxError;
 
 /// A dense f32 tensor (row-major).
 #[derive(Clone, Debug, PartialEq)]
@@ -127,8 +126,8 @@ impl Sampling {
     pub fn taps(self, o: usize, f: usize) -> (isize, usize, usize) {
         match self {
             Sampling::Nearest => ((o / f) as isize, 0, 1),
-            Sampling::LinearHalfPixel => crate::engine::linear_taps(o, f, false),
-            Sampling::LinearAsymmetric => crate::engine::linear_taps(o, f, true),
+            Sampling::LinearHalfPixel => crate::resize::linear_taps(o, f, false),
+            Sampling::LinearAsymmetric => crate::resize::linear_taps(o, f, true),
         }
     }
 }
@@ -245,7 +244,7 @@ impl FloatGraph {
 
     /// The input's `(scale, offset)` pairs (`pixel * scale + offset`, one or one per
     /// channel) from `fer.input_scale` and `fer.input_offset` metadata; `None` without either.
-    pub fn input_map(&self) -> Result<Option<Vec<(f32, f32)>>, String> {
+    pub fn input_map(&self) -> Result<Option<Vec<(f32, f32)>>, OnnxError> {
         metadata_input_map(&self.metadata)
     }
 
@@ -283,15 +282,17 @@ pub fn file_input(shape: [usize; 3], channels_last: bool, image: &[f32]) -> ([us
 /// `fer.input_scale` / `fer.input_offset` from a model's metadata: each one number or a
 /// comma-separated list, one per channel (a single number applies to every channel; an
 /// absent key is 1/255 or 0). `None` without either key.
-pub fn metadata_input_map(metadata: &[(String, String)]) -> Result<Option<Vec<(f32, f32)>>, String> {
-    let get = |key: &str| -> Result<Option<Vec<f32>>, String> {
+pub fn metadata_input_map(metadata: &[(String, String)]) -> Result<Option<Vec<(f32, f32)>>, OnnxError> {
+    let get = |key: &str| -> Result<Option<Vec<f32>>, OnnxError> {
         metadata
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| {
                 v.split(',')
                     .map(|x| {
-                        x.trim().parse::<f32>().map_err(|e| alloc::format!("metadata {key} = {v:?}: {e}"))
+                        x.trim()
+                            .parse::<f32>()
+                            .map_err(|e| OnnxError(std::format!("metadata {key} = {v:?}: {e}")))
                     })
                     .collect()
             })
@@ -301,39 +302,39 @@ pub fn metadata_input_map(metadata: &[(String, String)]) -> Result<Option<Vec<(f
     if scales.is_none() && offsets.is_none() {
         return Ok(None);
     }
-    let (scales, offsets) = (scales.unwrap_or(alloc::vec![1.0 / 255.0]), offsets.unwrap_or(alloc::vec![0.0]));
+    let (scales, offsets) = (scales.unwrap_or(std::vec![1.0 / 255.0]), offsets.unwrap_or(std::vec![0.0]));
     input_map_pairs(&scales, &offsets).map(Some)
 }
 
 /// An input map fits an input of `channels` channels: one pair for all, or one per channel.
-pub fn check_input_map_channels(pairs: &[(f32, f32)], channels: usize) -> Result<(), String> {
+pub fn check_input_map_channels(pairs: &[(f32, f32)], channels: usize) -> Result<(), OnnxError> {
     if pairs.len() == 1 || pairs.len() == channels {
         return Ok(());
     }
-    Err(alloc::format!("{} (scale, offset) pairs for an input of {channels} channels", pairs.len()))
+    Err(OnnxError(std::format!("{} (scale, offset) pairs for an input of {channels} channels", pairs.len())))
 }
 
 /// Scales and offsets as `(scale, offset)` pairs: lists of one length, or one of them a
 /// single number for every channel.
-pub fn input_map_pairs(scales: &[f32], offsets: &[f32]) -> Result<Vec<(f32, f32)>, String> {
+pub fn input_map_pairs(scales: &[f32], offsets: &[f32]) -> Result<Vec<(f32, f32)>, OnnxError> {
     let n = scales.len().max(offsets.len());
     if scales.is_empty()
         || offsets.is_empty()
         || (scales.len() != n && scales.len() != 1)
         || (offsets.len() != n && offsets.len() != 1)
     {
-        return Err(alloc::format!(
+        return Err(OnnxError(std::format!(
             "{} scales and {} offsets: give one of each, or one per channel",
             scales.len(),
             offsets.len()
-        ));
+        )));
     }
     let at = |v: &[f32], i: usize| if v.len() == 1 { v[0] } else { v[i] };
     let pairs: Vec<(f32, f32)> = (0..n).map(|i| (at(scales, i), at(offsets, i))).collect();
     if pairs.iter().any(|&(s, o)| !(s.is_finite() && s != 0.0 && o.is_finite())) {
-        return Err(alloc::format!(
+        return Err(OnnxError(std::format!(
             "input map {pairs:?}: scales must be finite and non-zero, offsets finite"
-        ));
+        )));
     }
     Ok(pairs)
 }

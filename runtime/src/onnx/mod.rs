@@ -20,7 +20,6 @@ pub(crate) mod testutil;
 pub use graph::{BatchNorm, Conv, Dense, FloatGraph, Node, Op, Pool, Sampling, Tensor, Unary};
 pub use lower::read_onnx;
 
-use alloc::string::String;
 use core::fmt;
 
 /// A model the reader cannot take, with the node or field at fault.
@@ -33,5 +32,4 @@ impl fmt::Display for OnnxError {
     }
 }
 
-#[cfg(feature = "std")]
 impl std::error::Error for OnnxError {}

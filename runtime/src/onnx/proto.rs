@@ -2,9 +2,6 @@
 //! and the QDQ writer use. Field numbers follow onnx.proto; fields left out are skipped
 //! when reading (protobuf keeps unknown fields out of the way) and never written.
 
-use alloc::string::String;
-use alloc::vec::Vec;
-
 /// `TensorProto.DataType` values we read or write.
 pub mod data_type {
     pub const FLOAT: i32 = 1;

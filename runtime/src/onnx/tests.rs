@@ -1,8 +1,5 @@
 //! The reader on small hand-built graphs: exporters' spellings, folding, and errors.
 
-use alloc::vec;
-use alloc::vec::Vec;
-
 use super::proto::{NodeProto, TensorProto};
 use super::testutil::*;
 use super::{Op, eval, read_onnx};

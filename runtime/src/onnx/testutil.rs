@@ -1,9 +1,5 @@
 //! Builders of small ONNX models for the reader's and the quantizer's tests.
 
-use alloc::string::{String, ToString};
-use alloc::vec;
-use alloc::vec::Vec;
-
 use prost::Message;
 
 use super::proto::*;

@@ -1,12 +1,10 @@
 //! Float plan + ranges -> integer layers: per-tensor asymmetric int8 activations,
 //! per-output-channel symmetric int8 weights, int32 biases, integer multipliers.
 
-use std::string::String;
-use std::vec::Vec;
-
 use super::calibrate::Ranges;
 use super::fuse::{Plan, QOp};
-use crate::format::{OpCode, PRELU_MAX_SHIFT, PRELU_MULT_LIMIT, SOFTMAX_ONE};
+use crate::format::{OpCode, SOFTMAX_ONE};
+use crate::kernels::{PRELU_MAX_SHIFT, PRELU_MULT_LIMIT};
 use crate::onnx::{OnnxError, Pool, Sampling, Unary};
 use crate::requant::{multiplier, shared_shift};
 

@@ -1,8 +1,6 @@
 //! Activation ranges from calibration images: min/max, or a percentile that ignores the
 //! rare extremes (a wider range costs every other value resolution).
 
-use std::vec::Vec;
-
 use super::fuse::Plan;
 use crate::onnx::{FloatGraph, OnnxError, eval};
 

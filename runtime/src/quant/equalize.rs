@@ -12,9 +12,6 @@
 //! `sqrt(a_c * w_c)`: the activations share their range more evenly, and the second
 //! conv's weights (per output channel) take the difference.
 
-use std::string::String;
-use std::vec::Vec;
-
 use super::calibrate::Ranges;
 use super::fuse::{Plan, QOp};
 

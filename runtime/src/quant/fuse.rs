@@ -9,9 +9,6 @@
 //! heads: Transpose, Reshape, Concat). Each float value is tracked as a map or as
 //! row-major bytes; a flatten is inserted where a map must become row-major.
 
-use std::string::String;
-use std::vec::Vec;
-
 use crate::onnx::{BatchNorm, FloatGraph, OnnxError, Op, Pool, Sampling, Tensor, Unary};
 
 /// A layer of the int8 plan, still in float.

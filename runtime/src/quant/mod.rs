@@ -11,16 +11,11 @@ pub mod build;
 pub mod calibrate;
 pub mod equalize;
 pub mod fuse;
-#[cfg(feature = "ort")]
-pub mod oracle;
 pub mod qdq;
 pub mod split;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod write;
-
-use std::string::{String, ToString};
-use std::vec::Vec;
 
 use serde::Serialize;
 
@@ -104,40 +99,6 @@ pub fn compare(a: &[f32], b: &[f32]) -> (f32, bool) {
     (diff, argmax(a) == argmax(b))
 }
 
-/// Runs a `.fer` model on one `[C, H, W]` float image; returns dequantized outputs.
-pub fn run_fer(engine: &Engine, arena: &mut [u8], image: &[f32]) -> Result<Vec<f32>, String> {
-    engine.set_input(arena, image).map_err(|e| e.to_string())?;
-    engine.run(arena).map_err(|e| e.to_string())?;
-    let mut out = vec![0f32; engine.output().len()];
-    engine.output_f32(arena, &mut out);
-    Ok(out)
-}
-
-/// Runs a `.fer` model on one image; returns every output dequantized, in the model's order.
-pub fn run_fer_outputs(engine: &Engine, arena: &mut [u8], image: &[f32]) -> Result<Vec<Vec<f32>>, String> {
-    let mut outputs = Vec::new();
-    run_fer_into(engine, arena, image, &mut outputs)?;
-    Ok(outputs)
-}
-
-/// [`run_fer_outputs`] into `outputs` (one buffer per output, resized to fit: no allocation
-/// once they have their sizes).
-pub fn run_fer_into(
-    engine: &Engine,
-    arena: &mut [u8],
-    image: &[f32],
-    outputs: &mut Vec<Vec<f32>>,
-) -> Result<(), String> {
-    engine.set_input(arena, image).map_err(|e| e.to_string())?;
-    engine.run(arena).map_err(|e| e.to_string())?;
-    outputs.resize_with(engine.outputs(), Vec::new);
-    for (k, out) in outputs.iter_mut().enumerate() {
-        out.resize(engine.output_at(k).map_or(0, |v| v.len()), 0.0);
-        engine.output_f32_at(k, arena, out);
-    }
-    Ok(())
-}
-
 /// Quantizes `onnx` with `images` (each `[C, H, W]` as the model takes it).
 pub fn quantize(onnx: &[u8], images: &[Vec<f32>], method: Method) -> Result<Quantized, OnnxError> {
     quantize_with(onnx, images, &Options { method, ..Options::default() })
@@ -179,7 +140,7 @@ pub fn quantize_with(onnx: &[u8], images: &[Vec<f32>], opts: &Options) -> Result
     let mut graph = read_onnx(onnx)?;
     let splits = split::split_weights(&mut graph, split_weights)?;
     if let Some(map) = input_map {
-        crate::onnx::graph::check_input_map_channels(map, graph.input_shape[0]).map_err(OnnxError)?;
+        crate::onnx::graph::check_input_map_channels(map, graph.input_shape[0])?;
     }
     let mut plan = fuse::plan(&graph)?;
     let mut ranges = calibrate::calibrate(&graph, &plan, images, method)?;
@@ -224,7 +185,8 @@ pub fn quantize_with(onnx: &[u8], images: &[Vec<f32>], opts: &Options) -> Result
     let (mut max_diff, mut agree) = (vec![0f32; graph.outputs.len()], 0usize);
     for img in images {
         let float = eval::run_outputs(&graph, img)?;
-        let int8 = run_fer_outputs(&engine, &mut arena, img).map_err(OnnxError)?;
+        let mut int8 = Vec::new();
+        engine.infer_into(&mut arena, img, &mut int8).map_err(|e| OnnxError(e.to_string()))?;
         for (k, (f, i)) in float.iter().zip(&int8).enumerate() {
             let (d, same) = compare(f, i);
             max_diff[k] = max_diff[k].max(d);
@@ -293,14 +255,18 @@ pub struct OpDiff {
 
 /// Runs each op of `model` alone, fed the reference's int8 inputs (`values[id]`, `[C, H, W]`
 /// order, one per value), and compares its output with the reference's.
-pub fn op_by_op(engine: &Engine, model: &build::QModel, values: &[Vec<i8>]) -> Result<Vec<OpDiff>, String> {
+pub fn op_by_op(
+    engine: &Engine,
+    model: &build::QModel,
+    values: &[Vec<i8>],
+) -> Result<Vec<OpDiff>, crate::engine::EngineError> {
     let mut arena = vec![0u8; engine.arena_size()];
     let mut diffs = Vec::with_capacity(model.layers.len());
     for (i, l) in model.layers.iter().enumerate() {
         for &v in &l.inputs {
             engine.write_value_chw(&mut arena, v as u16, &values[v]);
         }
-        engine.run_op(i as u16, &mut arena).map_err(|e| e.to_string())?;
+        engine.run_op(i as u16, &mut arena)?;
         let theirs = &values[l.output];
         let mut ours = vec![0i8; theirs.len()];
         engine.read_value_chw(&arena, l.output as u16, &mut ours);

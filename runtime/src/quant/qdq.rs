@@ -2,10 +2,6 @@
 //! zero points, written as QuantizeLinear/DequantizeLinear around float ops, so ONNX
 //! Runtime (which runs such graphs in int8) can check the engine layer by layer.
 
-use std::format;
-use std::string::{String, ToString};
-use std::vec::Vec;
-
 use prost::Message;
 
 use super::build::{QLayer, QModel, QValue};

@@ -13,10 +13,6 @@
 //! cause (`scripts/detector-int8-error.py --each-weight`). Split, it costs one more 96 -> 6
 //! conv on 8x8 and an Add of 384 values (docs/runtime.md).
 
-use std::format;
-use std::string::String;
-use std::vec::Vec;
-
 use super::calibrate::Ranges;
 use super::fuse::{Plan, QOp};
 use crate::onnx::{Conv, Dense, FloatGraph, Node, OnnxError, Op, Tensor};

@@ -1,9 +1,6 @@
 //! The quantizer and the `.fer` loader on a tiny model with every op the engine has:
 //! int8 close to float, and bad bytes (truncated, corrupted) refused without a panic.
 
-use std::vec;
-use std::vec::Vec;
-
 use super::{Method, quantize};
 use crate::engine::Engine;
 use crate::format::{AlignedBytes, FormatError, Model};
@@ -87,7 +84,7 @@ fn int8_follows_float_on_every_op() {
         let out = engine.output();
         for img in images(8) {
             let f = eval::run(&g, &img).unwrap();
-            let i = super::run_fer(&engine, &mut arena, &img).unwrap();
+            let i = engine.infer(&mut arena, &img).unwrap();
             for (a, b) in f.iter().zip(&i) {
                 // A few output steps: the error of int8 activations through nine ops.
                 assert!(
@@ -147,7 +144,7 @@ fn padded_patch_rows_and_dense_layers_reading_maps() {
             let step = engine.output().scale;
             for img in &imgs[..6] {
                 let f = eval::run(&g, img).unwrap();
-                let i = super::run_fer(&engine, &mut arena, img).unwrap();
+                let i = engine.infer(&mut arena, img).unwrap();
                 assert_eq!(f.len(), i.len());
                 for (a, b) in f.iter().zip(&i) {
                     assert!(
@@ -464,7 +461,7 @@ fn an_output_range_set_by_hand_reaches_through_its_concat() {
 #[test]
 fn add_and_prelu_at_their_limits_saturate_without_overflow() {
     let q = quantize(&tiny_model(), &images(8), Method::MinMax).unwrap();
-    let limit = crate::format::PRELU_MULT_LIMIT - 1;
+    let limit = crate::kernels::PRELU_MULT_LIMIT - 1;
     for (add_mult, add_shift, prelu_mult, prelu_shift) in [
         (i32::MAX, 1u8, limit, 1u8),
         (i32::MIN, 1, -limit, 1),
@@ -488,7 +485,7 @@ fn add_and_prelu_at_their_limits_saturate_without_overflow() {
             let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
             let mut arena = vec![0u8; engine.arena_size()];
             for img in images(4) {
-                let out = super::run_fer(&engine, &mut arena, &img).unwrap();
+                let out = engine.infer(&mut arena, &img).unwrap();
                 assert!(out.iter().all(|v| v.is_finite()));
             }
         }
@@ -519,7 +516,8 @@ fn pad_concat_layout_ops_and_two_outputs_follow_float() {
         let mut arena = vec![0u8; engine.arena_size()];
         for img in &imgs[..6] {
             let f = eval::run_outputs(&g, img).unwrap();
-            let i = super::run_fer_outputs(&engine, &mut arena, img).unwrap();
+            let mut i = Vec::new();
+            engine.infer_into(&mut arena, img, &mut i).unwrap();
             for (o, (fo, io)) in f.iter().zip(&i).enumerate() {
                 let step = engine.output_at(o).unwrap().scale;
                 assert_eq!(fo.len(), io.len());
@@ -559,7 +557,7 @@ fn a_bias_over_near_zero_weights_widens_that_channels_scale() {
         let step = engine.output().scale;
         for img in images(4) {
             let f = eval::run(&g, &img).unwrap();
-            let i = super::run_fer(&engine, &mut arena, &img).unwrap();
+            let i = engine.infer(&mut arena, &img).unwrap();
             for (a, b) in f.iter().zip(&i) {
                 assert!((a - b).abs() <= 1.5 * step, "{}: float {a} int8 {b} (step {step})", k.name());
             }
@@ -603,7 +601,8 @@ fn element_wise_functions_are_tables_that_follow_float() {
         let mut arena = vec![0u8; engine.arena_size()];
         for img in &imgs {
             let f = eval::run_outputs(&g, img).unwrap();
-            let i = super::run_fer_outputs(&engine, &mut arena, img).unwrap();
+            let mut i = Vec::new();
+            engine.infer_into(&mut arena, img, &mut i).unwrap();
             for (o, (fo, io)) in f.iter().zip(&i).enumerate() {
                 let tol = 0.5 * engine.output_at(o).unwrap().scale + slopes[o] * 1.5 * conv_step;
                 for (a, b) in fo.iter().zip(io) {
@@ -639,7 +638,7 @@ fn assert_onnx_runtime_agrees(q: &super::Quantized, imgs: &[Vec<f32>]) {
         std::eprintln!("ONNX Runtime check skipped: {e}");
         return;
     }
-    let mut oracle = super::oracle::TwinOracle::new(&q.model).unwrap();
+    let mut oracle = crate::backends::oracle::TwinOracle::new(&q.model).unwrap();
     let buf = AlignedBytes::new(&q.fer);
     let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), kernels::best());
     for img in imgs {
@@ -722,9 +721,7 @@ fn int8_error(
     let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
     let mut arena = vec![0u8; engine.arena_size()];
     imgs.iter()
-        .map(|img| {
-            super::compare(&eval::run(g, img).unwrap(), &super::run_fer(&engine, &mut arena, img).unwrap()).0
-        })
+        .map(|img| super::compare(&eval::run(g, img).unwrap(), &engine.infer(&mut arena, img).unwrap()).0)
         .fold(0f32, f32::max)
 }
 
@@ -935,7 +932,7 @@ fn a_per_channel_input_map_travels_with_the_model() {
     let mut arena = vec![0u8; engine.arena_size()];
     let mut own = Own::from_bytes(&q.fer, kernels::best()).unwrap();
     for (p, x) in pixels.iter().zip(&imgs) {
-        assert_eq!(own.infer(p).unwrap(), super::run_fer(&engine, &mut arena, x).unwrap());
+        assert_eq!(own.infer(p).unwrap(), engine.infer(&mut arena, x).unwrap());
     }
     // A count that is neither 1 nor the input's channels is refused at load.
     let mut pattern = 3u32.to_le_bytes().to_vec();
@@ -1070,7 +1067,7 @@ fn splitting_a_layers_weights_keeps_its_function_and_cuts_its_error() {
         let mut arena = vec![0u8; engine.arena_size()];
         let (mut sum, mut n) = (0f64, 0usize);
         for img in &imgs {
-            let (f, i) = (eval::run(&g, img).unwrap(), super::run_fer(&engine, &mut arena, img).unwrap());
+            let (f, i) = (eval::run(&g, img).unwrap(), engine.infer(&mut arena, img).unwrap());
             for (a, b) in f.iter().zip(&i).filter(|(a, _)| a.abs() < 2.0) {
                 sum += ((a - b) as f64).powi(2);
                 n += 1;

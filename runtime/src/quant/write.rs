@@ -1,8 +1,6 @@
 //! [`QModel`] -> `.fer` bytes: weights packed for the kernels, activations placed in one
 //! arena by liveness, every section aligned.
 
-use std::vec::Vec;
-
 use super::build::{QLayer, QModel};
 use crate::format::{self, ALIGN, HEADER_LEN, MAGIC, N_BLOCK, NONE, OP_LEN, OpCode, VALUE_LEN, VERSION};
 use crate::onnx::OnnxError;

@@ -9,6 +9,7 @@ use nokhwa::utils::{
 };
 use serde::Serialize;
 
+use super::VideoError;
 use super::capture::Capture;
 use super::replay::decode_jpeg;
 
@@ -22,8 +23,9 @@ pub struct CameraInfo {
 }
 
 /// The cameras the native backend sees (V4L2 on Linux: `/dev/video*`).
-pub fn list() -> Result<Vec<CameraInfo>, String> {
-    let cams = nokhwa::query(ApiBackend::Auto).map_err(|e| format!("listing cameras: {e}"))?;
+pub fn list() -> Result<Vec<CameraInfo>, VideoError> {
+    let cams =
+        nokhwa::query(ApiBackend::Auto).map_err(|e| VideoError::Camera(format!("listing cameras: {e}")))?;
     Ok(cams
         .into_iter()
         .map(|c| CameraInfo {
@@ -49,7 +51,7 @@ pub struct CameraStream {
 }
 
 /// The error for a camera that would not open, with what to do about it.
-fn open_error(req: &CameraRequest, e: &nokhwa::NokhwaError) -> String {
+fn open_error(req: &CameraRequest, e: &nokhwa::NokhwaError) -> VideoError {
     let text = e.to_string();
     let hint = if text.contains("busy") || text.contains("os error 16") {
         "another program is using it; close that program or pick another camera"
@@ -58,21 +60,21 @@ fn open_error(req: &CameraRequest, e: &nokhwa::NokhwaError) -> String {
     } else {
         "check that it is plugged in; `fer live --list-cameras` lists the cameras"
     };
-    format!("camera {}: {text} ({hint})", req.index)
+    VideoError::Camera(format!("camera {}: {text} ({hint})", req.index))
 }
 
 impl CameraStream {
     /// Opens camera `req.index` and starts its stream. A missing index is named together
     /// with the cameras that exist.
-    pub fn open(req: CameraRequest) -> Result<CameraStream, String> {
+    pub fn open(req: CameraRequest) -> Result<CameraStream, VideoError> {
         let cams = list()?;
         if !cams.iter().any(|c| c.index == req.index.to_string()) {
             let found: Vec<String> = cams.iter().map(|c| format!("{} ({})", c.index, c.name)).collect();
-            return Err(if found.is_empty() {
+            return Err(VideoError::Camera(if found.is_empty() {
                 format!("camera {}: no camera found on this machine", req.index)
             } else {
                 format!("camera {}: no such camera; found {}", req.index, found.join(", "))
-            });
+            }));
         }
         let wanted = CameraFormat::new_from(req.width, req.height, FrameFormat::MJPEG, req.fps);
         let format = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(wanted));

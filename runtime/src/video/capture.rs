@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::Frame;
+use super::{Frame, VideoError};
 
 /// An open stream of frames.
 pub trait Capture {
@@ -57,9 +57,9 @@ pub struct Reconnecting<C, O> {
     sleep: fn(Duration),
 }
 
-impl<C: Capture, O: FnMut() -> Result<C, String>> Reconnecting<C, O> {
+impl<C: Capture, O: FnMut() -> Result<C, VideoError>> Reconnecting<C, O> {
     /// `open` opens (or reopens) the device `name`; the first opening must succeed.
-    pub fn open(name: impl Into<String>, mut open: O, backoff: Backoff) -> Result<Self, String> {
+    pub fn open(name: impl Into<String>, mut open: O, backoff: Backoff) -> Result<Self, VideoError> {
         let stream = open()?;
         Ok(Reconnecting {
             open,
@@ -74,7 +74,7 @@ impl<C: Capture, O: FnMut() -> Result<C, String>> Reconnecting<C, O> {
     }
 
     /// Reopens the device after `lost`; `Err` when the backoff's time is up.
-    fn reconnect(&mut self, lost: String) -> Result<C, String> {
+    fn reconnect(&mut self, lost: String) -> Result<C, VideoError> {
         let since = Instant::now();
         let mut last = lost.clone();
         let mut slept = Duration::ZERO;
@@ -92,19 +92,15 @@ impl<C: Capture, O: FnMut() -> Result<C, String>> Reconnecting<C, O> {
                     eprintln!("{}: back after {:.1} s", self.name, since.elapsed().as_secs_f64());
                     return Ok(stream);
                 }
-                Err(e) => last = e,
+                Err(e) => last = e.to_string(),
             }
         }
-        Err(format!(
-            "{} was lost ({lost}) and did not come back in {:.0} s of retries (last error: {last})",
-            self.name,
-            slept.as_secs_f64()
-        ))
+        Err(VideoError::Lost { name: self.name.clone(), lost, secs: slept.as_secs_f64(), last })
     }
 }
 
-impl<C: Capture, O: FnMut() -> Result<C, String>> Iterator for Reconnecting<C, O> {
-    type Item = Result<Frame, String>;
+impl<C: Capture, O: FnMut() -> Result<C, VideoError>> Iterator for Reconnecting<C, O> {
+    type Item = Result<Frame, VideoError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.finished {
@@ -176,7 +172,7 @@ mod tests {
     fn device(
         events: Vec<Event>,
         opens: Vec<bool>,
-    ) -> (impl FnMut() -> Result<FakeStream, String>, Rc<RefCell<usize>>) {
+    ) -> (impl FnMut() -> Result<FakeStream, VideoError>, Rc<RefCell<usize>>) {
         let events = Rc::new(RefCell::new(events));
         let tries = Rc::new(RefCell::new(0usize));
         let counter = tries.clone();
@@ -186,7 +182,7 @@ mod tests {
             if opens.get(n).copied().unwrap_or(false) {
                 Ok(FakeStream(events.clone()))
             } else {
-                Err("Device or resource busy (os error 16)".to_string())
+                Err(VideoError::Camera("Device or resource busy (os error 16)".into()))
             }
         };
         (open, tries)
@@ -224,7 +220,7 @@ mod tests {
         let mut cam = Reconnecting::open("camera 2", open, quick()).unwrap();
         cam.sleep = no_sleep;
         assert!(cam.next().unwrap().is_ok());
-        let err = cam.next().unwrap().unwrap_err();
+        let err = cam.next().unwrap().unwrap_err().to_string();
         assert!(err.contains("camera 2 was lost (No such device"), "{err}");
         assert!(err.contains("last error: Device or resource busy"), "{err}");
         // Pauses of 10 + 20 + 40 + 40 + 40 + 40 = 190 ms fit in 200; a seventh (230) would not.
@@ -235,7 +231,7 @@ mod tests {
     #[test]
     fn a_camera_that_cannot_open_is_an_error_at_once() {
         let (open, _) = device(vec![], vec![false]);
-        let err = Reconnecting::open("camera 0", open, quick()).err().unwrap();
+        let err = Reconnecting::open("camera 0", open, quick()).err().unwrap().to_string();
         assert!(err.contains("busy"), "{err}");
     }
 }

@@ -5,9 +5,11 @@
 #[cfg(feature = "camera")]
 pub mod camera;
 pub mod capture;
+mod error;
 pub mod replay;
 pub mod stream;
 
 pub use capture::{Backoff, Capture, Reconnecting};
+pub use error::VideoError;
 pub use replay::{Frame, Replay};
 pub use stream::MjpegStream;

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::VideoError;
+
 /// One frame from a replay or a camera, decoded, or why it could not be decoded (the
 /// caller skips and counts it).
 #[derive(Debug)]
@@ -62,20 +64,27 @@ pub fn decode_jpeg(bytes: &[u8]) -> Result<image::RgbImage, image::ImageError> {
 
 impl Replay {
     /// `path`: an image, a folder of images (sorted, recursively), or an `.mjpeg` stream.
-    pub fn open(paths: &[PathBuf], repeat: u64) -> Result<Replay, String> {
+    pub fn open(paths: &[PathBuf], repeat: u64) -> Result<Replay, VideoError> {
         let mut r = Replay { items: Vec::new(), streams: Vec::new(), repeat: repeat.max(1), next: 0 };
         for p in paths {
             if p.is_dir() {
                 let files = crate::preprocess::image_files(p)?;
                 if files.is_empty() {
-                    return Err(format!("{}: no jpg/png images in this folder", p.display()));
+                    return Err(VideoError::NoFrames {
+                        path: p.clone(),
+                        what: "no jpg/png images in this folder",
+                    });
                 }
                 r.items.extend(files.into_iter().map(Item::File));
             } else if is_mjpeg(p) {
-                let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let bytes =
+                    std::fs::read(p).map_err(|source| VideoError::Read { path: p.clone(), source })?;
                 let ranges = split_mjpeg(&bytes);
                 if ranges.is_empty() {
-                    return Err(format!("{}: no JPEG image in this MJPEG stream", p.display()));
+                    return Err(VideoError::NoFrames {
+                        path: p.clone(),
+                        what: "no JPEG image in this MJPEG stream",
+                    });
                 }
                 let stream = r.streams.len();
                 r.items.extend(ranges.into_iter().map(|(start, end)| Item::Jpeg { stream, start, end }));
@@ -83,13 +92,14 @@ impl Replay {
             } else if p.is_file() && is_image(p) {
                 r.items.push(Item::File(p.clone()));
             } else if !p.exists() {
-                return Err(format!("{}: no such file or folder", p.display()));
+                return Err(VideoError::NoFrames { path: p.clone(), what: "no such file or folder" });
             } else {
-                return Err(format!("{}: not an image, a folder of images or an .mjpeg stream", p.display()));
+                let what = "not an image, a folder of images or an .mjpeg stream";
+                return Err(VideoError::NoFrames { path: p.clone(), what });
             }
         }
         if r.items.is_empty() {
-            return Err("nothing to replay: give images, folders or .mjpeg files".into());
+            return Err(VideoError::Nothing);
         }
         Ok(r)
     }
@@ -178,9 +188,11 @@ pub(crate) mod tests {
         let r = Replay::open(&[dir.path().to_path_buf()], 1).unwrap();
         let names: Vec<String> = r.map(|f| f.source).collect();
         assert!(names[0].ends_with("a.png") && names[1].ends_with("b.png"), "{names:?}");
-        let e = Replay::open(&[dir.path().join("missing")], 1).err().unwrap();
+        let e = Replay::open(&[dir.path().join("missing")], 1).err().unwrap().to_string();
         assert!(e.contains("missing"), "{e}");
         let empty = tempfile::tempdir().unwrap();
-        assert!(Replay::open(&[empty.path().to_path_buf()], 1).err().unwrap().contains("no jpg/png"));
+        assert!(
+            Replay::open(&[empty.path().to_path_buf()], 1).err().unwrap().to_string().contains("no jpg/png")
+        );
     }
 }

@@ -3,34 +3,8 @@
 
 use std::path::Path;
 
-use crate::backends::Backend;
-
-/// Which engine runs a model file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackendKind {
-    /// The own int8 engine (`.fer`).
-    Own,
-    /// tract-onnx, f32 (`.onnx`; feature `tract`).
-    Tract,
-    /// ONNX Runtime (`.onnx`: f32, or int8 for a QDQ model; feature `ort`).
-    Ort,
-    /// The runtime's own f32 evaluator (`.onnx`; always there, slow).
-    Eval,
-}
-
-impl BackendKind {
-    /// `own` for `.fer` files; for float ONNX, tract when built in, else the own f32
-    /// evaluator (neither needs a shared library).
-    pub fn for_path(path: &Path) -> BackendKind {
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("fer")) {
-            BackendKind::Own
-        } else if cfg!(feature = "tract") {
-            BackendKind::Tract
-        } else {
-            BackendKind::Eval
-        }
-    }
-}
+use super::VisionError;
+use crate::backends::{Backend, BackendKind};
 
 pub struct Classifier {
     backend: Box<dyn Backend>,
@@ -44,7 +18,7 @@ pub struct Classifier {
 /// Class names from a `.fer` (its label table) or an ONNX file (`fer.labels` metadata),
 /// else the FER2013 order.
 fn labels_of(path: &Path, bytes: &[u8], classes: usize) -> Vec<String> {
-    let listed: Option<Vec<String>> = if BackendKind::for_path(path) == BackendKind::Own {
+    let listed: Option<Vec<String>> = if crate::backends::is_fer(path) {
         let aligned = crate::format::AlignedBytes::new(bytes);
         crate::format::Model::new_unchecked_crc(aligned.as_slice())
             .ok()
@@ -63,40 +37,24 @@ fn labels_of(path: &Path, bytes: &[u8], classes: usize) -> Vec<String> {
 }
 
 impl Classifier {
-    pub fn load(path: &Path, kind: BackendKind) -> Result<Classifier, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let backend: Box<dyn Backend> = match kind {
-            BackendKind::Own => Box::new(crate::backends::Own::load(path)?),
-            BackendKind::Eval => Box::new(crate::backends::F32Eval::load(path)?),
-            #[cfg(feature = "tract")]
-            BackendKind::Tract => Box::new(crate::backends::Tract::load(path)?),
-            #[cfg(feature = "ort")]
-            BackendKind::Ort => Box::new(crate::backends::Ort::load(path, "ONNX Runtime")?),
-            #[allow(unreachable_patterns)]
-            other => {
-                return Err(format!(
-                    "{}: this build of the runtime has no {other:?} backend (cargo feature `{}`)",
-                    path.display(),
-                    format!("{other:?}").to_lowercase()
-                ));
-            }
-        };
-        Classifier::new(backend, path, &bytes)
+    /// The classifier in `path` on the engine `kind` names ([`BackendKind::open`]).
+    pub fn load(path: &Path, kind: BackendKind) -> Result<Classifier, VisionError> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| crate::backends::BackendError::Read { path: path.into(), source })?;
+        Classifier::new(kind.open(path)?, path, &bytes)
     }
 
-    fn new(mut backend: Box<dyn Backend>, path: &Path, bytes: &[u8]) -> Result<Classifier, String> {
+    fn new(mut backend: Box<dyn Backend>, path: &Path, bytes: &[u8]) -> Result<Classifier, VisionError> {
         let shape = backend.input_shape();
+        let unfit = |what: String| VisionError::Unfit { path: path.into(), what };
         if !matches!(shape[0], 1 | 3) || shape[1] == 0 || shape[2] == 0 {
-            return Err(format!(
-                "{}: the pipeline feeds gray or RGB images; this model takes {shape:?} [C, H, W]",
-                path.display()
-            ));
+            return Err(unfit(format!(
+                "the pipeline feeds gray or RGB images; this model takes {shape:?} [C, H, W]"
+            )));
         }
         // One dry run tells the number of classes (and that the model runs at all).
-        let classes = backend
-            .infer(&vec![0.0; shape.iter().product()])
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .len();
+        let classes =
+            backend.infer(&vec![0.0; shape.iter().product()]).map_err(|e| unfit(e.to_string()))?.len();
         Ok(Classifier {
             labels: labels_of(path, bytes, classes),
             backend,
@@ -116,22 +74,28 @@ impl Classifier {
     }
 
     /// Class probabilities for one crop (`[C, H, W]` in [0, 1]).
-    pub fn classify(&mut self, crop: &[f32]) -> Result<Vec<f32>, String> {
+    pub fn classify(&mut self, crop: &[f32]) -> Result<Vec<f32>, VisionError> {
         let mut p = softmax(&self.backend.infer(crop)?);
         if self.flip_tta {
-            let [c, h, w] = self.shape;
-            self.mirrored.resize(c * h * w, 0.0);
-            for (src, dst) in crop.chunks(w).zip(self.mirrored.chunks_mut(w)) {
-                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
-                    *d = *s;
-                }
-            }
-            let q = softmax(&self.backend.infer(&self.mirrored)?);
-            for (a, b) in p.iter_mut().zip(q) {
-                *a = (*a + b) / 2.0;
-            }
+            mirror_into(crop, self.shape[2], &mut self.mirrored);
+            average_into(&mut p, &softmax(&self.backend.infer(&self.mirrored)?));
         }
         Ok(p)
+    }
+}
+
+/// Test-time flip, first half: each row of a `[C, H, W]` image of width `w` mirrored into
+/// `out` (resized to fit).
+pub fn mirror_into(image: &[f32], w: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend(image.chunks(w).flat_map(|row| row.iter().rev()));
+}
+
+/// Test-time flip, second half: the face's probabilities `p` averaged with its mirror
+/// image's `q`.
+pub fn average_into(p: &mut [f32], q: &[f32]) {
+    for (a, b) in p.iter_mut().zip(q) {
+        *a = (*a + b) / 2.0;
     }
 }
 
@@ -155,12 +119,5 @@ mod tests {
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert_eq!(argmax(&p), 1);
         assert!(softmax(&[1000.0, 0.0])[0] > 0.999, "no overflow on large logits");
-    }
-
-    #[test]
-    fn backend_follows_the_extension() {
-        assert_eq!(BackendKind::for_path(Path::new("m.FER")), BackendKind::Own);
-        let float = if cfg!(feature = "tract") { BackendKind::Tract } else { BackendKind::Eval };
-        assert_eq!(BackendKind::for_path(Path::new("m.onnx")), float);
     }
 }

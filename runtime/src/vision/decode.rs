@@ -1,6 +1,8 @@
 //! BlazeFace outputs -> face detections: box and keypoint decoding against the anchors,
 //! sigmoid scores, and MediaPipe's weighted non-maximum suppression.
 
+use super::VisionError;
+
 /// Number of keypoints BlazeFace predicts: right eye, left eye, nose tip, mouth centre,
 /// right ear tragion, left ear tragion (the subject's right and left).
 pub const KEYPOINTS: usize = 6;
@@ -86,16 +88,16 @@ pub fn decode(
     anchors: &[[f32; 2]],
     o: &DecodeOptions,
     out: &mut Vec<Detection>,
-) -> Result<(), String> {
+) -> Result<(), VisionError> {
     if regressors.len() != anchors.len() * COORDS || scores.len() != anchors.len() {
-        return Err(format!(
+        return Err(VisionError::Detector(format!(
             "the detector gave {} regressor and {} score values; {} anchors need {} and {}",
             regressors.len(),
             scores.len(),
             anchors.len(),
             anchors.len() * COORDS,
             anchors.len()
-        ));
+        )));
     }
     out.clear();
     for (i, (anchor, &logit)) in anchors.iter().zip(scores).enumerate() {
@@ -201,7 +203,8 @@ mod tests {
     fn decode_rejects_wrong_sizes_and_survives_nan() {
         let anchors = [[0.5, 0.5]];
         let mut out = Vec::new();
-        let err = decode(&[0.0; 3], &[0.0], &anchors, &DecodeOptions::default(), &mut out).unwrap_err();
+        let err =
+            decode(&[0.0; 3], &[0.0], &anchors, &DecodeOptions::default(), &mut out).unwrap_err().to_string();
         assert!(err.contains("16"), "{err}");
         let mut reg = vec![f32::NAN; COORDS];
         decode(&reg, &[f32::NAN], &anchors, &DecodeOptions::default(), &mut out).unwrap();

@@ -1,6 +1,8 @@
 //! A borrowed RGB frame and the two resamplings the pipeline makes of it: the letterboxed
 //! detector input, and the rotated face crop the classifier reads.
 
+use super::VisionError;
+
 /// 8-bit RGB pixels, row-major, `width * height * 3` bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct RgbFrame<'a> {
@@ -10,13 +12,13 @@ pub struct RgbFrame<'a> {
 }
 
 impl<'a> RgbFrame<'a> {
-    pub fn new(width: usize, height: usize, pixels: &'a [u8]) -> Result<RgbFrame<'a>, String> {
+    pub fn new(width: usize, height: usize, pixels: &'a [u8]) -> Result<RgbFrame<'a>, VisionError> {
         if width == 0 || height == 0 || pixels.len() != width * height * 3 {
-            return Err(format!(
+            return Err(VisionError::Frame(format!(
                 "a {width}x{height} RGB frame needs {} bytes, got {}",
                 width * height * 3,
                 pixels.len()
-            ));
+            )));
         }
         Ok(RgbFrame { width, height, pixels })
     }
@@ -171,7 +173,7 @@ mod tests {
 
     #[test]
     fn frame_size_is_checked() {
-        assert!(RgbFrame::new(2, 2, &[0; 11]).unwrap_err().contains("12 bytes"));
+        assert!(RgbFrame::new(2, 2, &[0; 11]).unwrap_err().to_string().contains("12 bytes"));
         assert!(RgbFrame::new(0, 2, &[]).is_err());
     }
 

@@ -6,12 +6,16 @@ pub mod anchors;
 pub mod classify;
 pub mod decode;
 pub mod detector;
+pub mod draw;
+mod error;
 pub mod frame;
 pub mod pipeline;
 pub mod track;
 
-pub use classify::{BackendKind, Classifier};
+pub use classify::Classifier;
 pub use decode::Detection;
 pub use detector::BlazeFace;
+pub use draw::draw_faces;
+pub use error::VisionError;
 pub use frame::RgbFrame;
 pub use pipeline::{Face, Pipeline};

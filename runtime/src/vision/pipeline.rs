@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::VisionError;
 use super::classify::{Classifier, argmax};
 use super::decode::{Detection, KEYPOINTS};
 use super::detector::BlazeFace;
@@ -86,7 +87,7 @@ impl Pipeline {
     }
 
     /// The faces in `frame`, best detection first.
-    pub fn faces(&mut self, frame: &RgbFrame) -> Result<Vec<Face>, String> {
+    pub fn faces(&mut self, frame: &RgbFrame) -> Result<Vec<Face>, VisionError> {
         let t0 = Instant::now();
         let detections: Vec<Detection> = match &mut self.detector {
             Some(det) => det.detect(frame)?.to_vec(),
@@ -127,9 +128,10 @@ fn whole_frame(frame: &RgbFrame) -> Detection {
 
 /// The whole frame resized to the model input, aspect not kept: exactly what the trainer
 /// (and `preprocess::image_input`) does with its images.
-fn stretch_into(frame: &RgbFrame, shape: [usize; 3], out: &mut [f32]) -> Result<(), String> {
+fn stretch_into(frame: &RgbFrame, shape: [usize; 3], out: &mut [f32]) -> Result<(), VisionError> {
     let img = image::RgbImage::from_raw(frame.width as u32, frame.height as u32, frame.pixels.to_vec())
-        .ok_or("the frame's pixels do not match its size")?;
-    out.copy_from_slice(&crate::preprocess::image_input(image::DynamicImage::ImageRgb8(img), shape)?);
+        .ok_or_else(|| VisionError::Frame("the frame's pixels do not match its size".into()))?;
+    let input = crate::preprocess::image_input(image::DynamicImage::ImageRgb8(img), shape)?;
+    out.copy_from_slice(&input);
     Ok(())
 }

@@ -7,11 +7,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
+use fer_runtime::fsutil::write_atomic;
 use fer_trainer::data::balance::{self, BalanceBy, BalanceMode, BalanceReport};
 use fer_trainer::data::split::{self, Fold, SplitMethod, SplitReport};
 use fer_trainer::data::subject::{DEFAULT_SUBJECT_REGEX, SubjectPattern};
 use fer_trainer::data::{ALL_CLASSES, Dataset, ImageSource, LoadOptions, inspect, load};
-use fer_trainer::fsutil::write_atomic;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {

@@ -386,7 +386,7 @@ pub fn fit(args: FitArgs) -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let split_json = serde_json::to_vec_pretty(&split)?;
-    fer_trainer::fsutil::write_atomic(&out.join("split.json"), &split_json)?;
+    fer_runtime::fsutil::write_atomic(&out.join("split.json"), &split_json)?;
     let opts = RunOptions { resume, progress: !args.train.no_progress };
     let report = fit::run(&cfg, &data, &out, &opts)?;
     if args.train.json {

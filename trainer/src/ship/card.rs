@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use fer_runtime::fsutil::write_atomic;
+
 use super::{ShipOptions, ShipReport, output};
-use crate::fsutil::write_atomic;
 use crate::train::plot;
 
 fn pct(v: f64) -> String {

@@ -16,12 +16,13 @@ use std::time::Instant;
 use fer_runtime::backends::Backend;
 use fer_runtime::engine::Engine;
 use fer_runtime::format::{AlignedBytes, Model};
+use fer_runtime::fsutil::write_atomic;
 use fer_runtime::metrics::Confusion;
 use fer_runtime::onnx::{FloatGraph, eval};
 use fer_runtime::quant::{self, Method};
+use fer_runtime::vision::classify;
 use serde::Serialize;
 
-use crate::fsutil::write_atomic;
 use crate::train::checkpoint::STATE_FILE;
 use crate::train::config::TrainConfig;
 use crate::train::fit::{self, RunData, RunOptions, RunReport};
@@ -225,7 +226,8 @@ fn score_stage(
     let [_, _, w] = graph.input_shape;
     let (mut float, mut int8, mut int8_flip) =
         (Confusion::new(classes), Confusion::new(classes), Confusion::new(classes));
-    let argmax = fer_runtime::vision::classify::argmax;
+    let argmax = classify::argmax;
+    let mut mirrored = Vec::new();
     for chunk in items.chunks(256) {
         let list: Vec<(usize, f32)> = chunk.iter().map(|&i| (i, 1.0)).collect();
         let batch = loader.batch(&list, None, 0, 0)?;
@@ -233,14 +235,13 @@ fn score_stage(
             let t = target as usize;
             let f = eval::run(graph, img).map_err(|e| e.to_string())?;
             float.add(t, argmax(&f));
-            let q = quant::run_fer(&engine, &mut arena, img)?;
+            let q = engine.infer(&mut arena, img).map_err(|e| e.to_string())?;
             int8.add(t, argmax(&q));
-            let mirrored: Vec<f32> = img.chunks(w).flat_map(|row| row.iter().rev().copied()).collect();
-            let m = quant::run_fer(&engine, &mut arena, &mirrored)?;
-            let (p, pm) =
-                (fer_runtime::vision::classify::softmax(&q), fer_runtime::vision::classify::softmax(&m));
-            let avg: Vec<f32> = p.iter().zip(&pm).map(|(a, b)| a + b).collect();
-            int8_flip.add(t, argmax(&avg));
+            classify::mirror_into(img, w, &mut mirrored);
+            let m = engine.infer(&mut arena, &mirrored).map_err(|e| e.to_string())?;
+            let mut p = classify::softmax(&q);
+            classify::average_into(&mut p, &classify::softmax(&m));
+            int8_flip.add(t, argmax(&p));
         }
     }
     Ok(vec![
@@ -268,14 +269,15 @@ fn median_us(mut f: impl FnMut() -> Result<(), String>, reps: usize) -> Result<f
 /// one thread, timed in alternating rounds so a noisy moment hits both.
 fn latency_stage(fer: &[u8], qdq: &Path, image: &[f32], reps: usize) -> Result<Latency, String> {
     let reps = reps.max(10);
-    let mut own = fer_runtime::backends::Own::from_bytes(fer, fer_runtime::kernels::best())?;
+    let mut own = fer_runtime::backends::Own::from_bytes(fer, fer_runtime::kernels::best())
+        .map_err(|e| e.to_string())?;
     let kernels = fer_runtime::kernels::best().name().to_string();
     let mut ort = fer_runtime::backends::Ort::load(qdq, "ort");
     let (mut engine_t, mut ort_t) = (Vec::new(), Vec::new());
     for _ in 0..10 {
-        engine_t.push(median_us(|| own.infer(image).map(drop), reps / 10 + 1)?);
+        engine_t.push(median_us(|| own.infer(image).map(drop).map_err(|e| e.to_string()), reps / 10 + 1)?);
         if let Ok(o) = ort.as_mut() {
-            ort_t.push(median_us(|| o.infer(image).map(drop), reps / 10 + 1)?);
+            ort_t.push(median_us(|| o.infer(image).map(drop).map_err(|e| e.to_string()), reps / 10 + 1)?);
         }
     }
     let med = |mut v: Vec<f64>| {
@@ -289,7 +291,7 @@ fn latency_stage(fer: &[u8], qdq: &Path, image: &[f32], reps: usize) -> Result<L
         kernels,
         ort_us,
         ratio_vs_ort: ort_us.map(|o| engine_us / o),
-        ort_note: ort.err(),
+        ort_note: ort.err().map(|e| e.to_string()),
         reps,
     })
 }

@@ -93,7 +93,7 @@ pub fn write_dir(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(&tmp)?;
     for (name, bytes) in files {
-        crate::fsutil::write_atomic(&tmp.join(name), bytes)?;
+        fer_runtime::fsutil::write_atomic(&tmp.join(name), bytes)?;
     }
     recover(dir)?;
     if old.exists() {

@@ -231,7 +231,7 @@ pub fn run(
         let report = fit::run(cfg, &data, &dir, &RunOptions { resume: resume_fold, ..opts.clone() })?;
         let r = fold_result(k + 1, &data, &report);
         let json = serde_json::to_vec_pretty(&r).map_err(|e| TrainError::Io(e.to_string()))?;
-        crate::fsutil::write_atomic(&done, &json)
+        fer_runtime::fsutil::write_atomic(&done, &json)
             .map_err(|e| TrainError::Io(format!("{}: {e}", done.display())))?;
         eprintln!(
             "   fold {}: accuracy {:.1}%, balanced {:.1}%, macro-F1 {:.3}",
@@ -254,7 +254,7 @@ pub fn run(
     let subjects = subject_spread(&results);
     let report = CvReport { folds: results, mean, std, selection, subjects, split, config: cfg.clone() };
     let json = serde_json::to_vec_pretty(&report).map_err(|e| TrainError::Io(e.to_string()))?;
-    crate::fsutil::write_atomic(&out.join("cv.json"), &json)
+    fer_runtime::fsutil::write_atomic(&out.join("cv.json"), &json)
         .map_err(|e| TrainError::Io(format!("cv.json: {e}")))?;
     Ok(report)
 }

@@ -18,6 +18,7 @@ use burn::optim::{
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::activation::log_softmax;
+use fer_runtime::fsutil::write_atomic;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -33,7 +34,6 @@ use super::plot;
 use super::schedule::LrSchedule;
 use crate::data::balance::{self, BalanceMode, WeightedSampler};
 use crate::data::{ALL_CLASSES, ImageSpec};
-use crate::fsutil::write_atomic;
 use crate::model::{FerModel, ModelConfig};
 
 /// Images per evaluation batch.

@@ -1,9 +1,5 @@
 //! Constant folding: the shape arithmetic and reshaped weights exporters emit.
 
-use alloc::format;
-use alloc::vec;
-use alloc::vec::Vec;
-
 use super::super::OnnxError;
 use super::super::proto::{NodeProto, data_type};
 use super::{Attrs, Const, Lowering, Result, err, reshape_dims};

@@ -4,11 +4,7 @@
 mod fold;
 mod rewrite;
 
-use alloc::collections::BTreeMap;
-use alloc::format;
-use alloc::string::{String, ToString};
-use alloc::vec;
-use alloc::vec::Vec;
+use std::collections::BTreeMap;
 
 use prost::Message;
 

@@ -1,10 +1,6 @@
 //! The rewrites after lowering: PReLU patterns, bias adds folded into the layer before
 //! them, replaced values resolved, dead nodes removed, values renumbered.
 
-use alloc::format;
-use alloc::vec;
-use alloc::vec::Vec;
-
 use super::super::OnnxError;
 use super::super::graph::{Node, Op};
 use super::{Lowering, RawNode, RawOp, Result, broadcast_slope, err};

@@ -16,7 +16,8 @@
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::{OutRange, high_shifts, lane_mask, odd_multipliers, phases, requant16, requant16_high};
+use super::avx512::{OutRange, lane_mask, odd_multipliers, requant16, requant16_high};
+use super::{high_shifts, phases};
 use crate::kernels::{Depthwise, Requant};
 
 /// u32 lanes of prepared rows, on the stack (48 KiB).

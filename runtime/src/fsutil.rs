@@ -1,15 +1,18 @@
-//! File writes that never leave a half-written file behind.
+//! File writes that never leave a half-written file behind (models, checkpoints, reports):
+//! the app and the trainer write through this one function.
 
 use std::io::Write;
 use std::path::Path;
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory is
-/// written, flushed to disk, then renamed over `path`.
+/// written, flushed to disk (fsync), then renamed over `path`. A crash or a kill at any
+/// point leaves either the old file or the new one, never part of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     // tempfile creates 0600; what we write is the user's to share, like any new file.
     #[cfg(unix)]
@@ -35,5 +38,13 @@ mod tests {
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn makes_the_folder_it_writes_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("new/sub/a.txt");
+        write_atomic(&p, b"x").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"x");
     }
 }

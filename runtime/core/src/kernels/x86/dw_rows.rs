@@ -12,7 +12,8 @@
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::{high_shifts, phases, requant8, store16};
+use super::avx2::{requant8, store16};
+use super::{high_shifts, phases};
 use crate::kernels::{Depthwise, Requant, block_starts};
 
 /// Interleaved pairs per row pair, decimation and chunk of output columns (48 KiB of

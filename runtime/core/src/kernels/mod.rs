@@ -15,6 +15,20 @@ mod tests;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
+/// The shape of a [`Kernels::gemm`]: `m` rows (pixels) of `k_pad` inputs times `n` output
+/// channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gemm {
+    pub m: usize,
+    pub n: usize,
+    /// The depth, zero-padded to a multiple of 4 (the packed weights' 4-deep slices).
+    pub k_pad: usize,
+    /// The packed weights' width: `n` rounded up to a multiple of 16.
+    pub n_pad: usize,
+    /// The output's row stride (`>= n`: a grouped conv writes its group's columns).
+    pub ldo: usize,
+}
+
 /// Per-output-channel requantization of a GEMM or depthwise result.
 #[derive(Clone, Copy, Debug)]
 pub struct Requant<'a> {
@@ -47,6 +61,11 @@ pub struct Depthwise {
     pub x_zero: i8,
 }
 
+/// PReLU multipliers are below this in magnitude and share one shift of at most
+/// [`PRELU_MAX_SHIFT`], so `(x - zx) * m` and its rounding fit i32.
+pub const PRELU_MULT_LIMIT: i32 = 1 << 22;
+pub const PRELU_MAX_SHIFT: u8 = 30;
+
 /// PReLU over a `[H, W, C]` map: `y = clamp(zy + round(d * m / 2^shift))`, `d = x - zx`,
 /// `m` the positive side's multiplier (`mult[slopes]`) where `d >= 0`, else the slope's.
 #[derive(Clone, Copy, Debug)]
@@ -54,9 +73,9 @@ pub struct PRelu<'a> {
     pub c: usize,
     /// 1 (shared), `c` (per channel) or the map's length (per element, `[H, W, C]` order).
     pub slopes: usize,
-    /// `slopes + 1` multipliers below `format::PRELU_MULT_LIMIT` in magnitude.
+    /// `slopes + 1` multipliers below [`PRELU_MULT_LIMIT`] in magnitude.
     pub mult: &'a [i32],
-    /// `1..=format::PRELU_MAX_SHIFT`, so the arithmetic fits i32.
+    /// `1..=`[`PRELU_MAX_SHIFT`], so the arithmetic fits i32.
     pub shift: u8,
     pub x_zero: i8,
     pub y_zero: i8,
@@ -126,22 +145,9 @@ pub trait Kernels: Sync {
     fn name(&self) -> &'static str;
 
     /// `out[i * ldo + j] = clamp(zp + requant(bias[j] + sum_k a[i * k_pad + k] * B[k][j]))`
-    /// for `i < m`, `j < n`, where `B` is packed `[k_pad / 4][n_pad][4]` (see `format`).
-    /// `k_pad` is a multiple of 4, `n <= n_pad`, `n_pad` a multiple of 16. Accumulation
-    /// wraps in i32 like the SIMD versions.
-    #[allow(clippy::too_many_arguments)]
-    fn gemm(
-        &self,
-        m: usize,
-        n: usize,
-        k_pad: usize,
-        a: &[i8],
-        b: &[i8],
-        n_pad: usize,
-        rq: &Requant,
-        out: &mut [i8],
-        ldo: usize,
-    );
+    /// for `i < m`, `j < n` (see [`Gemm`]), where `B` is packed `[k_pad / 4][n_pad][4]`
+    /// (see `format`). Accumulation wraps in i32 like the SIMD versions.
+    fn gemm(&self, p: &Gemm, a: &[i8], b: &[i8], rq: &Requant, out: &mut [i8]);
 
     /// Depthwise convolution; weights `[kh * kw][C]`.
     fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]);
@@ -180,18 +186,8 @@ pub trait Kernels: Sync {
 /// Checks the slice sizes a [`Kernels::gemm`] call needs (so implementations can index
 /// without further checks). Panics only on an engine bug, never on model bytes: the
 /// loader has checked shapes already.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_sizes_ok(
-    m: usize,
-    n: usize,
-    k_pad: usize,
-    a: &[i8],
-    b: &[i8],
-    n_pad: usize,
-    rq: &Requant,
-    out: &[i8],
-    ldo: usize,
-) -> bool {
+pub fn gemm_sizes_ok(p: &Gemm, a: &[i8], b: &[i8], rq: &Requant, out: &[i8]) -> bool {
+    let Gemm { m, n, k_pad, n_pad, ldo } = *p;
     k_pad.is_multiple_of(4)
         && n <= n_pad
         && n_pad.is_multiple_of(16)
@@ -241,10 +237,10 @@ pub fn best() -> &'static dyn Kernels {
 }
 
 /// Every implementation this CPU can run, reference first (for tests and benches).
-#[cfg(feature = "std")]
-pub fn available() -> std::vec::Vec<&'static dyn Kernels> {
+#[cfg(feature = "alloc")]
+pub fn available() -> alloc::vec::Vec<&'static dyn Kernels> {
     #[allow(unused_mut)]
-    let mut v: std::vec::Vec<&'static dyn Kernels> = std::vec![&reference::Reference];
+    let mut v: alloc::vec::Vec<&'static dyn Kernels> = alloc::vec![&reference::Reference];
     #[cfg(target_arch = "x86_64")]
     v.extend(x86::all_supported());
     #[cfg(target_arch = "aarch64")]

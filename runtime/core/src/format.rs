@@ -20,6 +20,8 @@
 
 use core::fmt;
 
+use crate::kernels::{PRELU_MAX_SHIFT, PRELU_MULT_LIMIT};
+
 pub const MAGIC: [u8; 4] = *b"FER8";
 /// 2: conv window rows padded to 4 bytes in K, dense layers read maps directly, PReLU
 /// multipliers share one shift (version 1 files: quantize the model again). Later additions
@@ -40,10 +42,6 @@ pub const N_BLOCK: usize = 16;
 pub const SOFTMAX_SHIFT: u32 = 16;
 pub const SOFTMAX_ONE: i32 = 1 << SOFTMAX_SHIFT;
 pub const SOFTMAX_MAX_RUN: usize = 1 << 15;
-/// PReLU multipliers are below this in magnitude and share one shift of at most
-/// [`PRELU_MAX_SHIFT`], so `(x - zx) * m` and its rounding fit i32.
-pub const PRELU_MULT_LIMIT: i32 = 1 << 22;
-pub const PRELU_MAX_SHIFT: u8 = 30;
 /// At most this many model outputs (a detector has two).
 pub const MAX_OUTPUTS: usize = 16;
 /// Marks an absent value id.
@@ -573,166 +571,42 @@ impl<'a> Model<'a> {
         let x = self.value(op.inputs[0]);
         let y = self.value(op.output);
         // An op must not write over what it reads.
-        let overlap = |a: &Value, b: &Value| a.offset < b.offset + b.len() && b.offset < a.offset + a.len();
         if overlap(&x, &y) {
             return bad("output overlaps its input in the arena");
         }
-        let [c, h, w] = x.shape;
-        let window = |k: usize, s: usize, d: usize, inp: usize, pad: usize| -> Option<usize> {
-            if k == 0 || s == 0 || d == 0 {
-                return None;
-            }
-            (inp + pad).checked_sub(d * (k - 1) + 1).map(|v| v / s + 1)
-        };
-        let out_hw = || -> Option<[usize; 2]> {
-            Some([
-                window(op.kernel[0], op.stride[0], op.dilation[0], h, op.pads[0] + op.pads[2])?,
-                window(op.kernel[1], op.stride[1], op.dilation[1], w, op.pads[1] + op.pads[3])?,
-            ])
-        };
         // A padding as large as the kernel gives windows of padding only (nothing to pool).
         let eff = |a: usize| op.kernel[a].max(1) * op.dilation[a].max(1);
         let windowed =
             matches!(op.code, OpCode::Conv | OpCode::DepthwiseConv | OpCode::MaxPool | OpCode::AvgPool);
-        let same_quant = x.scale == y.scale && x.zero_point == y.zero_point;
         if windowed && (op.pads[0].max(op.pads[2]) >= eff(0) || op.pads[1].max(op.pads[3]) >= eff(1)) {
             return bad("padding at least as large as the kernel");
         }
         if !cfg!(feature = "graph-ops") && matches!(op.code, OpCode::UpsampleLinear | OpCode::Softmax) {
-            return bad("bilinear upsampling and softmax are not built in (fer-runtime feature graph-ops)");
+            return bad("bilinear upsampling and softmax are not built in (fer-core feature graph-ops)");
         }
-        match op.code {
-            OpCode::Conv | OpCode::Dense => {
-                let (g, cout) = (op.groups, y.shape[0]);
-                if g == 0 || c % g != 0 || cout % g != 0 {
-                    return bad("groups do not divide the channels");
-                }
-                let (k, k_pad) = if op.code == OpCode::Dense {
-                    (x.len(), x.len().next_multiple_of(4))
-                } else {
-                    (op.kernel[0] * op.kernel[1] * (c / g), conv_k(op.kernel, c / g).1)
-                };
-                if op.k_pad != k_pad || op.n_pad != (cout / g).next_multiple_of(N_BLOCK) {
-                    return bad("packed weight sizes disagree with the shapes");
-                }
-                if op.code == OpCode::Dense {
-                    if y.shape[1] != 1 || y.shape[2] != 1 || g != 1 {
-                        return bad("dense layers give vectors");
-                    }
-                } else if out_hw() != Some([y.shape[1], y.shape[2]]) {
-                    return bad("output shape disagrees with the window");
-                }
-                let wlen = g * op.k_pad * op.n_pad;
-                if op.weights.1 != wlen {
-                    return bad("weights size");
-                }
-                self.range(i, op.weights.0, wlen, 4, "weights outside data")?;
-                self.range(i, op.bias, 4 * cout, 4, "bias outside data")?;
-                self.range(i, op.mult, 4 * cout, 4, "multipliers outside data")?;
-                self.range(i, op.wsum, 4 * cout, 4, "weight sums outside data")?;
-                self.range(i, op.shift, cout, 1, "shifts outside data")?;
-                self.check_shifts(i, op.shift, cout)?;
-                // Convs gather patches into the scratch; dense layers whose length is not a
-                // multiple of 4 copy their input there.
-                let scratch = match op.code {
-                    OpCode::Conv => self.header.tile_m * op.k_pad,
-                    _ if k % 4 != 0 => op.k_pad,
-                    _ => 0,
-                };
-                if scratch > self.header.scratch_len {
-                    return bad("scratch too small for this layer");
-                }
-                let s = self.header.scratch_off..self.header.scratch_off + self.header.scratch_len;
-                let hits = |v: &Value| v.offset < s.end && s.start < v.offset + v.len();
-                if scratch > 0 && (hits(&x) || hits(&y)) {
-                    return bad("scratch overlaps the layer's input or output");
-                }
-            }
-            OpCode::DepthwiseConv => {
-                if op.groups != c || y.shape[0] != c || out_hw() != Some([y.shape[1], y.shape[2]]) {
-                    return bad("depthwise shapes");
-                }
-                let wlen = op.kernel[0] * op.kernel[1] * c;
-                if op.weights.1 != wlen {
-                    return bad("weights size");
-                }
-                self.range(i, op.weights.0, wlen, 1, "weights outside data")?;
-                self.range(i, op.bias, 4 * c, 4, "bias outside data")?;
-                self.range(i, op.mult, 4 * c, 4, "multipliers outside data")?;
-                self.range(i, op.shift, c, 1, "shifts outside data")?;
-                self.check_shifts(i, op.shift, c)?;
-            }
+        let [c, h, w] = x.shape;
+        let same_quant = x.scale == y.scale && x.zero_point == y.zero_point;
+        let shape_ok = match op.code {
+            OpCode::Conv | OpCode::Dense => return self.check_gemm_layer(i, &op, &x, &y),
+            OpCode::DepthwiseConv => return self.check_depthwise(i, &op, &x, &y),
+            OpCode::Add | OpCode::Concat => return self.check_two_inputs(i, &op, &x, &y),
+            OpCode::Softmax => return self.check_softmax(i, &op, &x, &y),
+            OpCode::PRelu => return self.check_prelu(i, &op, &x, &y),
             OpCode::MaxPool | OpCode::AvgPool => {
-                if y.shape[0] != c || out_hw() != Some([y.shape[1], y.shape[2]]) {
-                    return bad("pooling shapes");
-                }
                 if op.dilation != [1, 1] {
                     return bad("pooling is not dilated");
                 }
-                if !same_quant {
-                    return bad("pooling keeps its input's quantization");
-                }
+                y.shape[0] == c && out_hw(&op, &x) == Some([y.shape[1], y.shape[2]])
             }
-            OpCode::GlobalAvgPool => {
-                if y.shape != [c, 1, 1] || !same_quant {
-                    return bad("global pooling shapes or quantization");
-                }
-            }
-            OpCode::Flatten => {
-                if y.shape != [x.len(), 1, 1] || !same_quant {
-                    return bad("flatten shapes or quantization");
-                }
-            }
-            OpCode::Add | OpCode::Concat => {
-                if !valid(op.inputs[1]) {
-                    return bad("value id out of range");
-                }
-                let b = self.value(op.inputs[1]);
-                if op.code == OpCode::Add && (b.shape != x.shape || y.shape != x.shape) {
-                    return bad("add needs equal shapes");
-                }
-                if op.code == OpCode::Concat {
-                    let (ca, cb) = (op.k_pad, op.n_pad);
-                    if ca == 0 || cb == 0 || !x.len().is_multiple_of(ca) {
-                        return bad("concat block sizes");
-                    }
-                    let outer = x.len() / ca;
-                    if b.len() != outer * cb || y.len() != outer * (ca + cb) {
-                        return bad("concat sizes disagree with its inputs");
-                    }
-                }
-                if overlap(&b, &y) {
-                    return bad("output overlaps its input in the arena");
-                }
-                // Both rescale two inputs: two multipliers and one shift.
-                self.range(i, op.mult, 8, 4, "multipliers outside data")?;
-                self.range(i, op.shift, 1, 1, "shift outside data")?;
-                self.check_shifts(i, op.shift, 1)?;
-            }
+            OpCode::GlobalAvgPool => y.shape == [c, 1, 1],
+            OpCode::Flatten => y.shape == [x.len(), 1, 1],
             OpCode::Pad => {
                 let [pt, pl, pb, pr] = op.pads;
-                if y.shape != [c + op.k_pad + op.n_pad, h + pt + pb, w + pl + pr] || !same_quant {
-                    return bad("pad shapes or quantization");
-                }
+                y.shape == [c + op.k_pad + op.n_pad, h + pt + pb, w + pl + pr]
             }
             OpCode::Upsample | OpCode::UpsampleLinear => {
                 let [fy, fx] = op.kernel;
-                if fy == 0 || fx == 0 || y.shape != [c, h * fy, w * fx] || !same_quant {
-                    return bad("upsample shapes or quantization");
-                }
-            }
-            OpCode::Softmax => {
-                let run = op.k_pad;
-                if y.shape != x.shape || run == 0 || run > SOFTMAX_MAX_RUN || !x.len().is_multiple_of(run) {
-                    return bad("softmax runs or shapes");
-                }
-                if y.scale != 1.0 / 256.0 || y.zero_point != -128 {
-                    return bad("a softmax output has scale 1/256 and zero point -128");
-                }
-                self.range(i, op.bias, 256 * 4, 4, "softmax table outside data")?;
-                if self.i32s(op.bias, 256).iter().any(|&e| !(0..=SOFTMAX_ONE).contains(&e)) {
-                    return bad("softmax table entries are in 0..=65536");
-                }
+                fy != 0 && fx != 0 && y.shape == [c, h * fy, w * fx]
             }
             OpCode::Lut => {
                 if y.len() != x.len() {
@@ -741,30 +615,160 @@ impl<'a> Model<'a> {
                 if op.weights.1 != 256 {
                     return bad("a table has 256 entries");
                 }
-                self.range(i, op.weights.0, 256, 1, "table outside data")?;
+                return self.range(i, op.weights.0, 256, 1, "table outside data");
             }
-            OpCode::PRelu => {
-                if y.shape != x.shape {
-                    return bad("prelu keeps its shape");
-                }
-                // Slopes: one, one per channel, or one per element; plus the positive side.
-                let n = op.k_pad;
-                if !(n == 1 || n == c || n == x.len()) {
-                    return bad("slope count");
-                }
-                self.range(i, op.mult, 4 * (n + 1), 4, "multipliers outside data")?;
-                self.range(i, op.shift, 1, 1, "shift outside data")?;
-                if !(1..=PRELU_MAX_SHIFT).contains(&self.data()[op.shift]) {
-                    return bad("prelu shift outside 1..=30");
-                }
-                if self
-                    .i32s(op.mult, n + 1)
-                    .iter()
-                    .any(|m| !(-PRELU_MULT_LIMIT + 1..PRELU_MULT_LIMIT).contains(m))
-                {
-                    return bad("prelu multiplier too large");
-                }
+        };
+        // The ops that move or pool values keep their input's quantization.
+        if !shape_ok || !same_quant {
+            return bad(match op.code {
+                OpCode::MaxPool | OpCode::AvgPool if shape_ok => "pooling keeps its input's quantization",
+                OpCode::MaxPool | OpCode::AvgPool => "pooling shapes",
+                OpCode::GlobalAvgPool => "global pooling shapes or quantization",
+                OpCode::Flatten => "flatten shapes or quantization",
+                OpCode::Pad => "pad shapes or quantization",
+                _ => "upsample shapes or quantization",
+            });
+        }
+        Ok(())
+    }
+
+    /// Conv and Dense: the GEMM's packing, its parameters, and the scratch it gathers in.
+    // The per-op checks are inlined into `check_op`, as they were written before it was
+    // split: out of line they cost a Cortex-M build 360 bytes of flash.
+    #[inline(always)]
+    fn check_gemm_layer(&self, i: u16, op: &Op, x: &Value, y: &Value) -> Result<(), FormatError> {
+        let bad = |what| Err(FormatError::BadOp { index: i, what });
+        let c = x.shape[0];
+        let (g, cout) = (op.groups, y.shape[0]);
+        if g == 0 || !c.is_multiple_of(g) || !cout.is_multiple_of(g) {
+            return bad("groups do not divide the channels");
+        }
+        let (k, k_pad) = if op.code == OpCode::Dense {
+            (x.len(), x.len().next_multiple_of(4))
+        } else {
+            (op.kernel[0] * op.kernel[1] * (c / g), conv_k(op.kernel, c / g).1)
+        };
+        if op.k_pad != k_pad || op.n_pad != (cout / g).next_multiple_of(N_BLOCK) {
+            return bad("packed weight sizes disagree with the shapes");
+        }
+        if op.code == OpCode::Dense {
+            if y.shape[1] != 1 || y.shape[2] != 1 || g != 1 {
+                return bad("dense layers give vectors");
             }
+        } else if out_hw(op, x) != Some([y.shape[1], y.shape[2]]) {
+            return bad("output shape disagrees with the window");
+        }
+        let wlen = g * op.k_pad * op.n_pad;
+        if op.weights.1 != wlen {
+            return bad("weights size");
+        }
+        self.range(i, op.weights.0, wlen, 4, "weights outside data")?;
+        self.range(i, op.bias, 4 * cout, 4, "bias outside data")?;
+        self.range(i, op.mult, 4 * cout, 4, "multipliers outside data")?;
+        self.range(i, op.wsum, 4 * cout, 4, "weight sums outside data")?;
+        self.range(i, op.shift, cout, 1, "shifts outside data")?;
+        self.check_shifts(i, op.shift, cout)?;
+        // Convs gather patches into the scratch; dense layers whose length is not a
+        // multiple of 4 copy their input there.
+        let scratch = match op.code {
+            OpCode::Conv => self.header.tile_m * op.k_pad,
+            _ if k % 4 != 0 => op.k_pad,
+            _ => 0,
+        };
+        if scratch > self.header.scratch_len {
+            return bad("scratch too small for this layer");
+        }
+        let s = self.header.scratch_off..self.header.scratch_off + self.header.scratch_len;
+        let hits = |v: &Value| v.offset < s.end && s.start < v.offset + v.len();
+        if scratch > 0 && (hits(x) || hits(y)) {
+            return bad("scratch overlaps the layer's input or output");
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn check_depthwise(&self, i: u16, op: &Op, x: &Value, y: &Value) -> Result<(), FormatError> {
+        let bad = |what| Err(FormatError::BadOp { index: i, what });
+        let c = x.shape[0];
+        if op.groups != c || y.shape[0] != c || out_hw(op, x) != Some([y.shape[1], y.shape[2]]) {
+            return bad("depthwise shapes");
+        }
+        let wlen = op.kernel[0] * op.kernel[1] * c;
+        if op.weights.1 != wlen {
+            return bad("weights size");
+        }
+        self.range(i, op.weights.0, wlen, 1, "weights outside data")?;
+        self.range(i, op.bias, 4 * c, 4, "bias outside data")?;
+        self.range(i, op.mult, 4 * c, 4, "multipliers outside data")?;
+        self.range(i, op.shift, c, 1, "shifts outside data")?;
+        self.check_shifts(i, op.shift, c)
+    }
+
+    /// Add and Concat: a second input, and the two multipliers and one shift that rescale
+    /// both inputs.
+    #[inline(always)]
+    fn check_two_inputs(&self, i: u16, op: &Op, x: &Value, y: &Value) -> Result<(), FormatError> {
+        let bad = |what| Err(FormatError::BadOp { index: i, what });
+        if op.inputs[1] as usize >= self.header.n_values {
+            return bad("value id out of range");
+        }
+        let b = self.value(op.inputs[1]);
+        if op.code == OpCode::Add && (b.shape != x.shape || y.shape != x.shape) {
+            return bad("add needs equal shapes");
+        }
+        if op.code == OpCode::Concat {
+            let (ca, cb) = (op.k_pad, op.n_pad);
+            if ca == 0 || cb == 0 || !x.len().is_multiple_of(ca) {
+                return bad("concat block sizes");
+            }
+            let outer = x.len() / ca;
+            if b.len() != outer * cb || y.len() != outer * (ca + cb) {
+                return bad("concat sizes disagree with its inputs");
+            }
+        }
+        if overlap(&b, y) {
+            return bad("output overlaps its input in the arena");
+        }
+        self.range(i, op.mult, 8, 4, "multipliers outside data")?;
+        self.range(i, op.shift, 1, 1, "shift outside data")?;
+        self.check_shifts(i, op.shift, 1)
+    }
+
+    #[inline(always)]
+    fn check_softmax(&self, i: u16, op: &Op, x: &Value, y: &Value) -> Result<(), FormatError> {
+        let bad = |what| Err(FormatError::BadOp { index: i, what });
+        let run = op.k_pad;
+        if y.shape != x.shape || run == 0 || run > SOFTMAX_MAX_RUN || !x.len().is_multiple_of(run) {
+            return bad("softmax runs or shapes");
+        }
+        if y.scale != 1.0 / 256.0 || y.zero_point != -128 {
+            return bad("a softmax output has scale 1/256 and zero point -128");
+        }
+        self.range(i, op.bias, 256 * 4, 4, "softmax table outside data")?;
+        if self.i32s(op.bias, 256).iter().any(|&e| !(0..=SOFTMAX_ONE).contains(&e)) {
+            return bad("softmax table entries are in 0..=65536");
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn check_prelu(&self, i: u16, op: &Op, x: &Value, y: &Value) -> Result<(), FormatError> {
+        let bad = |what| Err(FormatError::BadOp { index: i, what });
+        if y.shape != x.shape {
+            return bad("prelu keeps its shape");
+        }
+        // Slopes: one, one per channel, or one per element; plus the positive side.
+        let n = op.k_pad;
+        if !(n == 1 || n == x.shape[0] || n == x.len()) {
+            return bad("slope count");
+        }
+        self.range(i, op.mult, 4 * (n + 1), 4, "multipliers outside data")?;
+        self.range(i, op.shift, 1, 1, "shift outside data")?;
+        if !(1..=PRELU_MAX_SHIFT).contains(&self.data()[op.shift]) {
+            return bad("prelu shift outside 1..=30");
+        }
+        if self.i32s(op.mult, n + 1).iter().any(|m| !(-PRELU_MULT_LIMIT + 1..PRELU_MULT_LIMIT).contains(m)) {
+            return bad("prelu multiplier too large");
         }
         Ok(())
     }
@@ -798,18 +802,39 @@ impl<'a> Model<'a> {
     }
 }
 
+/// Whether two values share bytes of the arena.
+fn overlap(a: &Value, b: &Value) -> bool {
+    a.offset < b.offset + b.len() && b.offset < a.offset + a.len()
+}
+
+/// The output height and width of `op`'s window over `x`, or `None` for a window that does
+/// not fit (or a zero kernel, stride or dilation).
+fn out_hw(op: &Op, x: &Value) -> Option<[usize; 2]> {
+    let window = |k: usize, s: usize, d: usize, inp: usize, pad: usize| -> Option<usize> {
+        if k == 0 || s == 0 || d == 0 {
+            return None;
+        }
+        (inp + pad).checked_sub(d * (k - 1) + 1).map(|v| v / s + 1)
+    };
+    let [_, h, w] = x.shape;
+    Some([
+        window(op.kernel[0], op.stride[0], op.dilation[0], h, op.pads[0] + op.pads[2])?,
+        window(op.kernel[1], op.stride[1], op.dilation[1], w, op.pads[1] + op.pads[3])?,
+    ])
+}
+
 /// Model bytes copied into 16-byte aligned memory (what [`Model::new`] needs when the
 /// bytes come from a file rather than an aligned static).
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 pub struct AlignedBytes {
-    words: std::vec::Vec<u128>,
+    words: alloc::vec::Vec<u128>,
     len: usize,
 }
 
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 impl AlignedBytes {
     pub fn new(bytes: &[u8]) -> AlignedBytes {
-        let mut words = std::vec![0u128; bytes.len().div_ceil(16)];
+        let mut words = alloc::vec![0u128; bytes.len().div_ceil(16)];
         // SAFETY: the words own at least `bytes.len()` bytes; u8 has no alignment needs.
         let dst = unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u8, bytes.len()) };
         dst.copy_from_slice(bytes);

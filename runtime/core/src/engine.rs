@@ -4,8 +4,10 @@
 use core::fmt;
 
 use crate::format::{Model, Op, OpCode, Value};
-use crate::kernels::{Add, Depthwise, Kernels, MaxPool, PRelu, PadChannels, Requant};
+use crate::kernels::{Add, Depthwise, Gemm, Kernels, MaxPool, PRelu, PadChannels, Requant};
 use crate::requant::{clamp_i8, clamp_i8_wide, div_round, quantize_f32, rshift_round};
+#[cfg(feature = "graph-ops")]
+use crate::resize::linear_taps;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EngineError {
@@ -34,6 +36,40 @@ impl std::error::Error for EngineError {}
 pub struct Engine<'m> {
     pub model: Model<'m>,
     pub kernels: &'static dyn Kernels,
+}
+
+/// A float image in, every output dequantized out: what a host (the app's backend, the
+/// quantizer's checks) asks of the engine. A microcontroller calls `set_input`, `run` and
+/// `output_f32` itself, with buffers it owns.
+#[cfg(feature = "alloc")]
+impl Engine<'_> {
+    /// Runs `image` (`[C, H, W]` as the float model takes it) and fills `outputs`, one
+    /// buffer per model output in the model's order, resized to fit (no allocation once
+    /// they have their sizes).
+    pub fn infer_into(
+        &self,
+        arena: &mut [u8],
+        image: &[f32],
+        outputs: &mut alloc::vec::Vec<alloc::vec::Vec<f32>>,
+    ) -> Result<(), EngineError> {
+        self.set_input(arena, image)?;
+        self.run(arena)?;
+        outputs.resize_with(self.outputs(), alloc::vec::Vec::new);
+        for (k, out) in outputs.iter_mut().enumerate() {
+            out.resize(self.output_at(k).map_or(0, |v| v.len()), 0.0);
+            self.output_f32_at(k, arena, out);
+        }
+        Ok(())
+    }
+
+    /// Runs `image` to the first output, dequantized.
+    pub fn infer(&self, arena: &mut [u8], image: &[f32]) -> Result<alloc::vec::Vec<f32>, EngineError> {
+        self.set_input(arena, image)?;
+        self.run(arena)?;
+        let mut out = alloc::vec![0f32; self.output().len()];
+        self.output_f32(arena, &mut out);
+        Ok(out)
+    }
 }
 
 /// Read views of up to two values and a write view of a third, all in one arena.
@@ -211,89 +247,19 @@ impl<'m> Engine<'m> {
             // SAFETY (scratch): see `arena_scratch`.
             OpCode::Conv => self.conv(op, &x, &y, unsafe { arena_scratch(base, m) }, xs, ys),
             OpCode::Dense => self.dense(op, &x, &y, unsafe { arena_scratch(base, m) }, xs, ys),
-            OpCode::DepthwiseConv => {
-                let [c, h, w] = x.shape;
-                let p = Depthwise {
-                    h,
-                    w,
-                    c,
-                    oh: y.shape[1],
-                    ow: y.shape[2],
-                    kernel: op.kernel,
-                    stride: op.stride,
-                    pad: [op.pads[0], op.pads[1]],
-                    dilation: op.dilation,
-                    x_zero: x.zero_point,
-                };
-                let rq = self.requant(op, &y, c);
-                self.kernels.depthwise(&p, xs, m.i8s(op.weights.0, op.weights.1), &rq, ys);
-            }
-            OpCode::MaxPool if op.pads == [0; 4] => {
-                let p = MaxPool {
-                    w: x.shape[2],
-                    c: x.shape[0],
-                    oh: y.shape[1],
-                    ow: y.shape[2],
-                    kernel: op.kernel,
-                    stride: op.stride,
-                    min: op.act_min,
-                    max: op.act_max,
-                };
-                self.kernels.max_pool(&p, xs, ys);
-            }
+            OpCode::DepthwiseConv => self.depthwise(op, &x, &y, xs, ys),
+            OpCode::MaxPool if op.pads == [0; 4] => self.max_pool(op, &x, &y, xs, ys),
             OpCode::MaxPool | OpCode::AvgPool => pool(op, &x, &y, xs, ys),
-            OpCode::GlobalAvgPool => {
-                let [c, h, w] = x.shape;
-                let z = x.zero_point as i32;
-                for c0 in (0..c).step_by(POOL_CHUNK) {
-                    let n = POOL_CHUNK.min(c - c0);
-                    let mut acc = [0i32; POOL_CHUNK];
-                    for p in 0..h * w {
-                        let src = &xs[p * c + c0..p * c + c0 + n];
-                        acc.iter_mut().zip(src).for_each(|(a, &v)| *a = a.wrapping_add(v as i32 - z));
-                    }
-                    for (d, &a) in ys[c0..c0 + n].iter_mut().zip(acc.iter()) {
-                        *d = clamp_i8(div_round(a, (h * w) as i32).wrapping_add(z), -128, 127);
-                    }
-                }
-            }
-            OpCode::Flatten => {
-                let [c, h, w] = x.shape;
-                for ch in 0..c {
-                    for p in 0..h * w {
-                        ys[ch * h * w + p] = xs[p * c + ch];
-                    }
-                }
-            }
-            OpCode::Add => {
-                let mult = m.i32s(op.mult, 2);
-                let p = Add {
-                    mult: [mult[0], mult[1]],
-                    shift: m.u8s(op.shift, 1)[0],
-                    a_zero: x.zero_point,
-                    b_zero: second.zero_point,
-                    y_zero: y.zero_point,
-                    min: op.act_min,
-                    max: op.act_max,
-                };
-                self.kernels.add(&p, xs, bs, ys);
-            }
+            OpCode::GlobalAvgPool => global_avg_pool(&x, xs, ys),
+            OpCode::Flatten => flatten(&x, xs, ys),
+            OpCode::Add => self.add(op, [&x, &second], &y, [xs, bs], ys),
             OpCode::Concat => {
                 let mult = m.i32s(op.mult, 2);
                 let s = m.u8s(op.shift, 1)[0];
                 concat(op, [(x, mult[0]), (second, mult[1])], s, y.zero_point, [xs, bs], ys);
             }
             OpCode::Pad => pad(self.kernels, op, &x, &y, xs, ys),
-            OpCode::Upsample => {
-                let ([c, _, w], [_, oh, ow]) = (x.shape, y.shape);
-                let [fy, fx] = op.kernel;
-                for oy in 0..oh {
-                    let src = &xs[(oy / fy) * w * c..][..w * c];
-                    for ox in 0..ow {
-                        ys[(oy * ow + ox) * c..][..c].copy_from_slice(&src[(ox / fx) * c..][..c]);
-                    }
-                }
-            }
+            OpCode::Upsample => upsample_nearest(op, &x, &y, xs, ys),
             #[cfg(feature = "graph-ops")]
             OpCode::UpsampleLinear => upsample_linear(op, &x, &y, xs, ys),
             #[cfg(feature = "graph-ops")]
@@ -301,27 +267,73 @@ impl<'m> Engine<'m> {
             // The loader refuses them in builds without the feature.
             #[cfg(not(feature = "graph-ops"))]
             OpCode::UpsampleLinear | OpCode::Softmax => {}
-            OpCode::Lut => {
-                let table = m.i8s(op.weights.0, 256);
-                for (o, &v) in ys.iter_mut().zip(xs) {
-                    *o = table[(v as u8 ^ 0x80) as usize];
-                }
-            }
-            OpCode::PRelu => {
-                let n = op.k_pad;
-                let p = PRelu {
-                    c: x.shape[0],
-                    slopes: n,
-                    mult: m.i32s(op.mult, n + 1),
-                    shift: m.u8s(op.shift, 1)[0],
-                    x_zero: x.zero_point,
-                    y_zero: y.zero_point,
-                    min: op.act_min,
-                    max: op.act_max,
-                };
-                self.kernels.prelu(&p, xs, ys);
-            }
+            OpCode::Lut => lut(m.i8s(op.weights.0, 256), xs, ys),
+            OpCode::PRelu => self.prelu(op, &x, &y, xs, ys),
         }
+    }
+
+    fn depthwise(&self, op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
+        let [c, h, w] = x.shape;
+        let p = Depthwise {
+            h,
+            w,
+            c,
+            oh: y.shape[1],
+            ow: y.shape[2],
+            kernel: op.kernel,
+            stride: op.stride,
+            pad: [op.pads[0], op.pads[1]],
+            dilation: op.dilation,
+            x_zero: x.zero_point,
+        };
+        let rq = self.requant(op, y, c);
+        self.kernels.depthwise(&p, xs, self.model.i8s(op.weights.0, op.weights.1), &rq, ys);
+    }
+
+    /// Unpadded max pooling (the kernels' own; padded pooling is [`pool`]'s).
+    fn max_pool(&self, op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
+        let p = MaxPool {
+            w: x.shape[2],
+            c: x.shape[0],
+            oh: y.shape[1],
+            ow: y.shape[2],
+            kernel: op.kernel,
+            stride: op.stride,
+            min: op.act_min,
+            max: op.act_max,
+        };
+        self.kernels.max_pool(&p, xs, ys);
+    }
+
+    fn add(&self, op: &Op, [a, b]: [&Value; 2], y: &Value, [xs, bs]: [&[i8]; 2], ys: &mut [i8]) {
+        let m = &self.model;
+        let mult = m.i32s(op.mult, 2);
+        let p = Add {
+            mult: [mult[0], mult[1]],
+            shift: m.u8s(op.shift, 1)[0],
+            a_zero: a.zero_point,
+            b_zero: b.zero_point,
+            y_zero: y.zero_point,
+            min: op.act_min,
+            max: op.act_max,
+        };
+        self.kernels.add(&p, xs, bs, ys);
+    }
+
+    fn prelu(&self, op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
+        let m = &self.model;
+        let n = op.k_pad;
+        let p = PRelu {
+            c: x.shape[0],
+            slopes: n,
+            mult: m.i32s(op.mult, n + 1),
+            shift: m.u8s(op.shift, 1)[0],
+            x_zero: x.zero_point,
+            y_zero: y.zero_point,
+            min: op.act_min,
+            max: op.act_max,
+        };
+        self.kernels.prelu(&p, xs, ys);
     }
 
     fn requant<'a>(&self, op: &Op, y: &Value, n: usize) -> Requant<'a>
@@ -364,7 +376,7 @@ impl<'m> Engine<'m> {
             };
             let b = &weights[gi * k_pad * n_pad..(gi + 1) * k_pad * n_pad];
             if pointwise {
-                self.kernels.gemm(oh * ow, cog, k_pad, xs, b, n_pad, &rq, ys, co);
+                self.kernels.gemm(&Gemm { m: oh * ow, n: cog, k_pad, n_pad, ldo: co }, xs, b, &rq, ys);
                 continue;
             }
             // As many pixels per im2col tile as the scratch holds (at least `tile_m`, checked
@@ -387,17 +399,8 @@ impl<'m> Engine<'m> {
                         }
                     }
                 }
-                self.kernels.gemm(
-                    rows,
-                    cog,
-                    k_pad,
-                    &scratch[..rows * k_pad],
-                    b,
-                    n_pad,
-                    &rq,
-                    &mut ys[p0 * co + gi * cog..],
-                    co,
-                );
+                let shape = Gemm { m: rows, n: cog, k_pad, n_pad, ldo: co };
+                self.kernels.gemm(&shape, &scratch[..rows * k_pad], b, &rq, &mut ys[p0 * co + gi * cog..]);
                 p0 += rows;
             }
         }
@@ -408,13 +411,14 @@ impl<'m> Engine<'m> {
         let (k, n) = (x.len(), y.len());
         let rq = self.requant(op, y, n);
         let b = m.i8s(op.weights.0, op.weights.1);
+        let shape = Gemm { m: 1, n, k_pad: op.k_pad, n_pad: op.n_pad, ldo: n };
         if k == op.k_pad {
-            self.kernels.gemm(1, n, op.k_pad, xs, b, op.n_pad, &rq, ys, n);
+            self.kernels.gemm(&shape, xs, b, &rq, ys);
         } else {
             let a = &mut scratch[..op.k_pad];
             a[..k].copy_from_slice(xs);
             a[k..].fill(0);
-            self.kernels.gemm(1, n, op.k_pad, a, b, op.n_pad, &rq, ys, n);
+            self.kernels.gemm(&shape, a, b, &rq, ys);
         }
     }
 }
@@ -653,17 +657,6 @@ fn concat(op: &Op, inputs: [(Value, i32); 2], s: u8, zy: i8, xs: [&[i8]; 2], ys:
     }
 }
 
-/// Bilinear upsampling along one axis of whole factor `f`: output `o` reads input `i0` with
-/// weight `d - t` and `i0 + 1` with weight `t`, out of `d`; `i0` may be -1 and `i0 + 1`
-/// past the end (the caller clamps). At `(o + 0.5) / f - 0.5` (half_pixel), or at `o / f`
-/// (`asymmetric`). Whole numbers, so every target computes the same bytes.
-#[cfg(feature = "graph-ops")]
-pub fn linear_taps(o: usize, f: usize, asymmetric: bool) -> (isize, usize, usize) {
-    let (num, d) =
-        if asymmetric { (o as isize, f as isize) } else { (2 * o as isize + 1 - f as isize, 2 * f as isize) };
-    (num.div_euclid(d), num.rem_euclid(d) as usize, d as usize)
-}
-
 /// Bilinear upsampling of `[H, W, C]` bytes by whole factors (op code 14): each output is
 /// `z + (sum of w_y * w_x * (x - z)) / (d_y * d_x)`, rounded half to even as ONNX
 /// Runtime's QuantizeLinear rounds the float Resize's result. Input and output share their
@@ -751,6 +744,52 @@ fn pad(kernels: &dyn Kernels, op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut
 
 /// Channels handled per pass by the pooling loops (their i32 sums live on the stack).
 const POOL_CHUNK: usize = 64;
+
+/// The mean of each channel over the map, rounded, in the input's quantization.
+fn global_avg_pool(x: &Value, xs: &[i8], ys: &mut [i8]) {
+    let [c, h, w] = x.shape;
+    let z = x.zero_point as i32;
+    for c0 in (0..c).step_by(POOL_CHUNK) {
+        let n = POOL_CHUNK.min(c - c0);
+        let mut acc = [0i32; POOL_CHUNK];
+        for p in 0..h * w {
+            let src = &xs[p * c + c0..p * c + c0 + n];
+            acc.iter_mut().zip(src).for_each(|(a, &v)| *a = a.wrapping_add(v as i32 - z));
+        }
+        for (d, &a) in ys[c0..c0 + n].iter_mut().zip(acc.iter()) {
+            *d = clamp_i8(div_round(a, (h * w) as i32).wrapping_add(z), -128, 127);
+        }
+    }
+}
+
+/// `[H, W, C]` to the `[C, H, W]` order a float model flattens in.
+fn flatten(x: &Value, xs: &[i8], ys: &mut [i8]) {
+    let [c, h, w] = x.shape;
+    for ch in 0..c {
+        for p in 0..h * w {
+            ys[ch * h * w + p] = xs[p * c + ch];
+        }
+    }
+}
+
+/// Nearest-neighbour upsampling by whole factors (op code 13).
+fn upsample_nearest(op: &Op, x: &Value, y: &Value, xs: &[i8], ys: &mut [i8]) {
+    let ([c, _, w], [_, oh, ow]) = (x.shape, y.shape);
+    let [fy, fx] = op.kernel;
+    for oy in 0..oh {
+        let src = &xs[(oy / fy) * w * c..][..w * c];
+        for ox in 0..ow {
+            ys[(oy * ow + ox) * c..][..c].copy_from_slice(&src[(ox / fx) * c..][..c]);
+        }
+    }
+}
+
+/// A 256-entry table op (sigmoid, tanh, ...), indexed by the input byte offset to u8.
+fn lut(table: &[i8], xs: &[i8], ys: &mut [i8]) {
+    for (o, &v) in ys.iter_mut().zip(xs) {
+        *o = table[(v as u8 ^ 0x80) as usize];
+    }
+}
 
 /// Padded max pooling and average pooling, a channel vector at a time (channels are
 /// contiguous). Unpadded max pooling, the common case, is [`Kernels::max_pool`].

@@ -8,7 +8,7 @@
 use core::arch::aarch64::*;
 use core::arch::asm;
 
-use super::{Depthwise, Kernels, Requant};
+use super::{Depthwise, Gemm, Kernels, Requant};
 
 pub struct Neon;
 pub struct NeonDot;
@@ -40,19 +40,9 @@ impl Kernels for Neon {
     fn name(&self) -> &'static str {
         "neon"
     }
-    fn gemm(
-        &self,
-        m: usize,
-        n: usize,
-        k_pad: usize,
-        a: &[i8],
-        b: &[i8],
-        n_pad: usize,
-        rq: &Requant,
-        out: &mut [i8],
-        ldo: usize,
-    ) {
-        assert!(super::gemm_sizes_ok(m, n, k_pad, a, b, n_pad, rq, out, ldo));
+    fn gemm(&self, p: &Gemm, a: &[i8], b: &[i8], rq: &Requant, out: &mut [i8]) {
+        assert!(super::gemm_sizes_ok(p, a, b, rq, out));
+        let Gemm { m, n, k_pad, n_pad, ldo } = *p;
         // SAFETY: NEON is always present on aarch64; sizes checked above.
         unsafe { gemm_neon::<false>(m, n, k_pad, a, b, n_pad, rq, out, ldo) }
     }
@@ -67,19 +57,9 @@ impl Kernels for NeonDot {
     fn name(&self) -> &'static str {
         "neon-dotprod"
     }
-    fn gemm(
-        &self,
-        m: usize,
-        n: usize,
-        k_pad: usize,
-        a: &[i8],
-        b: &[i8],
-        n_pad: usize,
-        rq: &Requant,
-        out: &mut [i8],
-        ldo: usize,
-    ) {
-        assert!(super::gemm_sizes_ok(m, n, k_pad, a, b, n_pad, rq, out, ldo));
+    fn gemm(&self, p: &Gemm, a: &[i8], b: &[i8], rq: &Requant, out: &mut [i8]) {
+        assert!(super::gemm_sizes_ok(p, a, b, rq, out));
+        let Gemm { m, n, k_pad, n_pad, ldo } = *p;
         // SAFETY: handed out only when the CPU has dotprod; sizes checked above.
         unsafe { gemm_dot(m, n, k_pad, a, b, n_pad, rq, out, ldo) }
     }

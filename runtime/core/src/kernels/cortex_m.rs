@@ -11,7 +11,7 @@
 use core::arch::asm;
 
 use super::reference::{self, finish};
-use super::{Depthwise, Kernels, Requant};
+use super::{Depthwise, Gemm, Kernels, Requant};
 
 pub struct CortexM;
 
@@ -92,19 +92,9 @@ impl Kernels for CortexM {
         "cortex-m-dsp"
     }
 
-    fn gemm(
-        &self,
-        m: usize,
-        n: usize,
-        k_pad: usize,
-        a: &[i8],
-        b: &[i8],
-        n_pad: usize,
-        rq: &Requant,
-        out: &mut [i8],
-        ldo: usize,
-    ) {
-        assert!(super::gemm_sizes_ok(m, n, k_pad, a, b, n_pad, rq, out, ldo));
+    fn gemm(&self, p: &Gemm, a: &[i8], b: &[i8], rq: &Requant, out: &mut [i8]) {
+        assert!(super::gemm_sizes_ok(p, a, b, rq, out));
+        let Gemm { m, n, k_pad, n_pad, ldo } = *p;
         // Blocks of two rows by two columns: each pass loads two activation and two weight
         // words, splits each once, and feeds eight SMLADs (16 MACs in ~20 instructions).
         let (ap, bp) = (a.as_ptr(), b.as_ptr());

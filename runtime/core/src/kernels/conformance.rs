@@ -9,7 +9,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::reference::Reference;
-use super::{Add, Depthwise, Kernels, MaxPool, PRelu, PadChannels, Requant};
+use super::{Add, Depthwise, Gemm, Kernels, MaxPool, PRelu, PadChannels, Requant};
 
 /// xorshift64*: the suite needs no dependency and is repeatable.
 struct Rng(u64);
@@ -123,8 +123,9 @@ fn check_gemm(k: &dyn Kernels, rng: &mut Rng, m: usize, n: usize, k_pad: usize, 
     let sentinel = 0x55u8 as i8;
     let mut want = vec![sentinel; m * ldo];
     let mut got = want.clone();
-    Reference.gemm(m, n, k_pad, &a, &b, n_pad, &p.rq(), &mut want, ldo);
-    k.gemm(m, n, k_pad, &a, &b, n_pad, &p.rq(), &mut got, ldo);
+    let shape = Gemm { m, n, k_pad, n_pad, ldo };
+    Reference.gemm(&shape, &a, &b, &p.rq(), &mut want);
+    k.gemm(&shape, &a, &b, &p.rq(), &mut got);
     assert_eq!(got, want, "{} gemm m={m} n={n} k_pad={k_pad} ldo={ldo} extreme={extreme}", k.name());
 }
 
@@ -145,8 +146,8 @@ fn check_requant_ties(k: &dyn Kernels) {
         let mut p = tie_params(n, low, base);
         p.wsum = wsums(&b, k_pad, n, n);
         let (mut want, mut got) = (vec![0i8; m * n], vec![0i8; m * n]);
-        Reference.gemm(m, n, k_pad, &a, &b, n, &p.rq(), &mut want, n);
-        k.gemm(m, n, k_pad, &a, &b, n, &p.rq(), &mut got, n);
+        Reference.gemm(&Gemm { m, n, k_pad, n_pad: n, ldo: n }, &a, &b, &p.rq(), &mut want);
+        k.gemm(&Gemm { m, n, k_pad, n_pad: n, ldo: n }, &a, &b, &p.rq(), &mut got);
         let first = got.iter().zip(&want).position(|(g, w)| g != w);
         assert_eq!(first, None, "{} requantization at ties, shifts from {base}, low shift {low:?}", k.name());
     }
@@ -187,8 +188,8 @@ fn check_requant_extremes(k: &dyn Kernels) {
             p.mult = (0..n).map(|j| mults[j / biases.len() % mults.len()]).collect();
             (p.shift, p.zero_point, p.min, p.max) = (vec![shift; n], zero_point, -128, 127);
             let (mut want, mut got) = (vec![0i8; m * n], vec![0i8; m * n]);
-            Reference.gemm(m, n, k_pad, &a, &b, n, &p.rq(), &mut want, n);
-            k.gemm(m, n, k_pad, &a, &b, n, &p.rq(), &mut got, n);
+            Reference.gemm(&Gemm { m, n, k_pad, n_pad: n, ldo: n }, &a, &b, &p.rq(), &mut want);
+            k.gemm(&Gemm { m, n, k_pad, n_pad: n, ldo: n }, &a, &b, &p.rq(), &mut got);
             assert_eq!(
                 got,
                 want,
@@ -312,8 +313,8 @@ pub fn depthwise(k: &dyn Kernels) {
 fn check_prelu(k: &dyn Kernels, rng: &mut Rng, extreme: bool) {
     let (hw, c) = (1 + rng.below(70), 1 + rng.below(40));
     let slopes = [1, c, hw * c][rng.below(3)];
-    let limit = crate::format::PRELU_MULT_LIMIT;
-    let shift = 1 + rng.below(crate::format::PRELU_MAX_SHIFT as usize) as u8;
+    let limit = crate::kernels::PRELU_MULT_LIMIT;
+    let shift = 1 + rng.below(crate::kernels::PRELU_MAX_SHIFT as usize) as u8;
     let mult: Vec<i32> = (0..=slopes)
         .map(|_| match rng.below(6) {
             0 => limit - 1,

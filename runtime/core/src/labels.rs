@@ -18,7 +18,7 @@ pub const ALL_CLASSES: [&str; 8] =
 /// when the name is not an emotion we know.
 ///
 /// ```
-/// use fer_runtime::labels::class_index;
+/// use fer_core::labels::class_index;
 /// assert_eq!(class_index("Anger"), Some(0));
 /// assert_eq!(class_index("sadness"), Some(4));
 /// assert_eq!(class_index("contempt"), Some(7));

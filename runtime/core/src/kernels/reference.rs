@@ -1,7 +1,7 @@
 //! The portable reference: plain loops, the definition every optimized kernel must match
 //! bit for bit.
 
-use super::{Add, Depthwise, Kernels, MaxPool, PRelu, PadChannels, Requant};
+use super::{Add, Depthwise, Gemm, Kernels, MaxPool, PRelu, PadChannels, Requant};
 use crate::requant::{clamp_i8, quantize_f32, requant};
 
 pub struct Reference;
@@ -17,19 +17,9 @@ impl Kernels for Reference {
         "reference"
     }
 
-    fn gemm(
-        &self,
-        m: usize,
-        n: usize,
-        k_pad: usize,
-        a: &[i8],
-        b: &[i8],
-        n_pad: usize,
-        rq: &Requant,
-        out: &mut [i8],
-        ldo: usize,
-    ) {
-        assert!(super::gemm_sizes_ok(m, n, k_pad, a, b, n_pad, rq, out, ldo));
+    fn gemm(&self, p: &Gemm, a: &[i8], b: &[i8], rq: &Requant, out: &mut [i8]) {
+        assert!(super::gemm_sizes_ok(p, a, b, rq, out));
+        let Gemm { m, n, k_pad, n_pad, ldo } = *p;
         for i in 0..m {
             let row = &a[i * k_pad..(i + 1) * k_pad];
             for j in 0..n {
@@ -80,7 +70,7 @@ pub fn prelu(p: &PRelu, x: &[i8], out: &mut [i8]) {
             && x.len().is_multiple_of(c)
             && (p.slopes == 1 || p.slopes == c || p.slopes == x.len())
             && p.mult.len() > p.slopes
-            && (1..=crate::format::PRELU_MAX_SHIFT).contains(&p.shift)
+            && (1..=crate::kernels::PRELU_MAX_SHIFT).contains(&p.shift)
     );
     let s = p.shift as u32;
     let (pos, half) = (p.mult[p.slopes], 1i32 << (s - 1));

@@ -1,0 +1,66 @@
+//! The own int8 engine on a `.fer` model.
+
+use std::path::Path;
+
+use super::{Backend, BackendError, mapped, read};
+use crate::engine::Engine;
+use crate::format::{AlignedBytes, FormatError, Model};
+use crate::kernels::Kernels;
+
+pub struct Own {
+    bytes: AlignedBytes,
+    arena: Vec<u8>,
+    kernels: &'static dyn Kernels,
+    input_map: Vec<(f32, f32)>,
+    mapped: Vec<f32>,
+}
+
+impl Own {
+    /// Loads and validates `path` (checksum included) on the fastest kernels this CPU has.
+    pub fn load(path: &Path) -> Result<Own, BackendError> {
+        Own::from_bytes(&read(path)?, crate::kernels::best())
+            .map_err(|source| BackendError::Format { path: path.into(), source })
+    }
+
+    pub fn from_bytes(raw: &[u8], kernels: &'static dyn Kernels) -> Result<Own, FormatError> {
+        let bytes = AlignedBytes::new(raw);
+        let model = Model::new(bytes.as_slice())?;
+        let arena = vec![0u8; model.header.arena_size];
+        let input_map = (0..model.input_map_len()).map(|k| model.input_map_at(k)).collect();
+        Ok(Own { bytes, arena, kernels, input_map, mapped: Vec::new() })
+    }
+
+    /// The engine on the loaded model.
+    pub fn engine(&self) -> Engine<'_> {
+        // The bytes were validated (checksum included) at load and are immutable since:
+        // the structural pass alone rebuilds the view without hashing megabytes per image.
+        let model = Model::new_unchecked_crc(self.bytes.as_slice()).expect("validated at load");
+        Engine::new(model, self.kernels)
+    }
+}
+
+impl Backend for Own {
+    fn name(&self) -> String {
+        format!("own int8 ({})", self.kernels.name())
+    }
+
+    fn input_shape(&self) -> [usize; 3] {
+        self.engine().input().shape
+    }
+
+    fn input_map(&self) -> &[(f32, f32)] {
+        &self.input_map
+    }
+
+    fn run(&mut self, input: &[f32], outputs: &mut Vec<Vec<f32>>) -> Result<(), BackendError> {
+        let model = Model::new_unchecked_crc(self.bytes.as_slice()).expect("validated at load");
+        Ok(Engine::new(model, self.kernels).infer_into(&mut self.arena, input, outputs)?)
+    }
+
+    /// As the default, without the output buffers: the classifier's hot path.
+    fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, BackendError> {
+        let model = Model::new_unchecked_crc(self.bytes.as_slice()).expect("validated at load");
+        let input = mapped(image, &self.input_map, &mut self.mapped);
+        Ok(Engine::new(model, self.kernels).infer(&mut self.arena, input)?)
+    }
+}
