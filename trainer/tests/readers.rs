@@ -3,7 +3,8 @@
 mod common;
 
 use common::*;
-use fer_trainer::data::source::{DataError, detect};
+use fer_trainer::data::DataError;
+use fer_trainer::data::source::detect;
 use fer_trainer::data::subject::SubjectPattern;
 use fer_trainer::data::{Format, ImageSource, ImageSpec, LoadOptions, Usage, load};
 use image::ImageFormat;

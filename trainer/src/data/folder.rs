@@ -14,7 +14,7 @@ use walkdir::WalkDir;
 
 use super::subject::SubjectPattern;
 use super::{Dataset, ImageSource, Sample, Skipped, Usage};
-use crate::data::source::DataError;
+use crate::data::error::DataError;
 
 const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 

@@ -12,7 +12,7 @@ use fer_runtime::labels::class_index;
 
 use super::subject::SubjectPattern;
 use super::{Dataset, Format, ImageSource, Sample, Skipped, Usage, fer_csv};
-use crate::data::source::DataError;
+use crate::data::error::DataError;
 
 fn column(headers: &csv::StringRecord, name: &str) -> Option<usize> {
     headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name))

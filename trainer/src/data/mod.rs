@@ -18,6 +18,7 @@
 
 pub mod balance;
 pub mod decode;
+pub mod error;
 pub mod fer_csv;
 pub mod folder;
 pub mod inspect;
@@ -32,6 +33,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use decode::ImageSpec;
+pub use error::DataError;
 pub use fer_runtime::labels::{ALL_CLASSES, CONTEMPT, EMOTIONS};
 pub use source::{LoadOptions, load};
 

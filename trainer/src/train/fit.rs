@@ -1,5 +1,6 @@
-//! One training run: epochs of streamed, augmented batches; validation; best and last
-//! checkpoints; early stopping; metrics.csv, curves.png, confusion.png and report.json.
+//! One training run: set up (or resume), epochs of streamed, augmented batches
+//! ([`super::epoch`], on the devices [`super::device`] names), validation, best and last
+//! checkpoints, early stopping; metrics.csv, curves.png, confusion.png and report.json.
 //!
 //! Determinism: the model is initialised from `seed` (by flex's generator on every device);
 //! each epoch reseeds the backend (for
@@ -7,29 +8,27 @@
 //! epoch number. A run resumed from `last/` therefore replays the interrupted epoch exactly
 //! as the uninterrupted run would have.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams, SgdConfig,
-    decay::WeightDecayConfig, momentum::MomentumConfig,
+    AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
 };
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::activation::log_softmax;
 use fer_runtime::fsutil::write_atomic;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::checkpoint::{self, MODEL_FILE, MODEL_JSON, ModelCard, OPTIMIZER_FILE, STATE_FILE, TrainState};
+use super::checkpoint::{MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TrainState};
 use super::config::{OptimizerKind, TrainConfig};
+pub use super::device::parse_devices;
 use super::diagnose::{self, Overfitting, PriorShift, ValAboveTrain};
+use super::epoch::Session;
 use super::loader::{Batch, Item, Loader, mix};
 use super::metrics::{Confusion, EpochMetrics, SetMetrics};
-use super::monitor::{EarlyStopping, Monitor};
+use super::monitor::Monitor;
 use super::plot;
 use super::schedule::LrSchedule;
 use crate::data::balance::{self, BalanceMode, WeightedSampler};
@@ -52,7 +51,7 @@ pub enum TrainError {
     Io(String),
 }
 
-fn io<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> TrainError {
+pub(super) fn io<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> TrainError {
     move |e| TrainError::Io(format!("{what}: {e}"))
 }
 
@@ -113,79 +112,6 @@ pub struct RunReport {
     pub config: TrainConfig,
 }
 
-/// Turns `--devices` names into devices: `flex` (or `cpu`), `libtorch` (LibTorch on the
-/// CPU), `libtorch-cuda[:N]`, `cuda[:N]`, `wgpu[:N]`.
-pub fn parse_devices(names: &[String]) -> Result<Vec<Device>, String> {
-    names
-        .iter()
-        .map(|name| {
-            let (kind, index) = name.split_once(':').unwrap_or((name.as_str(), "0"));
-            let index: usize =
-                index.parse().map_err(|_| format!("device {name:?}: index must be a number"))?;
-            match kind {
-                "flex" | "cpu" => Ok(Device::flex()),
-                "libtorch" | "tch" => libtorch_device(None),
-                "libtorch-cuda" | "tch-cuda" => libtorch_device(Some(index)),
-                "cuda" => cuda_device(index),
-                "wgpu" => wgpu_device(index),
-                _ => Err(format!(
-                    "unknown device {name:?}: use flex, libtorch, libtorch-cuda:N, cuda:N or wgpu:N"
-                )),
-            }
-        })
-        .collect()
-}
-
-fn missing_backend(kind: &str) -> String {
-    format!(
-        "this fer-train was built without the `{kind}` backend; rebuild with \
-         `cargo build --release -p fer-trainer --features {kind}`"
-    )
-}
-
-#[cfg(feature = "cuda")]
-fn cuda_device(index: usize) -> Result<Device, String> {
-    Ok(Device::cuda(index))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda_device(_index: usize) -> Result<Device, String> {
-    Err(missing_backend("cuda"))
-}
-
-// burn 0.22 marks burn-tch deprecated in favour of its CubeCL backends, but those need an
-// LLVM download at build time (../shared/TOOLCHAIN-NOTES.md); LibTorch is the GPU path that
-// builds from registry packages alone.
-#[cfg(feature = "tch")]
-#[allow(deprecated)]
-fn libtorch_device(cuda: Option<usize>) -> Result<Device, String> {
-    let Some(index) = cuda else { return Ok(Device::libtorch()) };
-    // burn-tch panics on a device LibTorch does not have; say so first.
-    let count = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
-    if index >= count {
-        return Err(format!(
-            "libtorch-cuda:{index}: LibTorch sees {count} CUDA device(s) here{}",
-            if count == 0 { " (no GPU, or no NVIDIA driver)" } else { "" }
-        ));
-    }
-    Ok(Device::libtorch_cuda(index))
-}
-
-#[cfg(not(feature = "tch"))]
-fn libtorch_device(_cuda: Option<usize>) -> Result<Device, String> {
-    Err(missing_backend("tch"))
-}
-
-#[cfg(feature = "wgpu")]
-fn wgpu_device(index: usize) -> Result<Device, String> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)))
-}
-
-#[cfg(not(feature = "wgpu"))]
-fn wgpu_device(_index: usize) -> Result<Device, String> {
-    Err(missing_backend("wgpu"))
-}
-
 pub(crate) fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
     match cfg.optimizer {
@@ -206,7 +132,12 @@ pub(crate) fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     }
 }
 
-fn input_tensor(batch: &Batch, spec: ImageSpec, range: std::ops::Range<usize>, device: &Device) -> Tensor<4> {
+pub(super) fn input_tensor(
+    batch: &Batch,
+    spec: ImageSpec,
+    range: std::ops::Range<usize>,
+    device: &Device,
+) -> Tensor<4> {
     let per = spec.len();
     let data = TensorData::new(
         batch.images[range.start * per..range.end * per].to_vec(),
@@ -287,7 +218,7 @@ pub fn evaluate(
     Ok(Evaluation { metrics: SetMetrics::from_confusion(loss_sum, &confusion), confusion, predictions })
 }
 
-fn save_model(model: &FerModel) -> Result<Vec<u8>, TrainError> {
+pub(super) fn save_model(model: &FerModel) -> Result<Vec<u8>, TrainError> {
     let bytes = model.clone().into_record().into_bytes().map_err(io("serialising the model"))?;
     Ok(bytes.to_vec())
 }
@@ -301,7 +232,7 @@ pub fn load_model(dir: &Path, config: &ModelConfig, device: &Device) -> Result<F
     config.init(device).try_load_record(record).map_err(io(path.display()))
 }
 
-fn write_csv(path: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
+pub(super) fn write_csv(path: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let header = [
         "epoch",
@@ -341,7 +272,7 @@ fn write_csv(path: &Path, history: &[EpochMetrics]) -> Result<(), TrainError> {
 }
 
 /// The class mix the model trains on (after balancing), for the prior-shift diagnosis.
-fn training_prior(data: &RunData, weights: &[f64]) -> Vec<f64> {
+pub(super) fn training_prior(data: &RunData, weights: &[f64]) -> Vec<f64> {
     let mut mass = vec![0.0; data.classes];
     for (&i, &w) in data.train.iter().zip(weights) {
         mass[data.loader.ds.samples[i].class as usize] += w;
@@ -351,14 +282,14 @@ fn training_prior(data: &RunData, weights: &[f64]) -> Vec<f64> {
 }
 
 /// The model config saved in a run's `last/` checkpoint, if it has one.
-fn saved_model(last: &Path) -> Option<ModelConfig> {
+pub(super) fn saved_model(last: &Path) -> Option<ModelConfig> {
     let text = std::fs::read_to_string(last.join(STATE_FILE)).ok()?;
     serde_json::from_str::<TrainState>(&text).ok().map(|s| s.model)
 }
 
 /// Test hook standing in for `kill -9` mid-epoch: abort (no cleanup, like a kill) after this
 /// many training batches.
-fn crash_after() -> Option<usize> {
+pub(super) fn crash_after() -> Option<usize> {
     std::env::var("FER_TRAIN_ABORT_AFTER_BATCHES").ok().and_then(|v| v.parse().ok())
 }
 
@@ -403,27 +334,8 @@ pub fn run(
     run.report(cfg, data, model, out, started)
 }
 
-/// What a run carries from epoch to epoch, besides the model (which each optimizer step
-/// consumes and returns).
-struct Session {
-    model_config: ModelConfig,
-    devices: Vec<Device>,
-    /// The first device, for evaluation; `ad_device` is its autodiff twin, for training.
-    device: Device,
-    ad_device: Device,
-    last_dir: PathBuf,
-    best_dir: PathBuf,
-    /// Per training image: its loss weight, or its sampling weight under the sampler.
-    weights: Vec<f64>,
-    sampler: Option<WeightedSampler>,
-    optim: ModuleOptimizer,
-    state: TrainState,
-    /// Frozen layers and per-group learning rates of a fine-tune.
-    groups: Option<crate::transfer::ParamGroups>,
-}
-
 /// The model a run trains and, for a fine-tune, how it was prepared and where it freezes.
-fn model_to_train(
+pub(super) fn model_to_train(
     cfg: &TrainConfig,
     data: &RunData,
     out: &Path,
@@ -462,7 +374,10 @@ fn model_to_train(
 
 /// Per-image weights (loss weights, or sampling weights for the balanced sampler) and the
 /// sampler when balancing draws images.
-fn balancing(cfg: &TrainConfig, data: &RunData) -> Result<(Vec<f64>, Option<WeightedSampler>), TrainError> {
+pub(super) fn balancing(
+    cfg: &TrainConfig,
+    data: &RunData,
+) -> Result<(Vec<f64>, Option<WeightedSampler>), TrainError> {
     let weights: Vec<f64> = match cfg.balance {
         Some(by) => balance::sample_weights(&data.loader.ds, &data.train, by).map_err(TrainError::Invalid)?,
         None => vec![1.0; data.train.len()],
@@ -477,7 +392,7 @@ fn balancing(cfg: &TrainConfig, data: &RunData) -> Result<(Vec<f64>, Option<Weig
 }
 
 /// The model, optimizer and loop state saved in `last/`, checked against this run's data.
-fn resume_from(
+pub(super) fn resume_from(
     last_dir: &Path,
     out: &Path,
     data: &RunData,
@@ -517,7 +432,7 @@ fn resume_from(
 }
 
 /// A new model (seeded from `cfg.seed`) and the state of a run that has not started.
-fn start_fresh(
+pub(super) fn start_fresh(
     cfg: &TrainConfig,
     data: &RunData,
     model_config: &ModelConfig,
@@ -557,7 +472,7 @@ fn start_fresh(
 /// in the module's order, rather than inside the first training step (after the epoch's
 /// reseed, interleaved with dropout masks). The record then loads onto the training device
 /// as leaf parameters of its autodiff graph.
-fn seeded_init(model_config: &ModelConfig, seed: u64, ad_device: &Device) -> FerModel {
+pub(super) fn seeded_init(model_config: &ModelConfig, seed: u64, ad_device: &Device) -> FerModel {
     let flex = Device::flex();
     flex.seed(seed);
     let record = model_config.init(&flex).into_record();
@@ -565,7 +480,7 @@ fn seeded_init(model_config: &ModelConfig, seed: u64, ad_device: &Device) -> Fer
 }
 
 /// Validation metrics of `model` after `epoch`, clean and (when asked) under augmentation.
-fn validate(
+pub(super) fn validate(
     cfg: &TrainConfig,
     data: &RunData,
     model: &FerModel,
@@ -583,292 +498,10 @@ fn validate(
     Ok((val, val_augmented))
 }
 
-/// What one optimizer step saw: the objective, the plain loss summed over the batch, and
-/// the predictions.
-struct StepResult {
-    objective: f32,
-    plain_loss_sum: f64,
-    predictions: Vec<i64>,
-}
-
 impl Session {
-    fn set_up(
-        cfg: &TrainConfig,
-        data: &RunData,
-        out: &Path,
-        opts: &RunOptions,
-    ) -> Result<(Session, FerModel), TrainError> {
-        cfg.validate().map_err(TrainError::Invalid)?;
-        let (model_config, transfer, freeze_until) = model_to_train(cfg, data, out, opts)?;
-        if data.train.is_empty() || data.val.is_empty() {
-            return Err(TrainError::Invalid(format!(
-                "need training and validation images; got {} and {}",
-                data.train.len(),
-                data.val.len()
-            )));
-        }
-        let devices = parse_devices(&cfg.devices).map_err(TrainError::Invalid)?;
-        let device = devices[0].clone();
-        let ad_device = device.clone().autodiff();
-        let (last_dir, best_dir) = (out.join("last"), out.join("best"));
-        std::fs::create_dir_all(out).map_err(io(out.display()))?;
-        checkpoint::recover(&last_dir).map_err(io(last_dir.display()))?;
-        checkpoint::recover(&best_dir).map_err(io(best_dir.display()))?;
-        let (weights, sampler) = balancing(cfg, data)?;
-
-        let (model, optim, state) = if opts.resume {
-            resume_from(&last_dir, out, data, &model_config, optimizer(cfg), &ad_device)?
-        } else {
-            if last_dir.exists() {
-                return Err(TrainError::Invalid(format!(
-                    "{} already holds a run; continue it with --resume, or choose another --out",
-                    out.display()
-                )));
-            }
-            let (model, state) = start_fresh(cfg, data, &model_config, transfer.as_ref(), &ad_device)?;
-            (model, optimizer(cfg), state)
-        };
-        let groups = crate::transfer::ParamGroups::new(&model, &model_config, &cfg.transfer, freeze_until);
-        if groups.is_some() && devices.len() > 1 {
-            return Err(TrainError::Invalid(
-                "--freeze-until and --body-lr-mult work on one device for now; drop --devices or those flags"
-                    .into(),
-            ));
-        }
-        let session = Session {
-            model_config,
-            devices,
-            device,
-            ad_device,
-            last_dir,
-            best_dir,
-            weights,
-            sampler,
-            optim,
-            state,
-            groups,
-        };
-        Ok((session, model))
-    }
-
-    /// This epoch's training images with their loss weights, in the epoch's order.
-    fn epoch_items(&self, cfg: &TrainConfig, data: &RunData, epoch: usize) -> Vec<Item> {
-        let mut order_rng = ChaCha8Rng::seed_from_u64(mix(cfg.seed, 3 * epoch as u64 + 2));
-        match &self.sampler {
-            Some(s) => s.draw(data.train.len(), &mut order_rng).into_iter().map(|i| (i, 1.0)).collect(),
-            None => {
-                let mut items: Vec<Item> =
-                    data.train.iter().zip(&self.weights).map(|(&i, &w)| (i, w as f32)).collect();
-                items.shuffle(&mut order_rng);
-                items
-            }
-        }
-    }
-
-    /// One epoch of training; returns the trained model, the epoch's metrics and its last
-    /// learning rate. `after_batch` runs after every batch (the test hook that aborts
-    /// mid-epoch).
-    #[allow(clippy::too_many_arguments)]
-    fn train_epoch(
-        &mut self,
-        cfg: &TrainConfig,
-        data: &RunData,
-        mut model: FerModel,
-        epoch: usize,
-        opts: &RunOptions,
-        out: &Path,
-        mut after_batch: impl FnMut(),
-    ) -> Result<(FerModel, SetMetrics, f64), TrainError> {
-        self.ad_device.seed(mix(cfg.seed, 3 * epoch as u64 + 1));
-        let items = self.epoch_items(cfg, data, epoch);
-        let steps = data.train.len().div_ceil(cfg.batch_size);
-        let aug = (!cfg.augment.is_identity()).then(|| cfg.augment.clone());
-        let rx = data.loader.stream(items, cfg.batch_size, aug, mix(cfg.seed, 3 * epoch as u64 + 3));
-        let bar = progress_bar(opts.progress, steps as u64, &format!("epoch {}/{}", epoch + 1, cfg.epochs));
-        let mut confusion = Confusion::new(data.classes);
-        let mut loss_sum = 0.0;
-        let mut lr = cfg.lr;
-        for (step, batch) in rx.into_iter().enumerate() {
-            let batch = batch.map_err(TrainError::Io)?;
-            lr = self.state.schedule.lr(epoch, step, steps);
-            let s;
-            (model, s) = if self.devices.len() == 1 {
-                self.step_one_device(cfg, data, model, &batch, lr, epoch)
-            } else {
-                self.step_data_parallel(cfg, data, model, &batch, lr)
-            };
-            if !s.objective.is_finite() {
-                bar.finish_and_clear();
-                return Err(self.diverged(out, s.objective, epoch, step, lr));
-            }
-            loss_sum += s.plain_loss_sum;
-            for (&t, &p) in batch.targets.iter().zip(&s.predictions) {
-                confusion.add(t as usize, p as usize);
-            }
-            bar.inc(1);
-            bar.set_message(format!(
-                "loss {:.4} acc {:.1}%",
-                loss_sum / confusion.total() as f64,
-                100.0 * confusion.accuracy()
-            ));
-            after_batch();
-        }
-        bar.finish_and_clear();
-        Ok((model, SetMetrics::from_confusion(loss_sum, &confusion), lr))
-    }
-
-    /// Forward, backward and optimizer step on one device (skipped when the loss is not finite).
-    fn step_one_device(
-        &mut self,
-        cfg: &TrainConfig,
-        data: &RunData,
-        mut model: FerModel,
-        batch: &Batch,
-        lr: f64,
-        epoch: usize,
-    ) -> (FerModel, StepResult) {
-        let s = forward_loss(
-            &model,
-            batch,
-            0..batch.len,
-            data.loader.spec,
-            data.classes,
-            cfg.label_smoothing,
-            &self.ad_device,
-        );
-        let objective = s.objective.clone().into_scalar::<f32>();
-        if objective.is_finite() {
-            let grads = s.objective.backward();
-            model = match &self.groups {
-                Some(g) => g.step(&mut self.optim, model, grads, lr, epoch),
-                None => {
-                    let grads = GradientsParams::from_grads(grads, &model);
-                    self.optim.step(lr, model, grads)
-                }
-            };
-        }
-        (model, StepResult { objective, plain_loss_sum: s.plain_loss_sum, predictions: s.predictions })
-    }
-
-    /// Data parallel: one shard of the batch per device, gradients summed by the optimizer.
-    fn step_data_parallel(
-        &mut self,
-        cfg: &TrainConfig,
-        data: &RunData,
-        mut model: FerModel,
-        batch: &Batch,
-        lr: f64,
-    ) -> (FerModel, StepResult) {
-        let shard = batch.len.div_ceil(self.devices.len());
-        let mut multi = MultiGradientsParams::default();
-        let mut r = StepResult { objective: 0.0, plain_loss_sum: 0.0, predictions: Vec::new() };
-        for (d, dev) in self.devices.iter().enumerate() {
-            let range = (d * shard).min(batch.len)..((d + 1) * shard).min(batch.len);
-            if range.is_empty() {
-                continue;
-            }
-            let share = range.len() as f32 / batch.len as f32;
-            let dev = dev.clone().autodiff();
-            let replica = model.clone().fork(&dev);
-            let s = forward_loss(
-                &replica,
-                batch,
-                range,
-                data.loader.spec,
-                data.classes,
-                cfg.label_smoothing,
-                &dev,
-            );
-            let scaled = s.objective * share;
-            r.objective += scaled.clone().into_scalar::<f32>();
-            multi.grads.push((GradientsParams::from_grads(scaled.backward(), &replica), dev));
-            r.plain_loss_sum += s.plain_loss_sum;
-            r.predictions.extend(s.predictions);
-        }
-        if r.objective.is_finite() {
-            model = self.optim.step_multi(lr, model, multi);
-        }
-        (model, r)
-    }
-
-    /// The error for a loss that is not finite; report.json says so, `last/` stays as it was.
-    fn diverged(&self, out: &Path, value: f32, epoch: usize, step: usize, lr: f64) -> TrainError {
-        let last = if self.state.epochs_done > 0 {
-            format!("{} (epoch {})", self.last_dir.display(), self.state.epochs_done)
-        } else {
-            "none (it diverged in the first epoch)".to_string()
-        };
-        let err = TrainError::Diverged { value, epoch: epoch + 1, batch: step + 1, lr, last };
-        let note = serde_json::json!({"status": "diverged", "error": err.to_string(), "epochs_done": self.state.epochs_done});
-        let _ = write_atomic(&out.join("report.json"), note.to_string().as_bytes());
-        err
-    }
-
-    /// After an epoch: keep the best weights, step the schedule, decide on early stopping,
-    /// write the last checkpoint, metrics.csv and curves.png. True when the run stops here.
-    fn end_epoch(
-        &mut self,
-        cfg: &TrainConfig,
-        metrics: EpochMetrics,
-        model: &FerModel,
-        eval_model: &FerModel,
-        out: &Path,
-    ) -> Result<bool, TrainError> {
-        let epoch = metrics.epoch - 1;
-        let improved = self.state.monitor.update(epoch, cfg.monitor.read(&metrics));
-        eprintln!("{}", epoch_line(&metrics, cfg.epochs, improved));
-        if improved {
-            let card = ModelCard::new(self.model_config.clone(), epoch + 1, metrics.val.clone());
-            let card = serde_json::to_vec_pretty(&card).map_err(io("model card"))?;
-            let bytes = save_model(eval_model)?;
-            checkpoint::write_dir(&self.best_dir, &[(MODEL_FILE, &bytes), (MODEL_JSON, &card)])
-                .map_err(io(self.best_dir.display()))?;
-        }
-        let state = &mut self.state;
-        if let Some(event) = state.schedule.end_epoch(epoch, improved) {
-            eprintln!("  {event}");
-            state.events.push(format!("epoch {}: {event}", epoch + 1));
-        }
-        state.history.push(metrics);
-        state.epochs_done = epoch + 1;
-        let stop =
-            cfg.early_stopping.is_some_and(|patience| EarlyStopping { patience }.should_stop(&state.monitor));
-        if stop {
-            let reason = format!(
-                "early stopping: {} did not improve for {} epoch(s) after epoch {}",
-                cfg.monitor.name(),
-                state.monitor.epochs_since_best,
-                state.monitor.best_epoch.map_or(0, |e| e + 1)
-            );
-            state.stopped_early = Some(reason.clone());
-            state.events.push(format!("epoch {}: {reason}", epoch + 1));
-            eprintln!("  {reason}");
-        }
-        self.write_last(model, out)?;
-        Ok(stop)
-    }
-
-    /// The last checkpoint (everything a resumed run needs, written as one folder),
-    /// metrics.csv and curves.png.
-    fn write_last(&self, model: &FerModel, out: &Path) -> Result<(), TrainError> {
-        let state_json = serde_json::to_vec_pretty(&self.state).map_err(io("state"))?;
-        let model_bytes = save_model(model)?;
-        let optim_bytes = self.optim.into_bytes().map_err(io("serialising the optimizer"))?;
-        checkpoint::write_dir(
-            &self.last_dir,
-            &[(MODEL_FILE, &model_bytes), (OPTIMIZER_FILE, &optim_bytes), (STATE_FILE, &state_json)],
-        )
-        .map_err(io(self.last_dir.display()))?;
-        let history = &self.state.history;
-        write_csv(&out.join("metrics.csv"), history)?;
-        let onset = diagnose::overfitting(history).map(|o| o.onset_epoch);
-        plot::curves(&out.join("curves.png"), history, self.state.monitor.best_epoch.map(|e| e + 1), onset)
-            .map_err(|e| TrainError::Io(format!("curves.png: {e}")))
-    }
-
     /// Scores the weights the run ends with (the best epoch's when asked and there is one),
     /// draws confusion.png, diagnoses the curves and writes report.json.
-    fn report(
+    pub(super) fn report(
         self,
         cfg: &TrainConfig,
         data: &RunData,
@@ -964,38 +597,4 @@ impl Session {
         notes.extend(self.state.events.iter().cloned());
         Diagnoses { overfitting, val_above_train, prior_shift: prior, notes }
     }
-}
-
-fn epoch_line(m: &EpochMetrics, epochs: usize, improved: bool) -> String {
-    let aug = m
-        .val_augmented
-        .as_ref()
-        .map(|v| format!("  val(aug) acc {:.1}%", 100.0 * v.accuracy))
-        .unwrap_or_default();
-    format!(
-        "epoch {:>3}/{epochs}  lr {:.2e}  train loss {:.4} acc {:.1}%  val loss {:.4} acc {:.1}% bal {:.1}% f1 {:.3}{aug}  {:.0}s {:.0} img/s{}",
-        m.epoch,
-        m.lr,
-        m.train.loss,
-        100.0 * m.train.accuracy,
-        m.val.loss,
-        100.0 * m.val.accuracy,
-        100.0 * m.val.balanced_accuracy,
-        m.val.macro_f1,
-        m.seconds,
-        m.train_images_per_second,
-        if improved { "  *best" } else { "" }
-    )
-}
-
-fn progress_bar(show: bool, len: u64, prefix: &str) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} ETA {eta} {msg}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style.progress_chars("=> "));
-    bar.set_prefix(prefix.to_string());
-    bar
 }
