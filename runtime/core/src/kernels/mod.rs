@@ -12,6 +12,8 @@ pub mod cortex_m;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm32;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
@@ -232,6 +234,8 @@ pub fn best() -> &'static dyn Kernels {
     }
     #[cfg(fer_arm_dsp)]
     return &cortex_m::CortexM;
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return &wasm32::Simd128;
     #[allow(unreachable_code)]
     &reference::Reference
 }
@@ -245,5 +249,7 @@ pub fn available() -> alloc::vec::Vec<&'static dyn Kernels> {
     v.extend(x86::all_supported());
     #[cfg(target_arch = "aarch64")]
     v.extend(aarch64::all_supported());
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    v.push(&wasm32::Simd128);
     v
 }

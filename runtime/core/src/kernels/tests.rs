@@ -33,4 +33,6 @@ fn every_kernel_set_this_cpu_runs_is_tested() {
             assert!(names.contains(&"neon-dotprod"), "{names:?}");
         }
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    assert!(names.contains(&"simd128"), "{names:?}");
 }

@@ -1,5 +1,5 @@
 //! The AVX2 kernel set (`vpmaddwd` on sign-extended int8): GEMM on weights widened once
-//! per block, depthwise over flat rows ([`super::dw_rows`]) or pixel by pixel, Add in
+//! per block, depthwise over flat rows (`dw_rows.rs`) or pixel by pixel, Add in
 //! split i32 lanes; the path of every x86-64 CPU without AVX-512.
 
 use core::arch::x86_64::*;

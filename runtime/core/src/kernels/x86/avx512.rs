@@ -1,5 +1,5 @@
 //! The AVX-512 VNNI kernel set (`vpdpbusd`, 64 products an instruction): GEMM in row
-//! tiles, depthwise over flat rows ([`super::dw_quads`]) or pixel by pixel, Add in i64 or
+//! tiles, depthwise over flat rows (`dw_quads.rs`) or pixel by pixel, Add in i64 or
 //! split i32 lanes, and channel padding by masked loads.
 
 use core::arch::x86_64::*;

@@ -1,0 +1,128 @@
+//! WebAssembly SIMD128 kernels (compiled in with `-C target-feature=+simd128`; a browser
+//! without SIMD runs the scalar build, whose kernels are the reference). Exact like every
+//! other set: `i32x4.dot_i16x8_s` on sign-extended int8 (relaxed SIMD's 7-bit dot would
+//! not be), i32 lanes that wrap as the reference's accumulator does, and the reference's
+//! requantization per output.
+//!
+//! GEMM: a row (pixel) against 16 output channels a pass. Each 4-deep slice of the
+//! packed weights is 64 bytes, four vectors of four channels x four taps; the row's four
+//! inputs are broadcast as `[a0 a1 a2 a3 a0 a1 a2 a3]`, so one dot gives each channel's
+//! two pair sums. Depthwise: eight channels a pass, `i32x4.extmul_*_i16x8_s` per tap.
+
+use core::arch::wasm32::*;
+
+use super::reference::finish;
+use super::{Depthwise, Gemm, Kernels, Requant};
+
+pub struct Simd128;
+
+impl Kernels for Simd128 {
+    fn name(&self) -> &'static str {
+        "simd128"
+    }
+
+    fn gemm(&self, p: &Gemm, a: &[i8], b: &[i8], rq: &Requant, out: &mut [i8]) {
+        assert!(super::gemm_sizes_ok(p, a, b, rq, out));
+        for i in 0..p.m {
+            let row = &a[i * p.k_pad..(i + 1) * p.k_pad];
+            for j0 in (0..p.n).step_by(16) {
+                let sums = block16(row, b, p.n_pad, j0);
+                for (dj, &s) in sums.iter().enumerate().take(p.n - j0) {
+                    let j = j0 + dj;
+                    out[i * p.ldo + j] = finish(rq.bias[j].wrapping_add(s), j, rq);
+                }
+            }
+        }
+    }
+
+    fn depthwise(&self, p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
+        assert!(super::depthwise_sizes_ok(p, x, w, rq, out));
+        for oy in 0..p.oh {
+            for ox in 0..p.ow {
+                depthwise_pixel(p, x, w, rq, oy, ox, out);
+            }
+        }
+    }
+}
+
+/// The sums (bias not added) of one row against output channels `j0..j0 + 16`: the packed
+/// weights hold `n_pad` (a multiple of 16) channels per 4-deep slice, zeros past `n`.
+#[inline(always)]
+fn block16(row: &[i8], b: &[i8], n_pad: usize, j0: usize) -> [i32; 16] {
+    let mut acc = [i32x4_splat(0); 8];
+    for (k4, a) in row.chunks_exact(4).enumerate() {
+        let quad = i32::from_le_bytes([a[0] as u8, a[1] as u8, a[2] as u8, a[3] as u8]);
+        let a16 = i16x8_extend_low_i8x16(i32x4_splat(quad));
+        let w = &b[(k4 * n_pad + j0) * 4..][..64];
+        for (v, pair) in w.chunks_exact(16).zip(acc.chunks_exact_mut(2)) {
+            // SAFETY: `v` holds 16 bytes; wasm loads have no alignment requirement.
+            let wv = unsafe { v128_load(v.as_ptr() as *const v128) };
+            pair[0] = i32x4_add(pair[0], i32x4_dot_i16x8(a16, i16x8_extend_low_i8x16(wv)));
+            pair[1] = i32x4_add(pair[1], i32x4_dot_i16x8(a16, i16x8_extend_high_i8x16(wv)));
+        }
+    }
+    // Each channel's two pair sums sit side by side: add them.
+    let mut sums = [0i32; 16];
+    for (q, pair) in acc.chunks_exact(2).enumerate() {
+        let s = i32x4_add(
+            i32x4_shuffle::<0, 2, 4, 6>(pair[0], pair[1]),
+            i32x4_shuffle::<1, 3, 5, 7>(pair[0], pair[1]),
+        );
+        for (l, out) in sums[q * 4..q * 4 + 4].iter_mut().enumerate() {
+            *out = lane(s, l);
+        }
+    }
+    sums
+}
+
+#[inline(always)]
+fn lane(v: v128, l: usize) -> i32 {
+    match l {
+        0 => i32x4_extract_lane::<0>(v),
+        1 => i32x4_extract_lane::<1>(v),
+        2 => i32x4_extract_lane::<2>(v),
+        _ => i32x4_extract_lane::<3>(v),
+    }
+}
+
+/// One output pixel of a depthwise convolution: eight channels a pass, the rest one by one.
+fn depthwise_pixel(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, oy: usize, ox: usize, out: &mut [i8]) {
+    let c = p.c;
+    let zero = [p.x_zero; 8];
+    let at = |ky: usize, kx: usize| -> Option<usize> {
+        let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - p.pad[0] as isize;
+        let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize - p.pad[1] as isize;
+        let inside = iy >= 0 && ix >= 0 && iy < p.h as isize && ix < p.w as isize;
+        inside.then(|| (iy as usize * p.w + ix as usize) * c)
+    };
+    let whole = c - c % 8;
+    for c0 in (0..whole).step_by(8) {
+        let (mut lo, mut hi) = (i32x4_splat(0), i32x4_splat(0));
+        for ky in 0..p.kernel[0] {
+            for kx in 0..p.kernel[1] {
+                let xs = at(ky, kx).map_or(&zero[..], |o| &x[o + c0..o + c0 + 8]);
+                let ws = &w[(ky * p.kernel[1] + kx) * c + c0..][..8];
+                // SAFETY: both slices hold 8 bytes; wasm loads have no alignment requirement.
+                let (xv, wv) =
+                    unsafe { (i16x8_load_extend_i8x8(xs.as_ptr()), i16x8_load_extend_i8x8(ws.as_ptr())) };
+                lo = i32x4_add(lo, i32x4_extmul_low_i16x8(xv, wv));
+                hi = i32x4_add(hi, i32x4_extmul_high_i16x8(xv, wv));
+            }
+        }
+        for l in 0..8 {
+            let ch = c0 + l;
+            let s = if l < 4 { lane(lo, l) } else { lane(hi, l - 4) };
+            out[(oy * p.ow + ox) * c + ch] = finish(rq.bias[ch].wrapping_add(s), ch, rq);
+        }
+    }
+    for ch in whole..c {
+        let mut acc = rq.bias[ch];
+        for ky in 0..p.kernel[0] {
+            for kx in 0..p.kernel[1] {
+                let v = at(ky, kx).map_or(p.x_zero, |o| x[o + ch]);
+                acc = acc.wrapping_add(v as i32 * w[(ky * p.kernel[1] + kx) * c + ch] as i32);
+            }
+        }
+        out[(oy * p.ow + ox) * c + ch] = finish(acc, ch, rq);
+    }
+}
