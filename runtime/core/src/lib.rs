@@ -1,7 +1,7 @@
 //! fer-core: the int8 facial-expression core, `no_std` and allocation-free, so the same
 //! code runs in the `fer` app, on Cortex-M firmware, in the fuzz targets and in a browser.
 //!
-//! - [`format`]: the `.fer` file, validated in place (every offset and size) without
+//! - [`format`](mod@format): the `.fer` file, validated in place (every offset and size) without
 //!   panicking on bad bytes;
 //! - [`engine`]: runs a model in one caller-provided arena;
 //! - [`kernels`]: the int8 kernels, a portable reference and one set per architecture,

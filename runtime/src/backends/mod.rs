@@ -4,7 +4,7 @@
 //! - [`Own`]: the own int8 engine on a `.fer` model (the default);
 //! - [`F32Eval`]: the runtime's own f32 evaluator on a float ONNX model (slow, needs
 //!   nothing else);
-//! - [`Tract`]: tract-onnx, f32 (feature `tract`);
+//! - `Tract`: tract-onnx, f32 (feature `tract`);
 //! - [`Ort`]: ONNX Runtime, int8 QDQ or f32, loaded at run time from `libonnxruntime.so`
 //!   (feature `ort`); with [`oracle`], the engine's op-by-op oracle in tests.
 //!
