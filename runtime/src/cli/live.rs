@@ -135,7 +135,7 @@ mod camera {
 
     pub fn frames(a: &LiveArgs, index: u32, reconnects: Reconnects) -> anyhow::Result<Frames> {
         if !(a.reconnect_secs >= 0.0 && a.reconnect_secs.is_finite()) {
-            return Err(anyhow!("--reconnect-secs must be 0 or more, got {}", a.reconnect_secs));
+            return Err(anyhow::anyhow!("--reconnect-secs must be 0 or more, got {}", a.reconnect_secs));
         }
         let (width, height) = a.camera_size;
         let req = CameraRequest { index, width, height, fps: a.camera_fps };
@@ -152,7 +152,7 @@ mod camera {
         Ok(Box::new(std::iter::from_fn(move || {
             let frame = camera.next();
             reconnects.set(camera.reconnects);
-            frame
+            frame.map(|f| f.map_err(Into::into))
         })))
     }
 

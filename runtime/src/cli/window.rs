@@ -19,7 +19,7 @@ impl LiveWindow {
         let options = WindowOptions { resize: true, ..WindowOptions::default() };
         let mut window = Window::new("fer live (Esc quits)", width, height, options).map_err(|e| {
             let display = std::env::var("DISPLAY").unwrap_or_default();
-            format!("cannot open a window ({e}; DISPLAY={display:?}): pass --headless to run without one")
+            anyhow!("cannot open a window ({e}; DISPLAY={display:?}): pass --headless to run without one")
         })?;
         // Frames come at the source's pace; minifb would otherwise cap updates at 60 per second.
         window.set_target_fps(0);
