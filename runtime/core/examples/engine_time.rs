@@ -6,7 +6,8 @@
 //! cargo run --release -p fer-core --example engine_time --target wasm32-wasip1 -- models/edge.fer 300
 //! ```
 //!
-//! Prints the kernels, then the median of `reps` runs (after `reps / 10` to warm up), in µs.
+//! Prints the kernels, then the median of `reps` runs (after `reps / 10` to warm up), in µs;
+//! with `--layers` after the count, each op kind's summed median too.
 
 use std::time::Instant;
 
@@ -36,12 +37,42 @@ fn main() {
             times.push(t.elapsed().as_secs_f64() * 1e6);
         }
     }
-    times.sort_by(f64::total_cmp);
     println!(
         "{path}: kernels {}, median {:.1} µs over {reps} runs",
         engine.kernels.name(),
-        times[times.len() / 2]
+        median(&mut times)
     );
+    if args.get(3).is_some_and(|a| a == "--layers") {
+        per_op_kind(&engine, &mut arena, reps);
+    }
+}
+
+/// Each op alone (its inputs left in the arena by the last full run), summed by op code.
+fn per_op_kind(engine: &Engine, arena: &mut [u8], reps: usize) {
+    let mut kinds: Vec<(String, f64)> = Vec::new();
+    for i in 0..engine.model.header.n_ops as u16 {
+        let Some(op) = engine.model.op(i) else { continue };
+        let mut t: Vec<f64> = (0..reps)
+            .map(|_| {
+                let s = Instant::now();
+                let _ = engine.run_op(i, arena);
+                s.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        let name = format!("{:?}", op.code);
+        match kinds.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, us)) => *us += median(&mut t),
+            None => kinds.push((name, median(&mut t))),
+        }
+    }
+    for (name, us) in kinds {
+        println!("  {name:<16} {us:>9.1} µs");
+    }
+}
+
+fn median(t: &mut [f64]) -> f64 {
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
 }
 
 fn fail<T>(path: &str, e: impl std::fmt::Display) -> T {

@@ -142,7 +142,7 @@ pub fn pad_channels(p: &PadChannels, x: &[i8], out: &mut [i8]) {
     let PadChannels { c, co, before, zero } = *p;
     assert!(c > 0 && before + c <= co && x.len() == out.len() / co * c);
     out.fill(zero);
-    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) && c >= 16 {
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "wasm32")) && c >= 16 {
         // 16 bytes at a time, the last block moved back to end at `c` (a byte copied
         // twice is the same): a call to `memcpy` per pixel costs more than a 24-channel
         // pixel's bytes.

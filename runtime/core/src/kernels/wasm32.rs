@@ -7,12 +7,13 @@
 //! GEMM: a row (pixel) against 16 output channels a pass. Each 4-deep slice of the
 //! packed weights is 64 bytes, four vectors of four channels x four taps; the row's four
 //! inputs are broadcast as `[a0 a1 a2 a3 a0 a1 a2 a3]`, so one dot gives each channel's
-//! two pair sums. Depthwise: eight channels a pass, `i32x4.extmul_*_i16x8_s` per tap.
+//! two pair sums. Depthwise: eight channels a pass, `i32x4.extmul_*_i16x8_s` per tap. Add:
+//! the reference's i64 arithmetic in `i64x2` lanes (`extmul` products are exact).
 
 use core::arch::wasm32::*;
 
-use super::reference::finish;
-use super::{Depthwise, Gemm, Kernels, Requant};
+use super::reference::{self, finish};
+use super::{Add, Depthwise, Gemm, Kernels, Requant};
 
 pub struct Simd128;
 
@@ -42,6 +43,68 @@ impl Kernels for Simd128 {
                 depthwise_pixel(p, x, w, rq, oy, ox, out);
             }
         }
+    }
+
+    fn add(&self, p: &Add, a: &[i8], b: &[i8], out: &mut [i8]) {
+        assert!(a.len() == out.len() && b.len() == out.len() && (1..=62).contains(&p.shift));
+        let whole = out.len() - out.len() % 4;
+        let (a4, b4, o4) =
+            (a[..whole].chunks_exact(4), b[..whole].chunks_exact(4), out[..whole].chunks_exact_mut(4));
+        let c = AddLanes::new(p);
+        for ((a, b), o) in a4.zip(b4).zip(o4) {
+            o.copy_from_slice(&c.four(a, b));
+        }
+        reference::add(p, &a[whole..], &b[whole..], &mut out[whole..]);
+    }
+}
+
+/// An Add's constants as lanes: the reference's i64 arithmetic, two elements a vector
+/// (`i64x2.extmul_*_i32x4_s` products are exact).
+struct AddLanes {
+    za: v128,
+    zb: v128,
+    ma: v128,
+    mb: v128,
+    half: v128,
+    zy: v128,
+    lo: v128,
+    hi: v128,
+    shift: u32,
+}
+
+impl AddLanes {
+    fn new(p: &Add) -> AddLanes {
+        AddLanes {
+            za: i32x4_splat(p.a_zero as i32),
+            zb: i32x4_splat(p.b_zero as i32),
+            ma: i32x4_splat(p.mult[0]),
+            mb: i32x4_splat(p.mult[1]),
+            half: i64x2_splat(1i64 << (p.shift - 1)),
+            zy: i64x2_splat(p.y_zero as i64),
+            lo: i64x2_splat(p.min as i64),
+            hi: i64x2_splat(p.max as i64),
+            shift: p.shift as u32,
+        }
+    }
+
+    /// `clamp(zy + round_half_away(((a - za) ma + (b - zb) mb) / 2^shift))` of four elements.
+    #[inline(always)]
+    fn four(&self, a: &[i8], b: &[i8]) -> [i8; 4] {
+        let widen = |v: &[i8]| i32x4(v[0] as i32, v[1] as i32, v[2] as i32, v[3] as i32);
+        let (da, db) = (i32x4_sub(widen(a), self.za), i32x4_sub(widen(b), self.zb));
+        let lanes = |v: v128| {
+            // Adding half - 1 for negatives (the all-ones mask is -1) rounds ties away from 0.
+            let t = i64x2_add(i64x2_add(v, self.half), i64x2_lt(v, i64x2_splat(0)));
+            let y = i64x2_add(i64x2_shr(t, self.shift), self.zy);
+            let y = v128_bitselect(self.lo, y, i64x2_lt(y, self.lo));
+            v128_bitselect(self.hi, y, i64x2_gt(y, self.hi))
+        };
+        let low = lanes(i64x2_add(i64x2_extmul_low_i32x4(da, self.ma), i64x2_extmul_low_i32x4(db, self.mb)));
+        let high =
+            lanes(i64x2_add(i64x2_extmul_high_i32x4(da, self.ma), i64x2_extmul_high_i32x4(db, self.mb)));
+        // Clamped to int8: the low halves of the i64 lanes are the values.
+        let y = i32x4_shuffle::<0, 2, 4, 6>(low, high);
+        [lane(y, 0) as i8, lane(y, 1) as i8, lane(y, 2) as i8, lane(y, 3) as i8]
     }
 }
 
