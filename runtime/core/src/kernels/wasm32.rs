@@ -4,8 +4,8 @@
 //! not be), i32 lanes that wrap as the reference's accumulator does, and the reference's
 //! requantization per output.
 //!
-//! GEMM: a row (pixel) against 16 output channels a pass. Each 4-deep slice of the
-//! packed weights is 64 bytes, four vectors of four channels x four taps; the row's four
+//! GEMM: two rows (pixels) against 8 output channels a pass, each weight vector (four
+//! channels x four taps of a 4-deep slice) widened once for both rows; each row's four
 //! inputs are broadcast as `[a0 a1 a2 a3 a0 a1 a2 a3]`, so one dot gives each channel's
 //! two pair sums. Depthwise: eight channels a pass, `i32x4.extmul_*_i16x8_s` per tap. Add:
 //! the reference's i64 arithmetic in `i64x2` lanes (`extmul` products are exact).
@@ -24,15 +24,21 @@ impl Kernels for Simd128 {
 
     fn gemm(&self, p: &Gemm, a: &[i8], b: &[i8], rq: &Requant, out: &mut [i8]) {
         assert!(super::gemm_sizes_ok(p, a, b, rq, out));
-        for i in 0..p.m {
-            let row = &a[i * p.k_pad..(i + 1) * p.k_pad];
-            for j0 in (0..p.n).step_by(16) {
-                let sums = block16(row, b, p.n_pad, j0);
-                for (dj, &s) in sums.iter().enumerate().take(p.n - j0) {
-                    let j = j0 + dj;
-                    out[i * p.ldo + j] = finish(rq.bias[j].wrapping_add(s), j, rq);
+        let row = |i: usize| &a[i * p.k_pad..(i + 1) * p.k_pad];
+        let mut i = 0;
+        while i < p.m {
+            // Two rows share each weight load and widening; a last odd row runs alone.
+            let rows = if i + 1 < p.m { 2 } else { 1 };
+            for j0 in (0..p.n).step_by(8) {
+                let sums = block8(row(i), row(i + rows - 1), b, p.n_pad, j0);
+                for (r, sums) in sums.iter().enumerate().take(rows) {
+                    for (dj, &s) in sums.iter().enumerate().take(p.n - j0) {
+                        let j = j0 + dj;
+                        out[(i + r) * p.ldo + j] = finish(rq.bias[j].wrapping_add(s), j, rq);
+                    }
                 }
             }
+            i += rows;
         }
     }
 
@@ -108,34 +114,43 @@ impl AddLanes {
     }
 }
 
-/// The sums (bias not added) of one row against output channels `j0..j0 + 16`: the packed
+/// The sums (bias not added) of two rows against output channels `j0..j0 + 8`: the packed
 /// weights hold `n_pad` (a multiple of 16) channels per 4-deep slice, zeros past `n`.
 #[inline(always)]
-fn block16(row: &[i8], b: &[i8], n_pad: usize, j0: usize) -> [i32; 16] {
-    let mut acc = [i32x4_splat(0); 8];
-    for (k4, a) in row.chunks_exact(4).enumerate() {
+fn block8(row0: &[i8], row1: &[i8], b: &[i8], n_pad: usize, j0: usize) -> [[i32; 8]; 2] {
+    let broadcast = |a: &[i8]| {
         let quad = i32::from_le_bytes([a[0] as u8, a[1] as u8, a[2] as u8, a[3] as u8]);
-        let a16 = i16x8_extend_low_i8x16(i32x4_splat(quad));
-        let w = &b[(k4 * n_pad + j0) * 4..][..64];
-        for (v, pair) in w.chunks_exact(16).zip(acc.chunks_exact_mut(2)) {
+        i16x8_extend_low_i8x16(i32x4_splat(quad))
+    };
+    // acc[r][q]: row r, channels j0 + 2q and j0 + 2q + 1 (their two pair sums each).
+    let mut acc = [[i32x4_splat(0); 4]; 2];
+    for (k4, (a0, a1)) in row0.chunks_exact(4).zip(row1.chunks_exact(4)).enumerate() {
+        let (x0, x1) = (broadcast(a0), broadcast(a1));
+        let w = &b[(k4 * n_pad + j0) * 4..][..32];
+        for (h, v) in w.chunks_exact(16).enumerate() {
             // SAFETY: `v` holds 16 bytes; wasm loads have no alignment requirement.
             let wv = unsafe { v128_load(v.as_ptr() as *const v128) };
-            pair[0] = i32x4_add(pair[0], i32x4_dot_i16x8(a16, i16x8_extend_low_i8x16(wv)));
-            pair[1] = i32x4_add(pair[1], i32x4_dot_i16x8(a16, i16x8_extend_high_i8x16(wv)));
+            let (lo, hi) = (i16x8_extend_low_i8x16(wv), i16x8_extend_high_i8x16(wv));
+            acc[0][2 * h] = i32x4_add(acc[0][2 * h], i32x4_dot_i16x8(x0, lo));
+            acc[0][2 * h + 1] = i32x4_add(acc[0][2 * h + 1], i32x4_dot_i16x8(x0, hi));
+            acc[1][2 * h] = i32x4_add(acc[1][2 * h], i32x4_dot_i16x8(x1, lo));
+            acc[1][2 * h + 1] = i32x4_add(acc[1][2 * h + 1], i32x4_dot_i16x8(x1, hi));
         }
     }
     // Each channel's two pair sums sit side by side: add them.
-    let mut sums = [0i32; 16];
-    for (q, pair) in acc.chunks_exact(2).enumerate() {
-        let s = i32x4_add(
-            i32x4_shuffle::<0, 2, 4, 6>(pair[0], pair[1]),
-            i32x4_shuffle::<1, 3, 5, 7>(pair[0], pair[1]),
-        );
-        for (l, out) in sums[q * 4..q * 4 + 4].iter_mut().enumerate() {
-            *out = lane(s, l);
+    acc.map(|r| {
+        let mut sums = [0i32; 8];
+        for (q, pair) in r.chunks_exact(2).enumerate() {
+            let s = i32x4_add(
+                i32x4_shuffle::<0, 2, 4, 6>(pair[0], pair[1]),
+                i32x4_shuffle::<1, 3, 5, 7>(pair[0], pair[1]),
+            );
+            for (l, out) in sums[q * 4..q * 4 + 4].iter_mut().enumerate() {
+                *out = lane(s, l);
+            }
         }
-    }
-    sums
+        sums
+    })
 }
 
 #[inline(always)]
