@@ -32,11 +32,16 @@ impl Own {
 
     /// The engine on the loaded model.
     pub fn engine(&self) -> Engine<'_> {
-        // The bytes were validated (checksum included) at load and are immutable since:
-        // the structural pass alone rebuilds the view without hashing megabytes per image.
-        let model = Model::new_unchecked_crc(self.bytes.as_slice()).expect("validated at load");
-        Engine::new(model, self.kernels)
+        engine_on(&self.bytes, self.kernels)
     }
+}
+
+/// The engine on bytes `Own::from_bytes` validated (checksum included), immutable since: the
+/// structural pass alone rebuilds the view, without hashing megabytes per image. A function
+/// of the fields, so that `run` can borrow the arena mutably beside it.
+fn engine_on<'a>(bytes: &'a AlignedBytes, kernels: &'static dyn Kernels) -> Engine<'a> {
+    let model = Model::new_unchecked_crc(bytes.as_slice()).expect("validated at load");
+    Engine::new(model, kernels)
 }
 
 impl Backend for Own {
@@ -53,14 +58,12 @@ impl Backend for Own {
     }
 
     fn run(&mut self, input: &[f32], outputs: &mut Vec<Vec<f32>>) -> Result<(), BackendError> {
-        let model = Model::new_unchecked_crc(self.bytes.as_slice()).expect("validated at load");
-        Ok(Engine::new(model, self.kernels).infer_into(&mut self.arena, input, outputs)?)
+        Ok(engine_on(&self.bytes, self.kernels).infer_into(&mut self.arena, input, outputs)?)
     }
 
     /// As the default, without the output buffers: the classifier's hot path.
     fn infer(&mut self, image: &[f32]) -> Result<Vec<f32>, BackendError> {
-        let model = Model::new_unchecked_crc(self.bytes.as_slice()).expect("validated at load");
         let input = mapped(image, &self.input_map, &mut self.mapped);
-        Ok(Engine::new(model, self.kernels).infer(&mut self.arena, input)?)
+        Ok(engine_on(&self.bytes, self.kernels).infer(&mut self.arena, input)?)
     }
 }

@@ -119,7 +119,7 @@ impl PipelineArgs {
             return Err(anyhow!("--min-score must be between 0 and 1, got {}", self.min_score));
         }
         let net = detector_net(self.detector_backend, &path)?;
-        let mut d = BlazeFace::new(net).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let mut d = BlazeFace::named(net, &path)?;
         d.options.min_score = self.min_score;
         Ok(d)
     }

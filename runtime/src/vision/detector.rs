@@ -74,13 +74,14 @@ impl BlazeFace {
         Ok(d)
     }
 
-    /// The detector in `path` on the engine `kind` names ([`BackendKind::open`]); errors
-    /// name the file.
+    /// The detector in `path` on the engine `kind` names ([`BackendKind::open`]).
     pub fn load(path: &Path, kind: BackendKind) -> Result<BlazeFace, VisionError> {
-        BlazeFace::new(kind.open(path)?).map_err(|e| match e {
-            VisionError::Detector(what) => VisionError::Unfit { path: path.into(), what },
-            e => e,
-        })
+        BlazeFace::named(kind.open(path)?, path)
+    }
+
+    /// [`BlazeFace::new`] with its errors naming `path`, the file `net` was loaded from.
+    pub fn named(net: Box<dyn Backend>, path: &Path) -> Result<BlazeFace, VisionError> {
+        BlazeFace::new(net).map_err(|e| VisionError::Unfit { path: path.into(), what: e.to_string() })
     }
 
     pub fn name(&self) -> String {
