@@ -45,7 +45,7 @@ pub fn metadata(card: &ModelCard) -> Vec<(String, String)> {
         ("fer.scale".into(), "0.00392156862745098".into()),
         ("fer.preprocessing".into(), card.preprocessing.clone()),
         ("fer.output".into(), "logits (apply softmax for probabilities)".into()),
-        ("fer.model".into(), format!("{:?}", card.model.kind).to_lowercase()),
+        ("fer.model".into(), card.model.kind.name().to_string()),
         ("fer.epoch".into(), card.epoch.to_string()),
         ("fer.val_accuracy".into(), format!("{:.4}", card.val.accuracy)),
     ]

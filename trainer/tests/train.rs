@@ -379,6 +379,73 @@ fn fine_tune_from_an_exported_model_resumes_without_the_onnx_file_and_exports_ag
     ok(&fer_train(&["layers", s(&again)], &[]));
 }
 
+/// `fit --teacher`: an exported model teaches a student; its logits are computed once and
+/// cached by teacher and dataset; a changed dataset or a damaged cache is recomputed; a
+/// model that cannot teach the run is refused by name.
+#[test]
+fn distillation_caches_the_teacher_s_logits_and_refuses_teachers_that_do_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    striped_tree(&data, 8);
+    let (teacher_run, cache) = (dir.path().join("teacher"), dir.path().join("cache"));
+    ok(&fer_train(&fit_args(s(&data), s(&teacher_run), "2"), &[]));
+    let teacher = dir.path().join("teacher.onnx");
+    ok(&fer_train(&["export", "--checkpoint", s(&teacher_run.join("best")), "--out", s(&teacher)], &[]));
+
+    let student = |out: &Path, extra: &[&str]| {
+        let mut args = fit_args(s(&data), s(out), "1");
+        args.extend(["--teacher", s(&teacher), "--teacher-cache", s(&cache), "--kd-temperature", "3"]);
+        args.extend(extra);
+        fer_train(&args, &[])
+    };
+    let log = ok(&student(&dir.path().join("s1"), &[]));
+    assert!(log.contains("cached in"), "the first run computes the logits: {log}");
+    assert!(log.contains("teacher ") && log.contains("validation"), "{log}");
+    let r = report(&dir.path().join("s1"));
+    let t = &r["teachers"][0];
+    assert!(t["val_accuracy"].as_f64().unwrap() > 0.0, "{r}");
+    assert_eq!(r["config"]["distill"]["temperature"], 3.0);
+    let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert_eq!(cached.len(), 1);
+
+    let log = ok(&student(&dir.path().join("s2"), &[]));
+    assert!(!log.contains("cached in"), "the second run reads the cache: {log}");
+    let log = ok(&student(&dir.path().join("s3"), &["--max-images", "80"]));
+    assert!(log.contains("cached in"), "another dataset gets its own logits: {log}");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    }
+    let log = ok(&student(&dir.path().join("s4"), &[]));
+    assert!(log.contains("cached in"), "a damaged cache is recomputed: {log}");
+
+    // Misfits: another input size, another number of classes, an int8 file.
+    let refused = |out: &str, size: &str, teacher: &Path, what: &str| {
+        let mut args = fit_args(s(&data), out, "1");
+        let at = args.iter().position(|a| *a == "--image-size").unwrap();
+        args[at + 1] = size;
+        args.extend(["--teacher", s(teacher), "--teacher-cache", s(&cache)]);
+        let run = fer_train(&args, &[]);
+        let err = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(!run.status.success(), "{what}: {err}");
+        assert!(err.contains(s(teacher)) && err.contains(what), "{what}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    let bigger = dir.path().join("s5");
+    refused(s(&bigger), "32", &teacher, "this run feeds [1, 32, 32]");
+    let (eight, eight_onnx) = (dir.path().join("eight"), dir.path().join("eight.onnx"));
+    let mut args = fit_args(s(&data), s(&eight), "1");
+    args.push("--keep-contempt");
+    ok(&fer_train(&args, &[]));
+    ok(&fer_train(&["export", "--checkpoint", s(&eight.join("best")), "--out", s(&eight_onnx)], &[]));
+    refused(s(&dir.path().join("s6")), "16", &eight_onnx, "gives 8 outputs");
+    let int8 = dir.path().join("teacher.fer");
+    std::fs::write(&int8, b"not a model").unwrap();
+    refused(s(&dir.path().join("s7")), "16", &int8, "an int8 .fer file cannot teach");
+}
+
 /// `fer-train ship`: one command from data to the model files and a card whose figures are
 /// the run's; run again, it reuses the finished fit and writes the same int8 model; other
 /// settings for the same work folder are refused.

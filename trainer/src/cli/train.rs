@@ -184,6 +184,19 @@ pub struct TrainArgs {
     /// Learning-rate factor for the pretrained layers while they train (e.g. 0.1).
     #[arg(long)]
     body_lr_mult: Option<f64>,
+    /// Distil from this float ONNX classifier (repeat for an ensemble): its logits on every
+    /// image, plain and mirrored, are computed once and cached.
+    #[arg(long, value_name = "FILE.onnx")]
+    teacher: Vec<PathBuf>,
+    /// Distillation temperature [default: 4].
+    #[arg(long)]
+    kd_temperature: Option<f32>,
+    /// Weight of the hard-label loss; the teachers' KL term gets 1 - alpha [default: 0.5].
+    #[arg(long)]
+    kd_alpha: Option<f32>,
+    /// Where the teachers' logits are cached [default: ~/.cache/fer-edge/teachers].
+    #[arg(long, value_name = "DIR")]
+    teacher_cache: Option<PathBuf>,
 }
 
 impl TrainArgs {
@@ -303,6 +316,7 @@ impl TrainArgs {
         if let Some(m) = self.body_lr_mult {
             t.body_lr_mult = m;
         }
+        self.distill_flags(&mut c);
         // A pretrained model fixes the input: take it from the file unless flags say otherwise
         // (a mismatch is then reported by the run).
         if let Some(path) = c.transfer.init.clone()
@@ -318,6 +332,22 @@ impl TrainArgs {
         }
         c.validate().map_err(anyhow::Error::msg)?;
         Ok(c)
+    }
+
+    fn distill_flags(&self, c: &mut TrainConfig) {
+        let d = &mut c.distill;
+        if !self.teacher.is_empty() {
+            d.teachers = self.teacher.clone();
+        }
+        if let Some(t) = self.kd_temperature {
+            d.temperature = t;
+        }
+        if let Some(a) = self.kd_alpha {
+            d.alpha = a;
+        }
+        if self.teacher_cache.is_some() {
+            d.cache = self.teacher_cache.clone();
+        }
     }
 }
 

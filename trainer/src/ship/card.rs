@@ -39,14 +39,7 @@ pub fn write(r: &ShipReport, o: &ShipOptions) -> Result<(), String> {
     let w = |md: &mut String, s: String| {
         let _ = writeln!(md, "{s}");
     };
-    w(
-        &mut md,
-        format!(
-            "# `{}`: {} facial-expression classifier, int8\n",
-            r.name,
-            format!("{:?}", f.model.kind).to_lowercase()
-        ),
-    );
+    w(&mut md, format!("# `{}`: {} facial-expression classifier, int8\n", r.name, f.model.kind.name()));
     w(
         &mut md,
         format!(

@@ -96,14 +96,15 @@ pub fn to_input(src: &[u8], spec: ImageSpec, out: &mut [f32]) {
     }
 }
 
-/// Like [`to_input`], through a random augmentation drawn from `rng`.
+/// Like [`to_input`], through a random augmentation drawn from `rng`. Returns whether the
+/// image was mirrored (distillation's target is then the teacher's mirrored answer).
 pub fn augment_into<R: Rng + ?Sized>(
     src: &[u8],
     spec: ImageSpec,
     aug: &Augment,
     rng: &mut R,
     out: &mut [f32],
-) {
+) -> bool {
     let sym = |rng: &mut R, r: f32| if r > 0.0 { rng.random_range(-r..=r) } else { 0.0 };
     let angle = sym(rng, aug.rotation).to_radians();
     let scale = 1.0 + sym(rng, aug.zoom);
@@ -149,6 +150,7 @@ pub fn augment_into<R: Rng + ?Sized>(
     if aug.erase > 0.0 && rng.random::<f32>() < aug.erase {
         erase_rectangle(spec, rng, out);
     }
+    flip
 }
 
 /// Fills one random rectangle (2-33% of the area, aspect 0.3-3.3) of every plane with noise.
@@ -200,8 +202,9 @@ mod tests {
         to_input(&ramp(), SPEC, &mut plain);
         // Draw until a flip happens (p = 1/2 each).
         loop {
-            augment_into(&ramp(), SPEC, &flip, &mut rng, &mut out);
-            if out != plain {
+            let mirrored = augment_into(&ramp(), SPEC, &flip, &mut rng, &mut out);
+            assert_eq!(mirrored, out != plain, "the flag says whether the image was mirrored");
+            if mirrored {
                 break;
             }
         }

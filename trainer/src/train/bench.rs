@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::config::TrainConfig;
-use super::fit::{forward_loss, optimizer};
+use super::fit::{Objective, forward_loss, optimizer};
 use super::loader::Batch;
 use crate::data::ImageSpec;
 use crate::model::{ModelConfig, ModelKind};
@@ -43,6 +43,8 @@ fn random_batch(n: usize, spec: ImageSpec, classes: usize, rng: &mut ChaCha8Rng)
         images: (0..n * spec.len()).map(|_| rng.random::<f32>()).collect(),
         targets: (0..n).map(|_| rng.random_range(0..classes as i64)).collect(),
         weights: vec![1.0; n],
+        indices: (0..n).collect(),
+        mirrored: vec![false; n],
         len: n,
     }
 }
@@ -68,7 +70,7 @@ pub fn bench(
     let mut train = Vec::new();
     for i in 0..warmup + reps {
         let t = Instant::now();
-        let step = forward_loss(&model, &batch, 0..batch_size, spec, classes, 0.0, &ad);
+        let step = forward_loss(&model, &batch, 0..batch_size, &Objective::plain(spec, classes), &ad);
         let grads = GradientsParams::from_grads(step.objective.backward(), &model);
         model = optim.step(1e-3, model, grads);
         // Reading a weight back waits for the device to finish the step.

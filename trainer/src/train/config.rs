@@ -86,6 +86,8 @@ pub struct TrainConfig {
     pub devices: Vec<String>,
     /// Start from a pretrained ONNX model (`--init`) instead of `model`.
     pub transfer: crate::transfer::TransferConfig,
+    /// Learn from teachers' soft labels too (`[distill]`, `--teacher`).
+    pub distill: super::distill::DistillConfig,
 }
 
 impl Default for TrainConfig {
@@ -125,6 +127,7 @@ impl Default for TrainConfig {
             cache_mb: 1024,
             devices: vec!["flex".to_string()],
             transfer: Default::default(),
+            distill: Default::default(),
         }
     }
 }
@@ -165,6 +168,7 @@ impl TrainConfig {
             return Err("--devices names no device".into());
         }
         self.transfer.validate()?;
+        self.distill.validate()?;
         self.augment.validate()
     }
 }

@@ -16,9 +16,10 @@ use super::checkpoint::{self, MODEL_FILE, MODEL_JSON, ModelCard, OPTIMIZER_FILE,
 use super::config::TrainConfig;
 use super::device::parse_devices;
 use super::diagnose;
+use super::distill::{self, SoftTargets, TeacherScore};
 use super::fit::{
-    RunData, RunOptions, TrainError, balancing, forward_loss, io, model_to_train, optimizer, resume_from,
-    save_model, start_fresh, write_csv,
+    Objective, RunData, RunOptions, TrainError, balancing, forward_loss, io, model_to_train, optimizer,
+    resume_from, save_model, start_fresh, write_csv,
 };
 use super::loader::{Batch, Item, mix};
 use super::metrics::{Confusion, EpochMetrics, SetMetrics};
@@ -44,6 +45,9 @@ pub(super) struct Session {
     pub(super) state: TrainState,
     /// Frozen layers and per-group learning rates of a fine-tune.
     pub(super) groups: Option<crate::transfer::ParamGroups>,
+    /// Distillation's targets for every image of the dataset, and the teachers' scores.
+    pub(super) soft: Option<SoftTargets>,
+    pub(super) teachers: Vec<TeacherScore>,
 }
 
 /// What one optimizer step saw: the objective, the plain loss summed over the batch, and
@@ -98,7 +102,10 @@ impl Session {
                     .into(),
             ));
         }
+        let (soft, teachers) = distillation(cfg, data)?;
         let session = Session {
+            soft,
+            teachers,
             model_config,
             devices,
             device,
@@ -112,6 +119,16 @@ impl Session {
             groups,
         };
         Ok((session, model))
+    }
+
+    /// What this run's steps minimise.
+    fn objective(&self, cfg: &TrainConfig, data: &RunData) -> Objective<'_> {
+        Objective {
+            spec: data.loader.spec,
+            classes: data.classes,
+            smoothing: cfg.label_smoothing,
+            soft: self.soft.as_ref(),
+        }
     }
 
     /// This epoch's training images with their loss weights, in the epoch's order.
@@ -190,15 +207,7 @@ impl Session {
         lr: f64,
         epoch: usize,
     ) -> (FerModel, StepResult) {
-        let s = forward_loss(
-            &model,
-            batch,
-            0..batch.len,
-            data.loader.spec,
-            data.classes,
-            cfg.label_smoothing,
-            &self.ad_device,
-        );
+        let s = forward_loss(&model, batch, 0..batch.len, &self.objective(cfg, data), &self.ad_device);
         let objective = s.objective.clone().into_scalar::<f32>();
         if objective.is_finite() {
             let grads = s.objective.backward();
@@ -233,15 +242,7 @@ impl Session {
             let share = range.len() as f32 / batch.len as f32;
             let dev = dev.clone().autodiff();
             let replica = model.clone().fork(&dev);
-            let s = forward_loss(
-                &replica,
-                batch,
-                range,
-                data.loader.spec,
-                data.classes,
-                cfg.label_smoothing,
-                &dev,
-            );
+            let s = forward_loss(&replica, batch, range, &self.objective(cfg, data), &dev);
             let scaled = s.objective * share;
             r.objective += scaled.clone().into_scalar::<f32>();
             multi.grads.push((GradientsParams::from_grads(scaled.backward(), &replica), dev));
@@ -328,6 +329,42 @@ impl Session {
         plot::curves(&out.join("curves.png"), history, self.state.monitor.best_epoch.map(|e| e + 1), onset)
             .map_err(|e| TrainError::Io(format!("curves.png: {e}")))
     }
+}
+
+/// The teachers' targets over the run's dataset and their scores (printed), when the run
+/// distils.
+fn distillation(
+    cfg: &TrainConfig,
+    data: &RunData,
+) -> Result<(Option<SoftTargets>, Vec<TeacherScore>), TrainError> {
+    if !cfg.distill.is_on() {
+        return Ok((None, Vec::new()));
+    }
+    let fail = |e: distill::TeacherError| TrainError::Invalid(e.to_string());
+    let train = distill::teacher_logits(&cfg.distill, &data.loader, data.classes).map_err(fail)?;
+    let test = match &data.test {
+        Some((loader, _)) => Some(distill::teacher_logits(&cfg.distill, loader, data.classes).map_err(fail)?),
+        None => None,
+    };
+    let test_logits: Option<Vec<_>> = test.map(|t| t.into_iter().map(|(_, l)| l).collect());
+    let scores = distill::teacher_scores(
+        &train,
+        (&data.loader, &data.val),
+        data.test.as_ref().zip(test_logits.as_deref()).map(|((l, i), t)| (l, i.as_slice(), t)),
+        data.classes,
+    );
+    for s in &scores {
+        let test = s.test_accuracy.map(|a| format!(", test {:.2}%", 100.0 * a)).unwrap_or_default();
+        eprintln!(
+            "teacher {}: validation {:.2}% (balanced {:.2}%, with flip {:.2}%){test}",
+            s.teacher,
+            100.0 * s.val_accuracy,
+            100.0 * s.val_balanced_accuracy,
+            100.0 * s.val_accuracy_flip
+        );
+    }
+    let logits: Vec<_> = train.into_iter().map(|(_, l)| l).collect();
+    Ok((Some(SoftTargets::new(&logits, cfg.distill.temperature, cfg.distill.alpha)), scores))
 }
 
 fn epoch_line(m: &EpochMetrics, epochs: usize, improved: bool) -> String {

@@ -25,6 +25,7 @@ use super::checkpoint::{MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TrainState};
 use super::config::{OptimizerKind, TrainConfig};
 pub use super::device::parse_devices;
 use super::diagnose::{self, Overfitting, PriorShift, ValAboveTrain};
+use super::distill::SoftTargets;
 use super::epoch::Session;
 use super::loader::{Batch, Item, Loader, mix};
 use super::metrics::{Confusion, EpochMetrics, SetMetrics};
@@ -106,6 +107,9 @@ pub struct RunReport {
     pub val_images: usize,
     pub test_images: Option<usize>,
     pub parameters: usize,
+    /// The distillation teachers' scores (each, then the ensemble), when the run distils.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub teachers: Vec<super::distill::TeacherScore>,
     pub mean_train_images_per_second: f64,
     pub seconds: f64,
     pub model: ModelConfig,
@@ -155,33 +159,77 @@ pub(crate) struct Step {
     pub predictions: Vec<i64>,
 }
 
+/// What a training step minimises, besides the model and the batch.
+#[derive(Clone, Copy)]
+pub(crate) struct Objective<'a> {
+    pub spec: ImageSpec,
+    pub classes: usize,
+    pub smoothing: f32,
+    /// Distillation's targets: the loss becomes `alpha * CE + (1 - alpha) * T² * KL`.
+    pub soft: Option<&'a SoftTargets>,
+}
+
+impl<'a> Objective<'a> {
+    /// Plain cross-entropy, as evaluation scores it.
+    pub(crate) fn plain(spec: ImageSpec, classes: usize) -> Objective<'a> {
+        Objective { spec, classes, smoothing: 0.0, soft: None }
+    }
+}
+
 /// Cross-entropy with label smoothing and per-image weights, averaged over the batch as
-/// Keras does (`sum(w * loss) / n`).
+/// Keras does (`sum(w * loss) / n`); with distillation targets, mixed with the KL
+/// divergence from the teachers' softened probabilities (Hinton et al. 2015: the T² keeps
+/// the soft term's gradients at the hard term's scale whatever the temperature).
 pub(crate) fn forward_loss(
     model: &FerModel,
     batch: &Batch,
     range: std::ops::Range<usize>,
-    spec: ImageSpec,
-    classes: usize,
-    smoothing: f32,
+    objective: &Objective,
     device: &Device,
 ) -> Step {
-    let n = range.len();
-    let logits = model.forward(input_tensor(batch, spec, range.clone(), device));
+    let (n, classes) = (range.len(), objective.classes);
+    let logits = model.forward(input_tensor(batch, objective.spec, range.clone(), device));
     let logp = log_softmax(logits.clone(), 1);
     let mut onehot = vec![0f32; n * classes];
     for (k, &t) in batch.targets[range.clone()].iter().enumerate() {
         onehot[k * classes + t as usize] = 1.0;
     }
     let onehot: Tensor<2> = Tensor::from_data(TensorData::new(onehot, [n, classes]), device);
-    let smoothed = onehot.clone() * (1.0 - smoothing) + smoothing / classes as f32;
+    let smoothed = onehot.clone() * (1.0 - objective.smoothing) + objective.smoothing / classes as f32;
     let weights: Tensor<2> =
-        Tensor::from_data(TensorData::new(batch.weights[range].to_vec(), [n, 1]), device);
-    let per_image = -(logp.clone() * smoothed).sum_dim(1);
+        Tensor::from_data(TensorData::new(batch.weights[range.clone()].to_vec(), [n, 1]), device);
+    let mut per_image = -(logp.clone() * smoothed).sum_dim(1);
+    if let Some(soft) = objective.soft {
+        let kl = distillation_kl(soft, logits.clone(), batch, range, device);
+        let t2 = soft.temperature * soft.temperature;
+        per_image = per_image * soft.alpha + kl * ((1.0 - soft.alpha) * t2);
+    }
     let objective = (per_image * weights).sum() / n as f32;
     let plain: f32 = (-(logp.detach() * onehot).sum()).into_scalar::<f32>();
     let predictions = logits.detach().argmax(1).into_data().iter::<i64>().collect();
     Step { objective, plain_loss_sum: plain as f64, predictions }
+}
+
+/// Per image `[n, 1]`: KL(teachers at T || student at T) = `sum p ln p - sum p ln q`.
+fn distillation_kl(
+    soft: &SoftTargets,
+    logits: Tensor<2>,
+    batch: &Batch,
+    range: std::ops::Range<usize>,
+    device: &Device,
+) -> Tensor<2> {
+    let n = range.len();
+    let mut targets = Vec::with_capacity(n * soft.classes);
+    let mut constants = Vec::with_capacity(n);
+    for k in range {
+        let (p, neg_entropy) = soft.target(batch.indices[k], batch.mirrored[k]);
+        targets.extend_from_slice(p);
+        constants.push(neg_entropy);
+    }
+    let p: Tensor<2> = Tensor::from_data(TensorData::new(targets, [n, soft.classes]), device);
+    let constants: Tensor<2> = Tensor::from_data(TensorData::new(constants, [n, 1]), device);
+    let logq = log_softmax(logits / soft.temperature, 1);
+    constants - (logq * p).sum_dim(1)
 }
 
 /// What scoring a set of images gives.
@@ -208,7 +256,7 @@ pub fn evaluate(
     let rx = loader.stream(items, EVAL_BATCH, augment.map(|(a, _)| a.clone()), augment.map_or(0, |(_, s)| s));
     for batch in rx {
         let batch = batch.map_err(TrainError::Io)?;
-        let step = forward_loss(model, &batch, 0..batch.len, loader.spec, classes, 0.0, device);
+        let step = forward_loss(model, &batch, 0..batch.len, &Objective::plain(loader.spec, classes), device);
         loss_sum += step.plain_loss_sum;
         for (&t, &p) in batch.targets.iter().zip(&step.predictions) {
             confusion.add(t as usize, p as usize);
@@ -559,6 +607,7 @@ impl Session {
             val_images: data.val.len(),
             test_images: data.test.as_ref().map(|(_, i)| i.len()),
             parameters: final_model.num_params(),
+            teachers: self.teachers,
             mean_train_images_per_second: {
                 let h = &state.history;
                 h.iter().map(|m| m.train_images_per_second).sum::<f64>() / h.len().max(1) as f64

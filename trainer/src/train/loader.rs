@@ -65,6 +65,10 @@ pub struct Batch {
     pub targets: Vec<i64>,
     /// Per-image loss weights (1.0 unless balancing by loss weights).
     pub weights: Vec<f32>,
+    /// Each image's index in the dataset, and whether augmentation mirrored it (the keys of
+    /// its distillation target).
+    pub indices: Vec<usize>,
+    pub mirrored: Vec<bool>,
     pub len: usize,
 }
 
@@ -103,16 +107,20 @@ impl Loader {
     ) -> Result<Batch, String> {
         let per = self.spec.len();
         let mut images = vec![0f32; items.len() * per];
-        images.par_chunks_mut(per).zip(items.par_iter().enumerate()).try_for_each(
-            |(out, (k, &(idx, _)))| {
+        let mut mirrored = vec![false; items.len()];
+        images.par_chunks_mut(per).zip(&mut mirrored).zip(items.par_iter().enumerate()).try_for_each(
+            |((out, mirrored), (k, &(idx, _)))| {
                 let px = self.cache.get(&self.ds, idx, self.spec)?;
-                match aug {
+                *mirrored = match aug {
                     Some(a) => {
                         let mut rng = ChaCha8Rng::seed_from_u64(mix(seed, (first + k) as u64));
                         augment_into(&px, self.spec, a, &mut rng, out)
                     }
-                    None => to_input(&px, self.spec, out),
-                }
+                    None => {
+                        to_input(&px, self.spec, out);
+                        false
+                    }
+                };
                 Ok::<(), String>(())
             },
         )?;
@@ -120,6 +128,8 @@ impl Loader {
             images,
             targets: items.iter().map(|&(i, _)| self.ds.samples[i].class as i64).collect(),
             weights: items.iter().map(|&(_, w)| w).collect(),
+            indices: items.iter().map(|&(i, _)| i).collect(),
+            mirrored,
             len: items.len(),
         })
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod cv;
 pub mod device;
 pub mod diagnose;
+pub mod distill;
 mod epoch;
 pub mod fit;
 pub mod loader;
