@@ -169,6 +169,71 @@ fn eval_scores_class_folders_with_the_contract_keys() {
     assert_eq!(total, 6);
 }
 
+/// `--unsure-below P`: `predict` labels a face `unsure` under P, `eval` counts the faces
+/// answered and their accuracy; P out of [0, 1] is refused.
+#[test]
+fn unsure_below_a_threshold_in_predict_and_eval() {
+    let Some(data) = shared_data() else { return };
+    let photo = data.join("photos/9.jpg");
+    let labels = |p: &str| -> Vec<(String, f64)> {
+        let doc = json(&fer(&[
+            "predict",
+            photo.to_str().unwrap(),
+            "--model",
+            &tiny(),
+            "--json",
+            "--unsure-below",
+            p,
+        ]));
+        doc[0]["faces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let top = f["probabilities"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap());
+                (f["label"].as_str().unwrap().to_string(), top.fold(0.0, f64::max))
+            })
+            .collect()
+    };
+    let answered = labels("0");
+    assert!(!answered.is_empty() && answered.iter().all(|(l, _)| l != "unsure"), "{answered:?}");
+    let top = answered[0].1;
+    let under = labels(&format!("{}", top + 1e-3));
+    assert_eq!(under[0].0, "unsure", "{under:?}");
+    let at = labels(&format!("{}", top - 1e-3));
+    assert_eq!(at[0].0, answered[0].0);
+
+    let dir = tempfile::tempdir().unwrap();
+    for (class, v) in [("angry", 200u8), ("fear", 40)] {
+        std::fs::create_dir_all(dir.path().join(class)).unwrap();
+        for i in 0..3 {
+            image::GrayImage::from_pixel(8, 8, image::Luma([v.saturating_add(i)]))
+                .save(dir.path().join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let eval = |p: &str| {
+        json(&fer(&[
+            "eval",
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--model",
+            &tiny(),
+            "--json",
+            "--unsure-below",
+            p,
+        ]))
+    };
+    let all = eval("0");
+    assert_eq!(all["unsure"]["answered"], 6, "{all}");
+    assert_eq!(all["unsure"]["accuracy"], all["accuracy"], "{all}");
+    let none = eval("1");
+    assert_eq!(none["unsure"]["answered"], 0, "{none}");
+    let bad = fer(&["predict", photo.to_str().unwrap(), "--model", &tiny(), "--unsure-below", "1.5"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--unsure-below must be between 0 and 1"));
+}
+
 /// A 40-frame MJPEG clip panning across photo 9 (one real face), with one damaged frame.
 fn panning_clip(dir: &Path, data: &Path) -> PathBuf {
     let photo = image::open(data.join("photos/9.jpg")).unwrap().into_rgb8();

@@ -35,7 +35,7 @@ pub struct ExportReport {
 /// The metadata every exported model carries (`metadata_props`).
 pub fn metadata(card: &ModelCard) -> Vec<(String, String)> {
     let i = card.input;
-    vec![
+    let mut pairs = vec![
         ("fer.labels".into(), serde_json::to_string(&card.labels).unwrap_or_default()),
         (
             "fer.input".into(),
@@ -48,7 +48,12 @@ pub fn metadata(card: &ModelCard) -> Vec<(String, String)> {
         ("fer.model".into(), card.model.kind.name().to_string()),
         ("fer.epoch".into(), card.epoch.to_string()),
         ("fer.val_accuracy".into(), format!("{:.4}", card.val.accuracy)),
-    ]
+    ];
+    if let Some(t) = card.temperature {
+        // Informational: the logits already are divided by it.
+        pairs.push(("fer.temperature".into(), format!("{t:.4}")));
+    }
+    pairs
 }
 
 /// Captures `model` (evaluation mode) as ONNX bytes with a dynamic batch axis.

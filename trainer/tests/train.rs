@@ -482,9 +482,15 @@ fn ship_writes_models_and_a_card_from_one_run_and_resumes() {
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     let models = dir.path().join("models");
-    for f in
-        ["tiny.onnx", "tiny.fer", "tiny.qdq.onnx", "tiny.md", "tiny-curves.png", "tiny-confusion-int8.png"]
-    {
+    for f in [
+        "tiny.onnx",
+        "tiny.fer",
+        "tiny.qdq.onnx",
+        "tiny.md",
+        "tiny-curves.png",
+        "tiny-confusion-int8.png",
+        "tiny-reliability.png",
+    ] {
         assert!(models.join(f).is_file(), "{f} missing");
     }
     let int8 = &report["scores"][1];
@@ -502,6 +508,18 @@ fn ship_writes_models_and_a_card_from_one_run_and_resumes() {
     );
     assert!(card.contains("fer-train ship --data"), "the card names its command");
     assert!(report["latency"]["engine_us"].as_f64().unwrap() > 0.0);
+    // Temperature scaling: fitted on validation, never worse there in NLL (it minimises
+    // it, and T = 1 is a candidate), baked into the model and named in its metadata.
+    let cal = &report["calibration"];
+    let t = cal["temperature"].as_f64().unwrap();
+    assert!(t > 0.0 && t.is_finite(), "{cal}");
+    let nll = |k: &str| cal[k]["nll"].as_f64().unwrap();
+    assert!(nll("val_after") <= nll("val_before") + 1e-9, "{cal}");
+    assert!(card.contains("## Confidence") && card.contains(&format!("T = {t:.3}")), "{card}");
+    assert!(card.contains("tiny-reliability.png") && card.contains("--unsure-below"), "{card}");
+    let onnx = std::fs::read(models.join("tiny.onnx")).unwrap();
+    let graph = fer_runtime::onnx::read_onnx(&onnx).unwrap();
+    assert_eq!(graph.metadata("fer.temperature"), Some(format!("{t:.4}").as_str()));
 
     let fer = std::fs::read(models.join("tiny.fer")).unwrap();
     let second = run(&args);

@@ -8,7 +8,7 @@ use clap::Args;
 use fer_runtime::metrics::Confusion;
 use fer_runtime::preprocess::{image_input, labeled_images};
 use fer_runtime::vision::RgbFrame;
-use fer_runtime::vision::classify::argmax;
+use fer_runtime::vision::classify::{UNSURE, argmax};
 use serde::Serialize;
 
 use super::models::PipelineArgs;
@@ -61,6 +61,18 @@ struct Report {
     /// Images that could not be decoded: left out of every figure, listed here.
     skipped: Vec<Unreadable>,
     flip_tta: bool,
+    /// With `--unsure-below`: the faces answered (top probability at or above it), and the
+    /// accuracy on those.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unsure: Option<Unsure>,
+}
+
+#[derive(Debug, Serialize)]
+struct Unsure {
+    below: f32,
+    answered: u64,
+    right: u64,
+    accuracy: f64,
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
@@ -76,6 +88,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let mut confusion = Confusion::new(classes + 1);
     let (mut whole, mut detected, mut no_face, mut skipped) = (0u64, 0u64, 0u64, 0u64);
     let mut unreadable = Vec::new();
+    let mut unsure =
+        a.pipeline.unsure_below.map(|below| Unsure { below, answered: 0, right: 0, accuracy: 0.0 });
     for (path, label) in &items {
         if *label >= classes {
             skipped += 1;
@@ -89,10 +103,10 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             }
         };
         let crop_sized = img.width() as usize == shape[2] && img.height() as usize == shape[1];
-        let predicted = if a.no_detect || crop_sized {
+        let probabilities = if a.no_detect || crop_sized {
             whole += 1;
             let x = image_input(img, shape)?;
-            Some(argmax(&pipeline.classifier.classify(&x)?))
+            Some(pipeline.classifier.classify(&x)?)
         } else {
             detected += 1;
             if pipeline.detector.is_none() {
@@ -101,8 +115,15 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             let rgb = img.into_rgb8();
             let frame = RgbFrame::new(rgb.width() as usize, rgb.height() as usize, rgb.as_raw())?;
             let faces = pipeline.faces(&frame).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-            faces.first().map(|f| argmax(&f.probabilities))
+            faces.first().map(|f| f.probabilities.clone())
         };
+        let predicted = probabilities.as_deref().map(argmax);
+        if let (Some(p), Some(answer)) = (&probabilities, unsure.as_mut())
+            && pipeline.classifier.label_for(p) != UNSURE
+        {
+            answer.answered += 1;
+            answer.right += u64::from(argmax(p) == *label);
+        }
         if predicted.is_none() {
             no_face += 1;
         }
@@ -130,6 +151,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         skipped_classes: skipped,
         skipped: unreadable,
         flip_tta: a.pipeline.flip_tta,
+        unsure: unsure.map(|u| Unsure { accuracy: u.right as f64 / u.answered.max(1) as f64, ..u }),
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -152,6 +174,16 @@ fn print_human(r: &Report, recalls: &[Option<f64>]) {
     }
     if r.no_face > 0 {
         println!("no face found in {} of {} detected images (scored as wrong)", r.no_face, r.detected_images);
+    }
+    if let Some(u) = &r.unsure {
+        println!(
+            "unsure below {}: {} of {} images answered ({:.1}%), {:.2}% of those right",
+            u.below,
+            u.answered,
+            r.images,
+            100.0 * u.answered as f64 / r.images.max(1) as f64,
+            100.0 * u.accuracy
+        );
     }
     print!("{:>10}", "true\\pred");
     for l in &r.labels {

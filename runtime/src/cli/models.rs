@@ -87,6 +87,10 @@ pub struct PipelineArgs {
     /// Also classify each face mirrored and average (test-time augmentation).
     #[arg(long)]
     pub flip_tta: bool,
+    /// Label a face `unsure` when its top probability is below P (the model card's
+    /// Confidence section says what each P answers and how often it is right).
+    #[arg(long, value_name = "P")]
+    pub unsure_below: Option<f32>,
 }
 
 impl PipelineArgs {
@@ -102,8 +106,14 @@ impl PipelineArgs {
                 path.display()
             ));
         }
+        if let Some(p) = self.unsure_below
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(anyhow!("--unsure-below must be between 0 and 1, got {p}"));
+        }
         let mut c = Classifier::load(&path, self.backend)?;
         c.flip_tta = self.flip_tta;
+        c.unsure_below = self.unsure_below;
         Ok(c)
     }
 

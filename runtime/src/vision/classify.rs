@@ -12,8 +12,13 @@ pub struct Classifier {
     pub labels: Vec<String>,
     /// Average the probabilities of the face and its mirror image.
     pub flip_tta: bool,
+    /// Answer [`UNSURE`] when the top probability is below this.
+    pub unsure_below: Option<f32>,
     mirrored: Vec<f32>,
 }
+
+/// The label of a face whose top probability is under the classifier's `unsure_below`.
+pub const UNSURE: &str = "unsure";
 
 /// Class names from a `.fer` (its label table) or an ONNX file (`fer.labels` metadata),
 /// else the FER2013 order.
@@ -60,6 +65,7 @@ impl Classifier {
             backend,
             shape,
             flip_tta: false,
+            unsure_below: None,
             mirrored: Vec::new(),
         })
     }
@@ -81,6 +87,17 @@ impl Classifier {
             average_into(&mut p, &softmax(&self.backend.infer(&self.mirrored)?));
         }
         Ok(p)
+    }
+}
+
+impl Classifier {
+    /// The label for `probabilities`: the top class's, or [`UNSURE`] below `unsure_below`.
+    pub fn label_for(&self, probabilities: &[f32]) -> String {
+        let top = argmax(probabilities);
+        match self.unsure_below {
+            Some(p) if probabilities[top] < p => UNSURE.to_string(),
+            _ => self.labels[top].clone(),
+        }
     }
 }
 

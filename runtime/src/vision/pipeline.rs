@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::VisionError;
-use super::classify::{Classifier, argmax};
+use super::classify::Classifier;
 use super::decode::{Detection, KEYPOINTS};
 use super::detector::BlazeFace;
 use super::frame::{Crop, RgbFrame, crop_into};
@@ -107,7 +107,7 @@ impl Pipeline {
                 bbox: d.xywh(),
                 score: d.score,
                 keypoints: d.keypoints.to_vec(),
-                label: self.classifier.labels[argmax(&probabilities)].clone(),
+                label: self.classifier.label_for(&probabilities),
                 probabilities,
                 track: None,
             });

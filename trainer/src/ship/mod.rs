@@ -2,7 +2,8 @@
 //! before it wrote, so a killed run picks up where it stopped:
 //!
 //! 1. fit in a work folder (resumed when it already holds epochs);
-//! 2. export the best checkpoint to `NAME.onnx`;
+//! 2. fit a temperature on the validation split, bake it into the best checkpoint's
+//!    classifier and export that to `NAME.onnx` (with `NAME-reliability.png`);
 //! 3. quantize it (calibrated on training images) to `NAME.fer` and `NAME.qdq.onnx`;
 //! 4. score the float ONNX and the int8 model on the test set, through the runtime;
 //! 5. time the int8 engine (and ONNX Runtime on the QDQ twin when its library is found);
@@ -23,9 +24,11 @@ use fer_runtime::quant::{self, Method};
 use fer_runtime::vision::classify;
 use serde::Serialize;
 
+use crate::train::calibrate;
 use crate::train::checkpoint::STATE_FILE;
 use crate::train::config::TrainConfig;
 use crate::train::fit::{self, RunData, RunOptions, RunReport};
+use crate::train::plot;
 use crate::train::prepare::prepare;
 
 /// Where and how to ship.
@@ -93,6 +96,7 @@ pub struct ShipReport {
     pub qdq: String,
     pub card: String,
     pub fit: RunReport,
+    pub calibration: Calibration,
     pub quantize: quant::Report,
     pub test_set: String,
     /// How validation was taken from the training data.
@@ -130,8 +134,8 @@ pub fn ship(cfg: &TrainConfig, o: &ShipOptions) -> Result<ShipReport, String> {
     let (data, split) = prepare(cfg)?;
     let fit = train_stage(cfg, &data, o)?;
     let onnx_path = output(&o.out, ".onnx")?;
-    eprintln!("ship: exporting {}", onnx_path.display());
-    crate::export::export(&o.work.join("best"), &onnx_path)?;
+    eprintln!("ship: calibrating on the validation split and exporting {}", onnx_path.display());
+    let calibration = calibrate_and_export(&data, o, &onnx_path)?;
     let onnx = std::fs::read(&onnx_path).map_err(|e| format!("{}: {e}", onnx_path.display()))?;
 
     eprintln!("ship: quantizing on {} training images", o.calib_images);
@@ -155,6 +159,7 @@ pub fn ship(cfg: &TrainConfig, o: &ShipOptions) -> Result<ShipReport, String> {
         qdq: qdq_path.display().to_string(),
         card: output(&o.out, ".md")?.display().to_string(),
         fit,
+        calibration,
         quantize: q.report,
         test_set: cfg.test.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         split: split.description,
@@ -166,6 +171,61 @@ pub fn ship(cfg: &TrainConfig, o: &ShipOptions) -> Result<ShipReport, String> {
     };
     card::write(&report, o)?;
     Ok(report)
+}
+
+/// The unsure thresholds the card tabulates.
+const THRESHOLDS: [f64; 6] = [0.0, 0.4, 0.5, 0.6, 0.7, 0.8];
+
+/// Temperature scaling of the shipped model: fitted on the validation split, checked on
+/// the test set.
+#[derive(Clone, Debug, Serialize)]
+pub struct Calibration {
+    pub temperature: f64,
+    pub val_before: calibrate::Reliability,
+    pub val_after: calibrate::Reliability,
+    pub test_before: calibrate::Reliability,
+    pub test_after: calibrate::Reliability,
+    /// Answering `unsure` below each threshold, after calibration.
+    pub val_coverage: Vec<calibrate::Coverage>,
+    pub test_coverage: Vec<calibrate::Coverage>,
+    /// `NAME-reliability.png`.
+    pub picture: String,
+}
+
+/// Fits the temperature on the best checkpoint's validation logits, draws the reliability
+/// diagram, and exports the checkpoint with the temperature baked in to `onnx_path`.
+fn calibrate_and_export(data: &RunData, o: &ShipOptions, onnx_path: &Path) -> Result<Calibration, String> {
+    let best = o.work.join("best");
+    let mut card = crate::export::read_card(&best)?;
+    let device = burn::prelude::Device::flex();
+    let model = fit::load_model(&best, &card.model, &device).map_err(|e| e.to_string())?;
+    let logits = |loader, items: &[usize]| {
+        calibrate::Logits::of(&model, loader, items, data.classes, &device).map_err(|e| e.to_string())
+    };
+    let val = logits(&data.loader, &data.val)?;
+    let (test_loader, test_items) = data.test.as_ref().ok_or("the test set is empty")?;
+    let test = logits(test_loader, test_items)?;
+    let t = calibrate::fit_temperature(&val);
+    let c = Calibration {
+        temperature: t,
+        val_before: calibrate::reliability(&val, 1.0),
+        val_after: calibrate::reliability(&val, t),
+        test_before: calibrate::reliability(&test, 1.0),
+        test_after: calibrate::reliability(&test, t),
+        val_coverage: calibrate::coverage(&val, t, &THRESHOLDS),
+        test_coverage: calibrate::coverage(&test, t, &THRESHOLDS),
+        picture: format!("{}-reliability.png", stem(&o.out)?),
+    };
+    let dir = o.out.parent().unwrap_or(Path::new("."));
+    plot::reliability(
+        &dir.join(&c.picture),
+        &[("validation", &c.val_before, &c.val_after), ("test", &c.test_before, &c.test_after)],
+    )?;
+    let baked = calibrate::bake_temperature(model, t)?;
+    card.temperature = Some(t);
+    let bytes = crate::export::to_onnx(&baked, &card)?;
+    write_atomic(onnx_path, &bytes).map_err(|e| format!("{}: {e}", onnx_path.display()))?;
+    Ok(c)
 }
 
 /// Fits in `o.work`, continuing the run there if it has finished epochs (a run that

@@ -54,6 +54,9 @@ pub struct ModelCard {
     /// 1-based epoch these weights come from.
     pub epoch: usize,
     pub val: SetMetrics,
+    /// The temperature baked into the classifier (`fer-train ship` calibrates), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
 }
 
 impl ModelCard {
@@ -65,6 +68,7 @@ impl ModelCard {
             preprocessing: "pixels / 255 (range 0..1), layout NCHW, grayscale when channels = 1".into(),
             epoch,
             val,
+            temperature: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod augment;
 pub mod bench;
+pub mod calibrate;
 pub mod checkpoint;
 pub mod config;
 pub mod cv;

@@ -1,10 +1,12 @@
-//! curves.png (loss and accuracy, train vs validation) and confusion.png, with plotters.
+//! curves.png (loss and accuracy, train vs validation), confusion.png and the reliability
+//! diagram, with plotters.
 
 use std::path::Path;
 use std::sync::Once;
 
 use plotters::prelude::*;
 
+use super::calibrate::Reliability;
 use super::metrics::{Confusion, EpochMetrics};
 
 static FONT: Once = Once::new();
@@ -210,6 +212,64 @@ pub fn confusion(path: &Path, c: &Confusion, labels: &[String], title: &str) -> 
         centred(13, &RGBColor(90, 90, 90)),
     ))
     .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// The reliability diagram: per confidence bin, the accuracy of the images whose top
+/// probability falls in it, before (grey) and after (blue) temperature scaling, against the
+/// diagonal a calibrated model follows. One panel per set (e.g. validation, test).
+pub fn reliability(path: &Path, panels: &[(&str, &Reliability, &Reliability)]) -> Result<(), String> {
+    register_font();
+    let root = BitMapBackend::new(path, (560 * panels.len().max(1) as u32, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    for (area, (title, before, after)) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
+        let caption =
+            format!("{title}: ECE {:.3} -> {:.3} (T = {:.2})", before.ece, after.ece, after.temperature);
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, ("sans-serif", 18))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("confidence (top probability)")
+            .y_desc("accuracy")
+            .draw()
+            .map_err(err)?;
+        let bars = |r: &Reliability, shrink: f64, style: ShapeStyle| {
+            r.bins
+                .iter()
+                .filter(|b| b.images > 0)
+                .map(move |b| Rectangle::new([(b.lo + shrink, 0.0), (b.hi - shrink, b.accuracy)], style))
+                .collect::<Vec<_>>()
+        };
+        let grey = RGBColor(170, 170, 170);
+        chart
+            .draw_series(bars(before, 0.005, grey.filled()))
+            .map_err(err)?
+            .label("before")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], grey.filled()));
+        let blue = RGBColor(40, 90, 200);
+        chart
+            .draw_series(bars(after, 0.025, blue.mix(0.8).filled()))
+            .map_err(err)?
+            .label("after temperature scaling")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], blue.filled()));
+        chart
+            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.stroke_width(1)))
+            .map_err(err)?
+            .label("calibrated")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], BLACK));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+    }
     root.present().map_err(err)
 }
 
