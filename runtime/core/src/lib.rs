@@ -34,3 +34,5 @@ pub mod requant;
 pub mod resize;
 pub mod scores;
 pub mod screen;
+#[cfg(feature = "alloc")]
+pub mod vision;

@@ -18,5 +18,10 @@ pub enum VisionError {
     #[error("{0}")]
     Frame(String),
     #[error(transparent)]
+    FrameSize(#[from] fer_core::vision::frame::FrameError),
+    /// Detector outputs that do not fit BlazeFace's anchors.
+    #[error(transparent)]
+    Decode(#[from] fer_core::vision::decode::DecodeError),
+    #[error(transparent)]
     Image(#[from] crate::preprocess::ImageError),
 }

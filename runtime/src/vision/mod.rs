@@ -1,16 +1,16 @@
-//! Faces in frames: the BlazeFace detector's anchors and decoding, letterboxing and the
-//! aligned face crop, the classifier, the pipeline that chains them, and the tracker that
-//! follows faces across frames.
+//! Faces in frames: the BlazeFace detector, the classifier, the pipeline that chains them,
+//! and the tracker that follows faces across frames. The detector's anchors and decoding,
+//! the letterbox and the aligned face crop come from `fer_core::vision`.
 
-pub mod anchors;
 pub mod classify;
-pub mod decode;
 pub mod detector;
 pub mod draw;
 mod error;
-pub mod frame;
 pub mod pipeline;
 pub mod track;
+
+// The arithmetic every target shares lives in the no_std core (the browser build runs it).
+pub use fer_core::vision::{anchors, decode, frame};
 
 pub use classify::Classifier;
 pub use decode::Detection;

@@ -6,6 +6,8 @@
 //! followed by an 8x8 grid with 6: 896 anchors, in the order the model writes its outputs
 //! (row, column, anchor).
 
+use alloc::vec::Vec;
+
 /// Anchor centres `(x, y)` in [0, 1] of the input square.
 pub fn short_range() -> Vec<[f32; 2]> {
     ssd_anchors(128, &[8, 16, 16, 16], 2)
@@ -22,7 +24,7 @@ pub fn ssd_anchors(input: usize, strides: &[usize], per_layer: usize) -> Vec<[f3
         for y in 0..grid {
             for x in 0..grid {
                 let centre = [(x as f32 + 0.5) / grid as f32, (y as f32 + 0.5) / grid as f32];
-                anchors.extend(std::iter::repeat_n(centre, same * per_layer));
+                anchors.extend(core::iter::repeat_n(centre, same * per_layer));
             }
         }
         layer += same;

@@ -1,7 +1,8 @@
 //! BlazeFace outputs -> face detections: box and keypoint decoding against the anchors,
 //! sigmoid scores, and MediaPipe's weighted non-maximum suppression.
 
-use super::VisionError;
+use alloc::vec::Vec;
+use core::fmt;
 
 /// Number of keypoints BlazeFace predicts: right eye, left eye, nose tip, mouth centre,
 /// right ear tragion, left ear tragion (the subject's right and left).
@@ -76,9 +77,35 @@ impl Default for DecodeOptions {
     }
 }
 
+/// libm's `expf` on every target, so native and WebAssembly scores agree to the bit.
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + libm::expf(-x))
 }
+
+/// Detector outputs whose sizes do not fit the anchors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    pub regressors: usize,
+    pub scores: usize,
+    pub anchors: usize,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the detector gave {} regressor and {} score values; {} anchors need {} and {}",
+            self.regressors,
+            self.scores,
+            self.anchors,
+            self.anchors * COORDS,
+            self.anchors
+        )
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for DecodeError {}
 
 /// Every anchor whose score passes `min_score`, decoded into [0, 1] input coordinates.
 /// `regressors` holds [`COORDS`] values per anchor, `scores` one logit per anchor.
@@ -88,16 +115,13 @@ pub fn decode(
     anchors: &[[f32; 2]],
     o: &DecodeOptions,
     out: &mut Vec<Detection>,
-) -> Result<(), VisionError> {
+) -> Result<(), DecodeError> {
     if regressors.len() != anchors.len() * COORDS || scores.len() != anchors.len() {
-        return Err(VisionError::Detector(format!(
-            "the detector gave {} regressor and {} score values; {} anchors need {} and {}",
-            regressors.len(),
-            scores.len(),
-            anchors.len(),
-            anchors.len() * COORDS,
-            anchors.len()
-        )));
+        return Err(DecodeError {
+            regressors: regressors.len(),
+            scores: scores.len(),
+            anchors: anchors.len(),
+        });
     }
     out.clear();
     for (i, (anchor, &logit)) in anchors.iter().zip(scores).enumerate() {
@@ -133,7 +157,7 @@ pub fn decode(
 pub fn weighted_nms(dets: &mut Vec<Detection>, iou: f32) {
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept = Vec::with_capacity(dets.len());
-    let mut rest: Vec<Detection> = std::mem::take(dets);
+    let mut rest: Vec<Detection> = core::mem::take(dets);
     while !rest.is_empty() {
         let best = rest[0];
         let (mut sum, mut acc) = (0f32, [0f32; 4 + 2 * KEYPOINTS]);

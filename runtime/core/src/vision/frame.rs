@@ -1,7 +1,26 @@
 //! A borrowed RGB frame and the two resamplings the pipeline makes of it: the letterboxed
 //! detector input, and the rotated face crop the classifier reads.
 
-use super::VisionError;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Pixels that do not make the frame their size says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameError {
+    pub width: usize,
+    pub height: usize,
+    pub bytes: usize,
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (w, h) = (self.width, self.height);
+        write!(f, "a {w}x{h} RGB frame needs {} bytes, got {}", w * h * 3, self.bytes)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for FrameError {}
 
 /// 8-bit RGB pixels, row-major, `width * height * 3` bytes.
 #[derive(Clone, Copy, Debug)]
@@ -12,13 +31,9 @@ pub struct RgbFrame<'a> {
 }
 
 impl<'a> RgbFrame<'a> {
-    pub fn new(width: usize, height: usize, pixels: &'a [u8]) -> Result<RgbFrame<'a>, VisionError> {
-        if width == 0 || height == 0 || pixels.len() != width * height * 3 {
-            return Err(VisionError::Frame(format!(
-                "a {width}x{height} RGB frame needs {} bytes, got {}",
-                width * height * 3,
-                pixels.len()
-            )));
+    pub fn new(width: usize, height: usize, pixels: &'a [u8]) -> Result<RgbFrame<'a>, FrameError> {
+        if width == 0 || height == 0 || pixels.len() != width.saturating_mul(height).saturating_mul(3) {
+            return Err(FrameError { width, height, bytes: pixels.len() });
         }
         Ok(RgbFrame { width, height, pixels })
     }
@@ -31,7 +46,7 @@ impl<'a> RgbFrame<'a> {
         if !(x > -1.0 && y > -1.0 && x < self.width as f32 && y < self.height as f32) {
             return None;
         }
-        let (x0, y0) = (x.floor(), y.floor());
+        let (x0, y0) = (libm::floorf(x), libm::floorf(y));
         let (fx, fy) = (x - x0, y - y0);
         let (w, h) = (self.width as isize, self.height as isize);
         let px = |xi: isize, yi: isize| {
@@ -123,7 +138,7 @@ fn taps(x: f32, len: usize) -> Option<(usize, usize, f32)> {
     if !(x > -1.0 && x < len as f32) {
         return None;
     }
-    let x0 = x.floor();
+    let x0 = libm::floorf(x);
     let last = len as isize - 1;
     let i0 = (x0 as isize).clamp(0, last) as usize;
     let i1 = (x0 as isize + 1).clamp(0, last) as usize;
@@ -144,7 +159,8 @@ pub struct Crop {
 /// 3: RGB). Outside the frame, the nearest edge pixel is repeated (the crop of a face at
 /// the border).
 pub fn crop_into(frame: &RgbFrame, crop: &Crop, channels: usize, size: usize, out: &mut [f32]) {
-    let (sin, cos) = crop.angle.sin_cos();
+    // libm on every target: native and WebAssembly crops agree to the bit.
+    let (sin, cos) = libm::sincosf(crop.angle);
     let step = crop.side / size as f32;
     let plane = size * size;
     // Crop coordinates are continuous (pixel i spans [i, i + 1]); samples are at centres.
@@ -233,7 +249,7 @@ mod tests {
         // pixel (frame right of centre) shows above the crop's centre.
         crop_into(
             &f,
-            &Crop { cx: 4.5, cy: 4.5, side: 9.0, angle: std::f32::consts::FRAC_PI_2 },
+            &Crop { cx: 4.5, cy: 4.5, side: 9.0, angle: core::f32::consts::FRAC_PI_2 },
             1,
             9,
             &mut out,
