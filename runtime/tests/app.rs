@@ -229,6 +229,24 @@ fn unsure_below_a_threshold_in_predict_and_eval() {
     assert_eq!(all["unsure"]["accuracy"], all["accuracy"], "{all}");
     let none = eval("1");
     assert_eq!(none["unsure"]["answered"], 0, "{none}");
+    // live: the tracker's smoothed label goes through the same threshold.
+    let live = fer(&[
+        "live",
+        "--input",
+        photo.to_str().unwrap(),
+        "--headless",
+        "--json",
+        "--model",
+        &tiny(),
+        "--unsure-below",
+        "1",
+    ]);
+    assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&live.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let faces: Vec<&serde_json::Value> =
+        lines.iter().filter_map(|l| l["faces"].as_array()).flatten().collect();
+    assert!(!faces.is_empty() && faces.iter().all(|f| f["label"] == "unsure"), "{lines:?}");
     let bad = fer(&["predict", photo.to_str().unwrap(), "--model", &tiny(), "--unsure-below", "1.5"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--unsure-below must be between 0 and 1"));

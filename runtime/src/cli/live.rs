@@ -286,7 +286,7 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
         let t1 = Instant::now();
         let frame = RgbFrame::new(img.width() as usize, img.height() as usize, img.as_raw())?;
         let mut faces = pipeline.faces(&frame)?;
-        tracker.update(&mut faces, &labels);
+        tracker.update(&mut faces, |p| pipeline.classifier.label_for(p));
         let took = t1.elapsed();
         if !a.headless && !window.show(img, &faces, &labels)? {
             break;

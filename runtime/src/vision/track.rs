@@ -2,7 +2,6 @@
 //! survives a few frames without a match (a blink of the detector), and each track's
 //! probabilities are smoothed (exponential moving average) so labels do not flicker.
 
-use super::classify::argmax;
 use super::decode::iou;
 use super::pipeline::Face;
 
@@ -54,9 +53,10 @@ impl Tracker {
         self.next_id - 1
     }
 
-    /// Assigns every face of this frame a track id and replaces its probabilities (and
-    /// label) with the track's smoothed ones.
-    pub fn update(&mut self, faces: &mut [Face], labels: &[String]) {
+    /// Assigns every face of this frame a track id and replaces its probabilities with the
+    /// track's smoothed ones, and its label with `label_for` of those
+    /// ([`Classifier::label_for`](super::Classifier::label_for): the top class, or `unsure`).
+    pub fn update(&mut self, faces: &mut [Face], label_for: impl Fn(&[f32]) -> String) {
         // Every (track, face) pair above the IoU floor, best overlap first.
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (t, track) in self.tracks.iter().enumerate() {
@@ -106,9 +106,7 @@ impl Tracker {
             let track = &self.tracks[t];
             face.track = Some(track.id);
             face.probabilities.clone_from(&track.probabilities);
-            if let Some(l) = labels.get(argmax(&face.probabilities)) {
-                face.label.clone_from(l);
-            }
+            face.label = label_for(&face.probabilities);
         }
         let max_missed = self.options.max_missed;
         self.tracks.retain(|t| t.missed <= max_missed);
@@ -130,19 +128,19 @@ mod tests {
         }
     }
 
-    fn labels() -> Vec<String> {
-        vec!["happy".into(), "sad".into()]
+    fn labels(p: &[f32]) -> String {
+        ["happy", "sad"][crate::scores::argmax(p)].to_string()
     }
 
     #[test]
     fn ids_stay_with_moving_faces_and_new_faces_get_new_ids() {
         let mut t = Tracker::new(TrackerOptions::default());
         let mut f1 = vec![face(0.0, [1.0, 0.0]), face(200.0, [0.0, 1.0])];
-        t.update(&mut f1, &labels());
+        t.update(&mut f1, labels);
         assert_eq!((f1[0].track, f1[1].track), (Some(1), Some(2)));
         // Both moved a little, listed in the other order; a third face appears.
         let mut f2 = vec![face(205.0, [0.0, 1.0]), face(5.0, [1.0, 0.0]), face(400.0, [1.0, 0.0])];
-        t.update(&mut f2, &labels());
+        t.update(&mut f2, labels);
         assert_eq!(f2.iter().map(|f| f.track.unwrap()).collect::<Vec<_>>(), vec![2, 1, 3]);
     }
 
@@ -150,19 +148,19 @@ mod tests {
     fn a_track_survives_a_few_missed_frames_then_goes() {
         let opts = TrackerOptions { max_missed: 2, ..TrackerOptions::default() };
         let mut t = Tracker::new(opts);
-        t.update(&mut [face(0.0, [1.0, 0.0])], &labels());
+        t.update(&mut [face(0.0, [1.0, 0.0])], labels);
         for _ in 0..2 {
-            t.update(&mut [], &labels());
+            t.update(&mut [], labels);
         }
         let mut back = [face(3.0, [1.0, 0.0])];
-        t.update(&mut back, &labels());
+        t.update(&mut back, labels);
         assert_eq!(back[0].track, Some(1), "back after two missed frames: same id");
         for _ in 0..3 {
-            t.update(&mut [], &labels());
+            t.update(&mut [], labels);
         }
         assert!(t.is_empty());
         let mut later = [face(3.0, [1.0, 0.0])];
-        t.update(&mut later, &labels());
+        t.update(&mut later, labels);
         assert_eq!(later[0].track, Some(2));
     }
 
@@ -170,17 +168,17 @@ mod tests {
     fn smoothing_keeps_a_one_frame_flicker_from_changing_the_label() {
         let mut t = Tracker::new(TrackerOptions { smooth: 0.3, ..TrackerOptions::default() });
         for _ in 0..5 {
-            t.update(&mut [face(0.0, [0.9, 0.1])], &labels());
+            t.update(&mut [face(0.0, [0.9, 0.1])], labels);
         }
         let mut flicker = [face(0.0, [0.2, 0.8])];
-        t.update(&mut flicker, &labels());
+        t.update(&mut flicker, labels);
         assert_eq!(flicker[0].label, "happy");
         assert!((flicker[0].probabilities[0] - (0.3 * 0.2 + 0.7 * 0.9)).abs() < 1e-3);
         // Without smoothing the flicker shows.
         let mut raw = Tracker::new(TrackerOptions { smooth: 1.0, ..TrackerOptions::default() });
-        raw.update(&mut [face(0.0, [0.9, 0.1])], &labels());
+        raw.update(&mut [face(0.0, [0.9, 0.1])], labels);
         let mut f = [face(0.0, [0.2, 0.8])];
-        raw.update(&mut f, &labels());
+        raw.update(&mut f, labels);
         assert_eq!(f[0].label, "sad");
     }
 }
