@@ -130,7 +130,7 @@ impl PipelineArgs {
         }
         let net = detector_net(self.detector_backend, &path)?;
         let mut d = BlazeFace::named(net, &path)?;
-        d.options.min_score = self.min_score;
+        d.decoder.options.min_score = self.min_score;
         Ok(d)
     }
 

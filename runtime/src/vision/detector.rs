@@ -3,51 +3,22 @@
 
 use std::path::Path;
 
-use super::VisionError;
-use super::anchors;
-use super::decode::{COORDS, DecodeOptions, Detection, decode, weighted_nms};
-use super::frame::{RgbFrame, letterbox_into};
-use crate::backends::{Backend, BackendKind};
+use fer_core::vision::blazeface::Decoder;
+pub use fer_core::vision::blazeface::{INPUT, split_outputs};
 
-/// The two outputs of a BlazeFace-style net told apart by size: `COORDS` values per anchor
-/// and one. Exporters name them differently (`regressors`/`classificators`, `Identity`...).
-/// Copied into the caller's buffers, which keep their capacity from frame to frame.
-pub fn split_outputs(
-    outputs: &[Vec<f32>],
-    anchors: usize,
-    regressors: &mut Vec<f32>,
-    scores: &mut Vec<f32>,
-) -> Result<(), VisionError> {
-    let reg = outputs.iter().find(|o| o.len() == anchors * COORDS);
-    let sc = outputs.iter().find(|o| o.len() == anchors);
-    let (Some(r), Some(sc)) = (reg, sc) else {
-        let sizes: Vec<usize> = outputs.iter().map(Vec::len).collect();
-        return Err(VisionError::Detector(format!(
-            "not a BlazeFace-style detector: outputs of {sizes:?} values; need {} ({anchors} anchors x {COORDS}) and {anchors}",
-            anchors * COORDS
-        )));
-    };
-    regressors.clear();
-    regressors.extend_from_slice(r);
-    scores.clear();
-    scores.extend_from_slice(sc);
-    Ok(())
-}
+use super::VisionError;
+use super::decode::Detection;
+use super::frame::RgbFrame;
+use crate::backends::{Backend, BackendKind};
 
 /// BlazeFace short range: 128x128 RGB scaled to [-1, 1], 896 anchors.
 pub struct BlazeFace {
     net: Box<dyn Backend>,
-    anchors: Vec<[f32; 2]>,
-    pub options: DecodeOptions,
+    /// Anchors, decoding settings (`decoder.options`) and buffers, shared with the browser.
+    pub decoder: Decoder,
     input: Vec<f32>,
     outputs: Vec<Vec<f32>>,
-    regressors: Vec<f32>,
-    scores: Vec<f32>,
-    found: Vec<Detection>,
 }
-
-/// Input side of the short-range model.
-pub const INPUT: usize = 128;
 
 impl BlazeFace {
     /// The detector on `net`, which must take `[3, 128, 128]` and give outputs that
@@ -61,16 +32,12 @@ impl BlazeFace {
         }
         let mut d = BlazeFace {
             net,
-            anchors: anchors::short_range(),
-            options: DecodeOptions::default(),
+            decoder: Decoder::short_range(),
             input: vec![0.0; 3 * INPUT * INPUT],
             outputs: Vec::new(),
-            regressors: Vec::new(),
-            scores: Vec::new(),
-            found: Vec::new(),
         };
         d.net.run(&d.input, &mut d.outputs)?;
-        split_outputs(&d.outputs, d.anchors.len(), &mut d.regressors, &mut d.scores)?;
+        d.decoder.check(&d.outputs)?;
         Ok(d)
     }
 
@@ -90,22 +57,14 @@ impl BlazeFace {
 
     /// Faces in `frame`, boxes and keypoints in frame pixels, best first.
     pub fn detect(&mut self, frame: &RgbFrame) -> Result<&[Detection], VisionError> {
-        // The model's input as BlazeFace was trained: pixels mapped to [-1, 1].
-        let lb = letterbox_into(frame, INPUT, 1.0 / 127.5, -1.0, &mut self.input);
+        let lb = Decoder::input(frame, &mut self.input);
         self.net.run(&self.input, &mut self.outputs)?;
-        split_outputs(&self.outputs, self.anchors.len(), &mut self.regressors, &mut self.scores)?;
-        decode(&self.regressors, &self.scores, &self.anchors, &self.options, &mut self.found)?;
-        weighted_nms(&mut self.found, self.options.nms_iou);
-        let (sx, ox, sy, oy) = lb.to_frame();
-        for d in &mut self.found {
-            *d = d.mapped(sx, ox, sy, oy);
-        }
-        Ok(&self.found)
+        Ok(self.decoder.faces(&self.outputs, &lb)?)
     }
 
     /// Number of anchors the net must score.
     pub fn anchors(&self) -> usize {
-        self.anchors.len()
+        self.decoder.anchors()
     }
 }
 
@@ -132,11 +91,12 @@ mod tests {
             outputs: &mut Vec<Vec<f32>>,
         ) -> Result<(), crate::backends::BackendError> {
             assert_eq!(input.len(), 3 * INPUT * INPUT);
-            let mut reg = vec![0.0; 896 * COORDS];
+            let coords = fer_core::vision::decode::COORDS;
+            let mut reg = vec![0.0; 896 * coords];
             let mut sc = vec![-10.0; 896];
             // Anchor of 16x16 cell (8, 8) has centre (8.5/16, 8.5/16); move it to 0.5.
             let a = (8 * 16 + 8) * 2;
-            reg[a * COORDS..][..4].copy_from_slice(&[-4.0, -4.0, 32.0, 32.0]);
+            reg[a * coords..][..4].copy_from_slice(&[-4.0, -4.0, 32.0, 32.0]);
             sc[a] = 3.0;
             *outputs = vec![sc, reg];
             Ok(())
@@ -154,14 +114,5 @@ mod tests {
         // Centre of the square = centre of the frame; 32/128 of 200 px = 50 px.
         assert!((d[0].cx - 100.0).abs() < 1e-3 && (d[0].cy - 50.0).abs() < 1e-3, "{d:?}");
         assert!((d[0].w - 50.0).abs() < 1e-3 && (d[0].h - 50.0).abs() < 1e-3);
-    }
-
-    #[test]
-    fn outputs_are_told_apart_by_size() {
-        let (mut r, mut s) = (Vec::new(), Vec::new());
-        split_outputs(&[vec![0.0; 10], vec![1.0; 10 * COORDS]], 10, &mut r, &mut s).unwrap();
-        assert_eq!((r.len(), s.len()), (160, 10));
-        let err = split_outputs(&[vec![0.0; 7]], 10, &mut r, &mut s).unwrap_err().to_string();
-        assert!(err.contains("[7]"), "{err}");
     }
 }

@@ -19,9 +19,9 @@ pub enum VisionError {
     Frame(String),
     #[error(transparent)]
     FrameSize(#[from] fer_core::vision::frame::FrameError),
-    /// Detector outputs that do not fit BlazeFace's anchors.
+    /// Detector outputs that are not BlazeFace's (their sizes).
     #[error(transparent)]
-    Decode(#[from] fer_core::vision::decode::DecodeError),
+    Outputs(#[from] fer_core::vision::blazeface::OutputsError),
     #[error(transparent)]
     Image(#[from] crate::preprocess::ImageError),
 }

@@ -9,7 +9,8 @@ use super::VisionError;
 use super::classify::Classifier;
 use super::decode::{Detection, KEYPOINTS};
 use super::detector::BlazeFace;
-use super::frame::{Crop, RgbFrame, crop_into};
+pub use super::frame::{CropOptions, crop_of};
+use super::frame::{RgbFrame, crop_into};
 
 /// One recognised face.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -26,36 +27,6 @@ pub struct Face {
     /// The tracker's id (`fer live`), absent elsewhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub track: Option<u64>,
-}
-
-/// How a detection becomes the square the classifier sees.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CropOptions {
-    /// Side = the box's larger side times (1 + margin).
-    pub margin: f32,
-    /// Centre moved down by this fraction of the box height (negative: up).
-    pub shift_down: f32,
-    /// Rotate so that the eyes are level.
-    pub align: bool,
-}
-
-/// The defaults frame a face as FER2013 does. BlazeFace run on the 3,589 `public_test` crops
-/// finds a face in 3,254; its median box is 41.6 of the 48 pixels, centred 3.3 pixels below
-/// the crop's centre: FER2013's crop is 1.15 box sides wide, centred 8% of the box height
-/// above the box's centre (`scripts/crop-calibration.sh` measures it).
-impl Default for CropOptions {
-    fn default() -> Self {
-        CropOptions { margin: 0.15, shift_down: -0.08, align: true }
-    }
-}
-
-/// The crop of a detection (frame pixels).
-pub fn crop_of(d: &Detection, o: &CropOptions) -> Crop {
-    let [right_eye, left_eye] = [d.keypoints[0], d.keypoints[1]];
-    let angle = if o.align { (left_eye[1] - right_eye[1]).atan2(left_eye[0] - right_eye[0]) } else { 0.0 };
-    // A profile face can put both eyes on one point; atan2(0, 0) is 0, fine.
-    let angle = if angle.is_finite() { angle } else { 0.0 };
-    Crop { cx: d.cx, cy: d.cy + o.shift_down * d.h, side: d.w.max(d.h) * (1.0 + o.margin), angle }
 }
 
 /// Milliseconds spent per stage on the last frame.

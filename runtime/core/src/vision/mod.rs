@@ -5,5 +5,6 @@
 //! functions on every target, so both give the same faces to the bit.
 
 pub mod anchors;
+pub mod blazeface;
 pub mod decode;
 pub mod frame;
