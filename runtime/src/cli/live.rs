@@ -286,7 +286,11 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
         let t1 = Instant::now();
         let frame = RgbFrame::new(img.width() as usize, img.height() as usize, img.as_raw())?;
         let mut faces = pipeline.faces(&frame)?;
-        tracker.update(&mut faces, |p| pipeline.classifier.label_for(p));
+        tracker.update(&mut faces);
+        // The smoothed probabilities name the face (the top class, or unsure).
+        for face in &mut faces {
+            face.label = pipeline.classifier.label_for(&face.probabilities);
+        }
         let took = t1.elapsed();
         if !a.headless && !window.show(img, &faces, &labels)? {
             break;

@@ -7,10 +7,9 @@ pub mod detector;
 pub mod draw;
 mod error;
 pub mod pipeline;
-pub mod track;
 
 // The arithmetic every target shares lives in the no_std core (the browser build runs it).
-pub use fer_core::vision::{anchors, decode, frame};
+pub use fer_core::vision::{anchors, decode, frame, track};
 
 pub use classify::Classifier;
 pub use decode::Detection;

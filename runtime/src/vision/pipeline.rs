@@ -29,6 +29,18 @@ pub struct Face {
     pub track: Option<u64>,
 }
 
+impl super::track::Tracked for Face {
+    fn bbox(&self) -> [f32; 4] {
+        self.bbox
+    }
+    fn probabilities_mut(&mut self) -> &mut Vec<f32> {
+        &mut self.probabilities
+    }
+    fn set_track(&mut self, id: u64) {
+        self.track = Some(id);
+    }
+}
+
 /// Milliseconds spent per stage on the last frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Timings {

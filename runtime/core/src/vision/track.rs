@@ -2,8 +2,20 @@
 //! survives a few frames without a match (a blink of the detector), and each track's
 //! probabilities are smoothed (exponential moving average) so labels do not flicker.
 
+use alloc::vec;
+use alloc::vec::Vec;
+
 use super::decode::iou;
-use super::pipeline::Face;
+
+/// A face the tracker can follow: its box, and its probabilities, which the tracker
+/// replaces with the track's smoothed ones.
+pub trait Tracked {
+    /// `[x, y, w, h]`, frame pixels.
+    fn bbox(&self) -> [f32; 4];
+    fn probabilities_mut(&mut self) -> &mut Vec<f32>;
+    /// Called once per update with the face's track id, after its probabilities were smoothed.
+    fn set_track(&mut self, id: u64);
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TrackerOptions {
@@ -54,14 +66,13 @@ impl Tracker {
     }
 
     /// Assigns every face of this frame a track id and replaces its probabilities with the
-    /// track's smoothed ones, and its label with `label_for` of those
-    /// ([`Classifier::label_for`](super::Classifier::label_for): the top class, or `unsure`).
-    pub fn update(&mut self, faces: &mut [Face], label_for: impl Fn(&[f32]) -> String) {
+    /// track's smoothed ones.
+    pub fn update<F: Tracked>(&mut self, faces: &mut [F]) {
         // Every (track, face) pair above the IoU floor, best overlap first.
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (t, track) in self.tracks.iter().enumerate() {
             for (f, face) in faces.iter().enumerate() {
-                let o = iou(&track.bbox, &face.bbox);
+                let o = iou(&track.bbox, &face.bbox());
                 if o >= self.options.min_iou {
                     pairs.push((o, t, f));
                 }
@@ -85,18 +96,18 @@ impl Tracker {
             let t = match face_track[f] {
                 Some(t) => {
                     let track = &mut self.tracks[t];
-                    for (s, p) in track.probabilities.iter_mut().zip(&face.probabilities) {
+                    for (s, p) in track.probabilities.iter_mut().zip(face.probabilities_mut().iter()) {
                         *s = a * p + (1.0 - a) * *s;
                     }
-                    track.bbox = face.bbox;
+                    track.bbox = face.bbox();
                     track.missed = 0;
                     t
                 }
                 None => {
                     self.tracks.push(Track {
                         id: self.next_id,
-                        bbox: face.bbox,
-                        probabilities: face.probabilities.clone(),
+                        bbox: face.bbox(),
+                        probabilities: face.probabilities_mut().clone(),
                         missed: 0,
                     });
                     self.next_id += 1;
@@ -104,9 +115,8 @@ impl Tracker {
                 }
             };
             let track = &self.tracks[t];
-            face.track = Some(track.id);
-            face.probabilities.clone_from(&track.probabilities);
-            face.label = label_for(&face.probabilities);
+            face.probabilities_mut().clone_from(&track.probabilities);
+            face.set_track(track.id);
         }
         let max_missed = self.options.max_missed;
         self.tracks.retain(|t| t.missed <= max_missed);
@@ -117,30 +127,42 @@ impl Tracker {
 mod tests {
     use super::*;
 
-    fn face(x: f32, p: [f32; 2]) -> Face {
-        Face {
-            bbox: [x, 10.0, 50.0, 50.0],
-            score: 0.9,
-            keypoints: vec![],
-            label: String::new(),
-            probabilities: p.to_vec(),
-            track: None,
+    #[derive(Clone, Debug)]
+    struct Face {
+        bbox: [f32; 4],
+        probabilities: Vec<f32>,
+        track: Option<u64>,
+    }
+
+    impl Tracked for Face {
+        fn bbox(&self) -> [f32; 4] {
+            self.bbox
+        }
+        fn probabilities_mut(&mut self) -> &mut Vec<f32> {
+            &mut self.probabilities
+        }
+        fn set_track(&mut self, id: u64) {
+            self.track = Some(id);
         }
     }
 
-    fn labels(p: &[f32]) -> String {
-        ["happy", "sad"][crate::scores::argmax(p)].to_string()
+    fn face(x: f32, p: [f32; 2]) -> Face {
+        Face { bbox: [x, 10.0, 50.0, 50.0], probabilities: p.to_vec(), track: None }
+    }
+
+    fn top(f: &Face) -> usize {
+        crate::scores::argmax(&f.probabilities)
     }
 
     #[test]
     fn ids_stay_with_moving_faces_and_new_faces_get_new_ids() {
         let mut t = Tracker::new(TrackerOptions::default());
         let mut f1 = vec![face(0.0, [1.0, 0.0]), face(200.0, [0.0, 1.0])];
-        t.update(&mut f1, labels);
+        t.update(&mut f1);
         assert_eq!((f1[0].track, f1[1].track), (Some(1), Some(2)));
         // Both moved a little, listed in the other order; a third face appears.
         let mut f2 = vec![face(205.0, [0.0, 1.0]), face(5.0, [1.0, 0.0]), face(400.0, [1.0, 0.0])];
-        t.update(&mut f2, labels);
+        t.update(&mut f2);
         assert_eq!(f2.iter().map(|f| f.track.unwrap()).collect::<Vec<_>>(), vec![2, 1, 3]);
     }
 
@@ -148,37 +170,37 @@ mod tests {
     fn a_track_survives_a_few_missed_frames_then_goes() {
         let opts = TrackerOptions { max_missed: 2, ..TrackerOptions::default() };
         let mut t = Tracker::new(opts);
-        t.update(&mut [face(0.0, [1.0, 0.0])], labels);
+        t.update(&mut [face(0.0, [1.0, 0.0])]);
         for _ in 0..2 {
-            t.update(&mut [], labels);
+            t.update::<Face>(&mut []);
         }
         let mut back = [face(3.0, [1.0, 0.0])];
-        t.update(&mut back, labels);
+        t.update(&mut back);
         assert_eq!(back[0].track, Some(1), "back after two missed frames: same id");
         for _ in 0..3 {
-            t.update(&mut [], labels);
+            t.update::<Face>(&mut []);
         }
         assert!(t.is_empty());
         let mut later = [face(3.0, [1.0, 0.0])];
-        t.update(&mut later, labels);
+        t.update(&mut later);
         assert_eq!(later[0].track, Some(2));
     }
 
     #[test]
-    fn smoothing_keeps_a_one_frame_flicker_from_changing_the_label() {
+    fn smoothing_keeps_a_one_frame_flicker_from_changing_the_top_class() {
         let mut t = Tracker::new(TrackerOptions { smooth: 0.3, ..TrackerOptions::default() });
         for _ in 0..5 {
-            t.update(&mut [face(0.0, [0.9, 0.1])], labels);
+            t.update(&mut [face(0.0, [0.9, 0.1])]);
         }
         let mut flicker = [face(0.0, [0.2, 0.8])];
-        t.update(&mut flicker, labels);
-        assert_eq!(flicker[0].label, "happy");
+        t.update(&mut flicker);
+        assert_eq!(top(&flicker[0]), 0);
         assert!((flicker[0].probabilities[0] - (0.3 * 0.2 + 0.7 * 0.9)).abs() < 1e-3);
         // Without smoothing the flicker shows.
         let mut raw = Tracker::new(TrackerOptions { smooth: 1.0, ..TrackerOptions::default() });
-        raw.update(&mut [face(0.0, [0.9, 0.1])], labels);
+        raw.update(&mut [face(0.0, [0.9, 0.1])]);
         let mut f = [face(0.0, [0.2, 0.8])];
-        raw.update(&mut f, labels);
-        assert_eq!(f[0].label, "sad");
+        raw.update(&mut f);
+        assert_eq!(top(&f[0]), 1);
     }
 }
