@@ -18,24 +18,8 @@ pub enum ImageError {
     NoClassFolders(PathBuf),
 }
 
-/// Whether an input map is plain pixel / 255 (the default, which needs no mapping).
-pub fn is_pixel_over_255(pairs: &[(f32, f32)]) -> bool {
-    pairs.iter().all(|&p| p == crate::format::DEFAULT_INPUT_MAP)
-}
-
-/// Maps a `[C, H, W]` image of pixels / 255 in place to a model's input,
-/// `pixel * scale + offset`, with one `(scale, offset)` pair for every channel or one per
-/// channel (nothing changes for pixel / 255 itself).
-pub fn apply_input_map(image: &mut [f32], pairs: &[(f32, f32)]) {
-    if is_pixel_over_255(pairs) {
-        return;
-    }
-    let plane = (image.len() / pairs.len()).max(1);
-    for (c, chunk) in image.chunks_mut(plane).enumerate() {
-        let (scale, offset) = pairs[c.min(pairs.len() - 1)];
-        chunk.iter_mut().for_each(|x| *x = *x * 255.0 * scale + offset);
-    }
-}
+// Shared with the browser build: the core owns them.
+pub use fer_core::format::{apply_input_map, is_pixel_over_255};
 
 /// `[C, H, W]` floats in [0, 1] for a model taking `shape`.
 pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>, ImageError> {

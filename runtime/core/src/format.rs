@@ -58,6 +58,25 @@ pub const FLAG_INPUT_MAP: u16 = 2;
 /// The input map of models without [`FLAG_INPUT_MAP`]: pixels scaled to [0, 1].
 pub const DEFAULT_INPUT_MAP: (f32, f32) = (1.0 / 255.0, 0.0);
 
+/// Whether an input map is pixel / 255 for every channel (the image needs no mapping).
+pub fn is_pixel_over_255(pairs: &[(f32, f32)]) -> bool {
+    pairs.iter().all(|&p| p == DEFAULT_INPUT_MAP)
+}
+
+/// Maps a `[C, H, W]` image of pixels / 255 in place to a model's input,
+/// `pixel * scale + offset`, with one `(scale, offset)` pair for every channel or one per
+/// channel (nothing changes for pixel / 255 itself).
+pub fn apply_input_map(image: &mut [f32], pairs: &[(f32, f32)]) {
+    if is_pixel_over_255(pairs) || pairs.is_empty() {
+        return;
+    }
+    let plane = (image.len() / pairs.len()).max(1);
+    for (c, chunk) in image.chunks_mut(plane).enumerate() {
+        let (scale, offset) = pairs[c.min(pairs.len() - 1)];
+        chunk.iter_mut().for_each(|x| *x = *x * 255.0 * scale + offset);
+    }
+}
+
 /// Where [`FLAG_INPUT_MAP`]'s count and pairs start in the data section.
 pub fn input_map_offset(h: &Header) -> usize {
     (h.labels_off + h.labels_len).next_multiple_of(ALIGN)
