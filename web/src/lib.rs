@@ -10,6 +10,7 @@
 
 use fer_core::engine::Engine;
 use fer_core::format::{Model, apply_input_map, is_pixel_over_255};
+use fer_core::overlay::{RgbBuffer, draw_face_at};
 use fer_core::scores::softmax_into;
 use fer_core::vision::blazeface::{Decoder, INPUT};
 use fer_core::vision::decode::{Detection, KEYPOINTS};
@@ -135,7 +136,7 @@ impl Recognizer {
         &self.labels
     }
 
-    /// The int8 kernel set the engine runs (`wasm32-simd128` or `reference`).
+    /// The int8 kernel set the engine runs (`simd128` or `reference`).
     pub fn kernels(&self) -> &'static str {
         fer_core::kernels::best().name()
     }
@@ -200,6 +201,17 @@ impl Recognizer {
         faces
     }
 
+    /// The frame in `self.rgb` with `faces` drawn on it, as RGBA.
+    pub fn draw(&mut self, faces: &[Face], width: usize, height: usize) -> Vec<u8> {
+        let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+        if let Some(mut target) = RgbBuffer::new(width as u32, height as u32, &mut self.rgb) {
+            for f in faces {
+                let _ = draw_face_at(&mut target, f.bbox, &f.keypoints, &labels, &f.probabilities);
+            }
+        }
+        self.rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect()
+    }
+
     /// The top class's label, or `unsure` when its probability is under `unsure_below`.
     pub fn label(&self, probabilities: &[f32], unsure_below: Option<f32>) -> String {
         let top = fer_core::scores::argmax(probabilities);
@@ -252,13 +264,19 @@ fn flatten(faces: &[Face], out: &mut Vec<f32>) {
 pub struct WebRecognizer {
     inner: Recognizer,
     size: (usize, usize),
+    /// The last `classify`'s faces, for `draw`.
+    faces: Vec<Face>,
 }
 
 #[wasm_bindgen]
 impl WebRecognizer {
     #[wasm_bindgen(constructor)]
     pub fn new() -> Result<WebRecognizer, JsError> {
-        Ok(WebRecognizer { inner: Recognizer::new().map_err(|e| JsError::new(&e))?, size: (0, 0) })
+        Ok(WebRecognizer {
+            inner: Recognizer::new().map_err(|e| JsError::new(&e))?,
+            size: (0, 0),
+            faces: Vec::new(),
+        })
     }
 
     pub fn labels(&self) -> Vec<String> {
@@ -284,10 +302,16 @@ impl WebRecognizer {
     /// `faceStride()` values per face.
     pub fn classify(&mut self, track: bool) -> Result<Vec<f32>, JsError> {
         let faces = self.inner.classify(self.size.0, self.size.1).map_err(|e| JsError::new(&e))?;
-        let faces = if track { self.inner.track(faces) } else { faces };
+        self.faces = if track { self.inner.track(faces) } else { faces };
         let mut out = Vec::new();
-        flatten(&faces, &mut out);
+        flatten(&self.faces, &mut out);
         Ok(out)
+    }
+
+    /// The last frame `detect` read, as RGBA, with the last `classify`'s faces drawn as
+    /// `fer live` draws them (the core's overlay: box, keypoints, label, probability bars).
+    pub fn draw(&mut self) -> Vec<u8> {
+        self.inner.draw(&self.faces, self.size.0, self.size.1)
     }
 }
 

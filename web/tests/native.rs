@@ -51,3 +51,22 @@ fn the_browser_recognizer_finds_the_native_faces_to_the_bit() {
     }
     assert!(faces_seen >= 1, "the demo image alone has a face");
 }
+
+#[test]
+fn the_overlay_is_drawn_as_fer_draws_it() {
+    let models = root().join("models");
+    let detector = BlazeFace::load(&models.join("blazeface_short.fer"), BackendKind::Own).unwrap();
+    let classifier = Classifier::load(&models.join("edge.fer"), BackendKind::Own).unwrap();
+    let mut native = Pipeline::new(Some(detector), classifier);
+    let mut web = Recognizer::new().unwrap();
+    let rgb = image::open(root().join("demo/astronaut.jpg")).unwrap().into_rgb8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let faces = native.faces(&RgbFrame::new(w, h, rgb.as_raw()).unwrap()).unwrap();
+    let mut drawn = rgb.as_raw().clone();
+    fer_runtime::vision::draw_faces(&mut drawn, w as u32, h as u32, &faces, &native.classifier.labels);
+    assert_ne!(&drawn, rgb.as_raw(), "something is drawn");
+    let web_faces = web.recognize_rgb(rgb.as_raw(), w, h).unwrap();
+    let rgba = web.draw(&web_faces, w, h);
+    let web_rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    assert!(web_rgb == drawn, "the browser's overlay differs from fer's");
+}

@@ -37,6 +37,24 @@ pub fn class_color(class: usize) -> Rgb888 {
     COLORS[class % COLORS.len()]
 }
 
+/// [`draw_face`] for a face in frame-pixel floats (box `[x, y, w, h]`, up to eight
+/// keypoints), each rounded to the nearest pixel: how the app and the browser draw theirs.
+pub fn draw_face_at<D: DrawTarget<Color = Rgb888>>(
+    target: &mut D,
+    bbox: [f32; 4],
+    keypoints: &[[f32; 2]],
+    labels: &[&str],
+    probabilities: &[f32],
+) -> Result<(), D::Error> {
+    let mut kps = [[0i32; 2]; 8];
+    let n = keypoints.len().min(kps.len());
+    for (k, p) in kps.iter_mut().zip(keypoints) {
+        *k = [libm::roundf(p[0]) as i32, libm::roundf(p[1]) as i32];
+    }
+    let bbox = bbox.map(|v| libm::roundf(v) as i32);
+    draw_face(target, &FaceOverlay { bbox, keypoints: &kps[..n], labels, probabilities })
+}
+
 /// Bar geometry: one row per class, `ROW` pixels high, names in 6x10 text.
 const ROW: i32 = 11;
 const BAR: i32 = 60;

@@ -2,7 +2,7 @@
 //! label and probability bars), as `fer predict --annotate` saves them and the `fer live`
 //! window shows them: the same drawing code as the firmware's screen.
 
-use crate::overlay::{FaceOverlay, RgbBuffer, draw_face};
+use crate::overlay::{RgbBuffer, draw_face_at};
 
 use super::Face;
 
@@ -12,11 +12,6 @@ pub fn draw_faces(px: &mut [u8], w: u32, h: u32, faces: &[Face], labels: &[Strin
     let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
     let Some(mut fb) = RgbBuffer::new(w, h, px) else { return };
     for f in faces {
-        let kps: Vec<[i32; 2]> =
-            f.keypoints.iter().map(|k| [k[0].round() as i32, k[1].round() as i32]).collect();
-        let b = f.bbox.map(|v| v.round() as i32);
-        let overlay =
-            FaceOverlay { bbox: b, keypoints: &kps, labels: &labels, probabilities: &f.probabilities };
-        let _ = draw_face(&mut fb, &overlay);
+        let _ = draw_face_at(&mut fb, f.bbox, &f.keypoints, &labels, &f.probabilities);
     }
 }
