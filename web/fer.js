@@ -51,8 +51,10 @@ export async function load({ simd = hasSimd(), base = new URL('.', import.meta.u
     }
     return faces;
   };
+  let size = [0, 0];
   const run = (image, tracked, { unsureBelow } = {}) => {
     const t0 = now();
+    size = [image.width, image.height];
     r.detect(image.data, image.width, image.height);
     const t1 = now();
     const flat = r.classify(tracked);
@@ -70,6 +72,8 @@ export async function load({ simd = hasSimd(), base = new URL('.', import.meta.u
     recognize: (image, options) => run(image, false, options),
     /** The faces of a video frame, followed across calls as `fer live` follows them. */
     track: (image, options) => run(image, true, options),
+    /** The last frame with its faces drawn as `fer live` draws them, as ImageData. */
+    draw: () => new ImageData(new Uint8ClampedArray(r.draw()), size[0], size[1]),
   };
   return api;
 }
