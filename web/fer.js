@@ -72,6 +72,8 @@ export async function load({ simd = hasSimd(), base = new URL('.', import.meta.u
     recognize: (image, options) => run(image, false, options),
     /** The faces of a video frame, followed across calls as `fer live` follows them. */
     track: (image, options) => run(image, true, options),
+    /** Probabilities of one image at the model's input size (48x48 gray bytes). */
+    classifyImage: (pixels) => Array.from(r.classifyImage(pixels)),
     /** The last frame with its faces drawn as `fer live` draws them, as ImageData. */
     draw: () => new ImageData(new Uint8ClampedArray(r.draw()), size[0], size[1]),
   };

@@ -186,6 +186,21 @@ impl Recognizer {
         Ok(faces)
     }
 
+    /// Probabilities of an image already at the classifier's input size (`fer eval`'s
+    /// crops): 8-bit pixels, `[H, W]` gray or `[H, W, 3]` RGB, scaled to [0, 1].
+    pub fn classify_image(&mut self, pixels: &[u8]) -> Result<Vec<f32>, String> {
+        let [c, h, w] = self.classifier.shape();
+        if pixels.len() != c * h * w {
+            return Err(format!("the classifier takes {h}x{w}x{c} pixels, got {} bytes", pixels.len()));
+        }
+        let plane = h * w;
+        for (i, &v) in pixels.iter().enumerate() {
+            // HWC in, CHW out.
+            self.crop_buf[(i % c) * plane + i / c] = v as f32 / 255.0;
+        }
+        self.classifier.classify(&self.crop_buf)
+    }
+
     /// The faces of an RGB frame (`width * height * 3` bytes), as `fer predict` finds them.
     pub fn recognize_rgb(&mut self, rgb: &[u8], width: usize, height: usize) -> Result<Vec<Face>, String> {
         self.rgb.clear();
@@ -306,6 +321,13 @@ impl WebRecognizer {
         let mut out = Vec::new();
         flatten(&self.faces, &mut out);
         Ok(out)
+    }
+
+    /// Probabilities of one face image already at the model's input size (`fer eval`'s
+    /// 48x48 crops): 8-bit gray (or RGB) pixels.
+    #[wasm_bindgen(js_name = classifyImage)]
+    pub fn classify_image(&mut self, pixels: &[u8]) -> Result<Vec<f32>, JsError> {
+        self.inner.classify_image(pixels).map_err(|e| JsError::new(&e))
     }
 
     /// The last frame `detect` read, as RGBA, with the last `classify`'s faces drawn as

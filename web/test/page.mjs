@@ -5,47 +5,14 @@
 // writes OUT_DIR/result.json (load time, kernels, latency, the last frame's faces as the
 // page reported them and as recognize() gives them, that frame's pixels and the canvas's,
 // base64 RGBA) and OUT_DIR/page.png (a screenshot).
-import { createServer } from 'node:http';
-import { readFile, writeFile } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { withPage } from './browser.mjs';
 
 const [clip, out, framesArg] = process.argv.slice(2);
 const frames = Number(framesArg ?? 30);
-const root = fileURLToPath(new URL('..', import.meta.url));
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 
-const server = createServer(async (req, res) => {
-  const path = join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-  if (!path.startsWith(root)) return res.writeHead(403).end();
-  try {
-    const body = await readFile(path.endsWith('/') ? join(path, 'index.html') : path);
-    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(body);
-  } catch {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const origin = `http://127.0.0.1:${server.address().port}`;
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--use-fake-device-for-media-stream',
-    '--use-fake-ui-for-media-stream',
-    `--use-file-for-fake-video-capture=${resolve(clip)}`,
-  ],
-});
-try {
-  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
-  await context.grantPermissions(['camera'], { origin });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  const t0 = Date.now();
-  await page.goto(`${origin}/index.html?autostart`);
+await withPage(clip, 'index.html?autostart', async (page, { errors, t0 }) => {
   await page.waitForFunction(() => window.__fer?.ready, null, { timeout: 30_000 });
   const loadMs = Date.now() - t0;
   await page.waitForFunction((n) => window.__fer.frames.length >= n, frames, { timeout: 120_000 });
@@ -75,7 +42,4 @@ try {
   });
   await page.screenshot({ path: join(out, 'page.png') });
   await writeFile(join(out, 'result.json'), JSON.stringify({ loadMs, errors, ...result }));
-} finally {
-  await browser.close();
-  server.close();
-}
+});

@@ -189,3 +189,73 @@ fn the_page_in_chromium_shows_the_native_faces_with_fer_s_overlay() {
     assert_ne!(expected, rgb, "an overlay is drawn");
     assert!(canvas_rgb == expected, "the canvas shows the frame with fer's overlay");
 }
+
+/// fer against face-api.js (TinyFaceDetector + FaceExpressionNet on tfjs's wasm backend)
+/// in the same headless Chromium, on the same 60 frames of the clip (docs/web.md):
+/// `cargo test --release -p fer-web --test browser -- --ignored --nocapture`. Timing, so
+/// not part of the test run; it prints the figures.
+#[test]
+#[ignore]
+fn side_by_side_with_face_api() {
+    assert!(ready(), "needs chromium, web/node_modules and web/pkg-simd (docs/web.md)");
+    assert!(web().join("node_modules/@vladmandic/face-api").is_dir(), "npm ci in web/");
+    let dir = tempfile::tempdir().unwrap();
+    let mut images = vec![web().join("../demo/astronaut.jpg")];
+    if let Some(data) = fer_runtime::testdata::shared_data() {
+        let photos = data.join("photos");
+        images.extend(["9.jpg", "6.png", "8.jpg", "2.png"].iter().map(|p| photos.join(p)));
+    }
+    let clip_path = dir.path().join("clip.y4m");
+    clip(&images, 15, &clip_path);
+    let out = Command::new("node")
+        .arg(web().join("test/bench.mjs"))
+        .arg(&clip_path)
+        .arg("60")
+        .env("CHROMIUM", chromium())
+        .output()
+        .expect("node runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    println!("{r:#}");
+    assert_eq!(r["errors"], serde_json::json!([]));
+    assert!(r.get("error").is_none(), "{r:#}");
+}
+
+/// Both classifiers' accuracy on FER2013 `public_test`, through the same page: our `edge`
+/// on its 48x48 input, face-api.js's FaceExpressionNet on the same crop as RGB
+/// (`cargo test --release -p fer-web --test browser -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn accuracy_beside_face_api_on_public_test() {
+    assert!(ready() && web().join("node_modules/@vladmandic/face-api").is_dir(), "docs/web.md");
+    let data = fer_runtime::testdata::shared_data().expect("../shared/data").join("fer2013/public_test");
+    let labels = fer_core::labels::ALL_CLASSES;
+    let dir = tempfile::tempdir().unwrap();
+    let mut crops = Vec::new();
+    for (class, name) in labels.iter().enumerate().take(7) {
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(data.join(name)).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files {
+            let gray = image::open(&f).unwrap().into_luma8();
+            assert_eq!(gray.dimensions(), (48, 48), "{}", f.display());
+            crops.push(class as u8);
+            crops.extend_from_slice(gray.as_raw());
+        }
+    }
+    std::fs::write(dir.path().join("crops.bin"), &crops).unwrap();
+    let clip_path = dir.path().join("clip.y4m");
+    clip(&[web().join("../demo/astronaut.jpg")], 2, &clip_path);
+    let out = Command::new("node")
+        .arg(web().join("test/bench.mjs"))
+        .arg(&clip_path)
+        .arg("crops")
+        .env("CHROMIUM", chromium())
+        .env("FER_SERVE_EXTRA", dir.path())
+        .output()
+        .expect("node runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    println!("{r:#}");
+    assert!(r.get("error").is_none(), "{r:#}");
+}
