@@ -70,6 +70,15 @@ fn the_webassembly_builds_find_the_native_faces_to_the_bit() {
         eprintln!("skipped: web/pkg or web/pkg-simd missing (scripts/web-build.sh)");
         return;
     }
+    // The package a page loads, both models inside: at most 1 MB per build.
+    for build in ["pkg", "pkg-simd"] {
+        let bytes: u64 = ["fer_bg.wasm", "fer.js"]
+            .iter()
+            .map(|f| web().join(build).join(f).metadata().unwrap().len())
+            .sum();
+        let bytes = bytes + web().join("fer.js").metadata().unwrap().len();
+        assert!(bytes <= 1 << 20, "{build}: {bytes} bytes");
+    }
     let models = web().join("../models");
     let detector = BlazeFace::load(&models.join("blazeface_short.fer"), BackendKind::Own).unwrap();
     let classifier = Classifier::load(&models.join("edge.fer"), BackendKind::Own).unwrap();
