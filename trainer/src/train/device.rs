@@ -3,23 +3,42 @@
 
 use burn::prelude::*;
 
+/// Which wgpu adapter: the one wgpu prefers, a software (CPU) one such as Mesa's lavapipe,
+/// or the N-th discrete GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WgpuAdapter {
+    Default,
+    Cpu,
+    Discrete(usize),
+}
+
 /// Turns `--devices` names into devices: `flex` (or `cpu`), `libtorch` (LibTorch on the
-/// CPU), `libtorch-cuda[:N]`, `cuda[:N]`, `wgpu[:N]`.
+/// CPU), `libtorch-cuda[:N]`, `cuda[:N]`, `wgpu` (the preferred adapter), `wgpu:cpu` (a
+/// software Vulkan device: cubecl matches adapters by type, and lavapipe is a CPU, not a
+/// discrete GPU), `wgpu:N` (the N-th discrete GPU).
 pub fn parse_devices(names: &[String]) -> Result<Vec<Device>, String> {
     names
         .iter()
         .map(|name| {
-            let (kind, index) = name.split_once(':').unwrap_or((name.as_str(), "0"));
-            let index: usize =
-                index.parse().map_err(|_| format!("device {name:?}: index must be a number"))?;
+            let (kind, index) = match name.split_once(':') {
+                Some((k, i)) => (k, Some(i)),
+                None => (name.as_str(), None),
+            };
+            let number = || -> Result<usize, String> {
+                index.map_or(Ok(0), |i| i.parse().map_err(|_| format!("device {name:?}: index must be a number")))
+            };
             match kind {
                 "flex" | "cpu" => Ok(Device::flex()),
                 "libtorch" | "tch" => libtorch_device(None),
-                "libtorch-cuda" | "tch-cuda" => libtorch_device(Some(index)),
-                "cuda" => cuda_device(index),
-                "wgpu" => wgpu_device(index),
+                "libtorch-cuda" | "tch-cuda" => libtorch_device(Some(number()?)),
+                "cuda" => cuda_device(number()?),
+                "wgpu" => wgpu_device(match index {
+                    None => WgpuAdapter::Default,
+                    Some("cpu") => WgpuAdapter::Cpu,
+                    Some(_) => WgpuAdapter::Discrete(number().map_err(|e| format!("{e}, or cpu"))?),
+                }),
                 _ => Err(format!(
-                    "unknown device {name:?}: use flex, libtorch, libtorch-cuda:N, cuda:N or wgpu:N"
+                    "unknown device {name:?}: use flex, libtorch, libtorch-cuda:N, cuda:N, wgpu, wgpu:cpu or wgpu:N"
                 )),
             }
         })
@@ -67,11 +86,38 @@ fn libtorch_device(_cuda: Option<usize>) -> Result<Device, String> {
 }
 
 #[cfg(feature = "wgpu")]
-fn wgpu_device(index: usize) -> Result<Device, String> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)))
+fn wgpu_device(adapter: WgpuAdapter) -> Result<Device, String> {
+    use burn::tensor::DeviceKind;
+    Ok(Device::wgpu(match adapter {
+        WgpuAdapter::Default => DeviceKind::DefaultDevice,
+        WgpuAdapter::Cpu => DeviceKind::Cpu,
+        WgpuAdapter::Discrete(n) => DeviceKind::DiscreteGpu(n),
+    }))
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu_device(_index: usize) -> Result<Device, String> {
+fn wgpu_device(_adapter: WgpuAdapter) -> Result<Device, String> {
     Err(missing_backend("wgpu"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(name: &str) -> Result<Vec<Device>, String> {
+        parse_devices(&[name.to_string()])
+    }
+
+    #[test]
+    fn names_and_their_errors() {
+        assert!(parse("flex").is_ok() && parse("cpu").is_ok());
+        assert!(parse("cuda:x").unwrap_err().contains("index must be a number"));
+        let err = parse("wgpu:gpu").unwrap_err();
+        assert!(err.contains("index must be a number, or cpu"), "{err}");
+        assert!(parse("tpu").unwrap_err().contains("wgpu:cpu"));
+        #[cfg(not(feature = "wgpu"))]
+        for name in ["wgpu", "wgpu:cpu", "wgpu:1"] {
+            assert!(parse(name).unwrap_err().contains("--features wgpu"), "{name}");
+        }
+    }
 }
