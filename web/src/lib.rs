@@ -229,11 +229,7 @@ impl Recognizer {
 
     /// The top class's label, or `unsure` when its probability is under `unsure_below`.
     pub fn label(&self, probabilities: &[f32], unsure_below: Option<f32>) -> String {
-        let top = fer_core::scores::argmax(probabilities);
-        match unsure_below {
-            Some(p) if probabilities[top] < p => "unsure".into(),
-            _ => self.labels[top].clone(),
-        }
+        fer_core::scores::label_for(&self.labels, probabilities, unsure_below).to_string()
     }
 }
 

@@ -5,17 +5,15 @@
 //! for pixel; the page loads in under a second. Skipped when Chromium, playwright-core or
 //! the WebAssembly builds are missing, unless FER_REQUIRE_BROWSER=1 (CI sets it).
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fer_runtime::backends::BackendKind;
-use fer_runtime::vision::{BlazeFace, Classifier, Pipeline, RgbFrame, draw_faces};
+use common::{native_pipeline, web};
+use fer_runtime::vision::{RgbFrame, draw_faces};
 use serde_json::Value;
-
-fn web() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
 
 fn chromium() -> PathBuf {
     std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into())
@@ -150,10 +148,7 @@ fn the_page_in_chromium_shows_the_native_faces_with_fer_s_overlay() {
     let rgba = b64(r["frame"].as_str().unwrap());
     assert_eq!(rgba.len(), w * h * 4);
     let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-    let models = web().join("../models");
-    let detector = BlazeFace::load(&models.join("blazeface_short.fer"), BackendKind::Own).unwrap();
-    let classifier = Classifier::load(&models.join("edge.fer"), BackendKind::Own).unwrap();
-    let mut native = Pipeline::new(Some(detector), classifier);
+    let mut native = native_pipeline();
     let want = native.faces(&RgbFrame::new(w, h, &rgb).unwrap()).unwrap();
     assert!(!want.is_empty(), "the clip's frame has a face");
     let (got, shown) = (r["faces"].as_array().unwrap(), r["tracked"].as_array().unwrap());

@@ -3,16 +3,13 @@
 //! same pixels: the same faces, every value equal to the bit, the same labels.
 //! Skipped when the builds are missing, unless FER_REQUIRE_WEB=1 (CI sets it).
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
 
-use fer_runtime::backends::BackendKind;
-use fer_runtime::vision::{BlazeFace, Classifier, Face, Pipeline, RgbFrame};
+use common::{images, native_pipeline, web};
+use fer_runtime::vision::{Face, RgbFrame};
 use serde_json::Value;
-
-fn web() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
 
 fn built() -> bool {
     let have = ["pkg", "pkg-simd"].iter().all(|d| web().join(d).join("fer_bg.wasm").is_file());
@@ -20,17 +17,6 @@ fn built() -> bool {
         panic!("FER_REQUIRE_WEB is set but web/pkg or web/pkg-simd is missing: run scripts/web-build.sh");
     }
     have
-}
-
-fn images() -> Vec<PathBuf> {
-    let mut v = vec![web().join("../demo/astronaut.jpg")];
-    if let Some(data) = fer_runtime::testdata::shared_data() {
-        let mut photos: Vec<PathBuf> =
-            std::fs::read_dir(data.join("photos")).unwrap().map(|e| e.unwrap().path()).collect();
-        photos.sort();
-        v.extend(photos);
-    }
-    v
 }
 
 fn f32s(v: &Value) -> Vec<u32> {
@@ -79,10 +65,7 @@ fn the_webassembly_builds_find_the_native_faces_to_the_bit() {
         let bytes = bytes + web().join("fer.js").metadata().unwrap().len();
         assert!(bytes <= 1 << 20, "{build}: {bytes} bytes");
     }
-    let models = web().join("../models");
-    let detector = BlazeFace::load(&models.join("blazeface_short.fer"), BackendKind::Own).unwrap();
-    let classifier = Classifier::load(&models.join("edge.fer"), BackendKind::Own).unwrap();
-    let mut native = Pipeline::new(Some(detector), classifier);
+    let mut native = native_pipeline();
     let dir = tempfile::tempdir().unwrap();
     let (mut manifest, mut want) = (Vec::new(), Vec::new());
     for (i, path) in images().iter().enumerate() {

@@ -16,6 +16,23 @@ pub fn softmax_into(logits: &[f32], out: &mut [f32]) {
     }
 }
 
+/// The label of a face whose top probability is under the caller's threshold.
+pub const UNSURE: &str = "unsure";
+
+/// The name of the top class of `probabilities`, or [`UNSURE`] when its probability is
+/// under `unsure_below` (`fer predict --unsure-below`, the browser's switch).
+pub fn label_for<'a, S: AsRef<str>>(
+    labels: &'a [S],
+    probabilities: &[f32],
+    unsure_below: Option<f32>,
+) -> &'a str {
+    let top = argmax(probabilities);
+    match unsure_below {
+        Some(p) if probabilities[top] < p => UNSURE,
+        _ => labels.get(top).map_or(UNSURE, |l| l.as_ref()),
+    }
+}
+
 /// The index of the largest value (the first of equals; 0 for an empty slice).
 pub fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().fold((0, f32::NEG_INFINITY), |m, (i, &x)| if x > m.1 { (i, x) } else { m }).0
@@ -24,6 +41,15 @@ pub fn argmax(v: &[f32]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_label_is_the_top_class_or_unsure_under_the_threshold() {
+        let labels = ["angry", "happy"];
+        assert_eq!(label_for(&labels, &[0.3, 0.7], None), "happy");
+        assert_eq!(label_for(&labels, &[0.3, 0.7], Some(0.7)), "happy", "at the threshold: answered");
+        assert_eq!(label_for(&labels, &[0.3, 0.7], Some(0.71)), UNSURE);
+        assert_eq!(label_for(&labels[..1], &[0.3, 0.7], None), UNSURE, "no name for the class");
+    }
 
     #[test]
     fn softmax_sums_to_one_keeps_order_and_does_not_overflow() {

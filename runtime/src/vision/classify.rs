@@ -17,8 +17,7 @@ pub struct Classifier {
     mirrored: Vec<f32>,
 }
 
-/// The label of a face whose top probability is under the classifier's `unsure_below`.
-pub const UNSURE: &str = "unsure";
+pub use crate::scores::UNSURE;
 
 /// Class names from a `.fer` (its label table) or an ONNX file (`fer.labels` metadata),
 /// else the FER2013 order.
@@ -93,11 +92,7 @@ impl Classifier {
 impl Classifier {
     /// The label for `probabilities`: the top class's, or [`UNSURE`] below `unsure_below`.
     pub fn label_for(&self, probabilities: &[f32]) -> String {
-        let top = argmax(probabilities);
-        match self.unsure_below {
-            Some(p) if probabilities[top] < p => UNSURE.to_string(),
-            _ => self.labels[top].clone(),
-        }
+        crate::scores::label_for(&self.labels, probabilities, self.unsure_below).to_string()
     }
 }
 
