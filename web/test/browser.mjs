@@ -15,8 +15,11 @@ const types = {
   '.json': 'application/json',
 };
 
-/** Serves web/ and opens `page` in Chromium with `clip` as the camera; runs `f(page, origin)`. */
-export async function withPage(clip, page, f) {
+/**
+ * Serves web/ and opens `page` in Chromium with `clip` as the camera (`camera: 'none'`:
+ * no camera at all; `camera: 'refused'`: a camera, permission refused); runs `f(page)`.
+ */
+export async function withPage(clip, page, f, { camera = 'clip' } = {}) {
   // FER_SERVE_EXTRA: one more folder, under /extra/ (the accuracy bench's crops).
   const extra = process.env.FER_SERVE_EXTRA;
   const server = createServer(async (req, res) => {
@@ -36,15 +39,19 @@ export async function withPage(clip, page, f) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: [
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      `--use-file-for-fake-video-capture=${resolve(clip)}`,
-    ],
+    args: {
+      clip: [
+        '--use-fake-device-for-media-stream',
+        '--use-fake-ui-for-media-stream',
+        `--use-file-for-fake-video-capture=${resolve(clip ?? '')}`,
+      ],
+      none: ['--use-fake-ui-for-media-stream'],
+      refused: ['--use-fake-device-for-media-stream', '--deny-permission-prompts'],
+    }[camera],
   });
   try {
     const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
-    await context.grantPermissions(['camera'], { origin });
+    if (camera !== 'refused') await context.grantPermissions(['camera'], { origin });
     const tab = await context.newPage();
     const errors = [];
     tab.on('pageerror', (e) => errors.push(String(e)));

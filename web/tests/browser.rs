@@ -254,3 +254,28 @@ fn accuracy_beside_face_api_on_public_test() {
     println!("{r:#}");
     assert!(r.get("error").is_none(), "{r:#}");
 }
+
+/// What the page says when the camera cannot start: Chromium with no camera at all, then
+/// with a camera whose permission is refused.
+#[test]
+fn the_page_says_when_there_is_no_camera_or_no_permission() {
+    if !ready() {
+        eprintln!("skipped: chromium, web/node_modules or web/pkg-simd missing (docs/web.md)");
+        return;
+    }
+    let out = Command::new("node")
+        .arg(web().join("test/messages.mjs"))
+        .env("CHROMIUM", chromium())
+        .output()
+        .expect("node runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let none = r["none"]["message"].as_str().unwrap();
+    assert!(none.starts_with("No camera was found"), "{r:#}");
+    let refused = r["refused"]["message"].as_str().unwrap();
+    assert!(refused.starts_with("Camera permission was refused"), "{r:#}");
+    assert_eq!(
+        (&r["none"]["errors"], &r["refused"]["errors"]),
+        (&serde_json::json!([]), &serde_json::json!([]))
+    );
+}
