@@ -12,6 +12,17 @@ pub enum WgpuAdapter {
     Discrete(usize),
 }
 
+impl WgpuAdapter {
+    /// As `--devices` names it.
+    pub fn name(self) -> String {
+        match self {
+            WgpuAdapter::Default => "wgpu".into(),
+            WgpuAdapter::Cpu => "wgpu:cpu".into(),
+            WgpuAdapter::Discrete(n) => format!("wgpu:{n}"),
+        }
+    }
+}
+
 /// Turns `--devices` names into devices: `flex` (or `cpu`), `libtorch` (LibTorch on the
 /// CPU), `libtorch-cuda[:N]`, `cuda[:N]`, `wgpu` (the preferred adapter), `wgpu:cpu` (a
 /// software Vulkan device: cubecl matches adapters by type, and lavapipe is a CPU, not a
@@ -87,12 +98,39 @@ fn libtorch_device(_cuda: Option<usize>) -> Result<Device, String> {
 
 #[cfg(feature = "wgpu")]
 fn wgpu_device(adapter: WgpuAdapter) -> Result<Device, String> {
+    use std::sync::{Arc, Mutex};
+
     use burn::tensor::DeviceKind;
-    Ok(Device::wgpu(match adapter {
+    let device = Device::wgpu(match adapter {
         WgpuAdapter::Default => DeviceKind::DefaultDevice,
         WgpuAdapter::Cpu => DeviceKind::Cpu,
         WgpuAdapter::Discrete(n) => DeviceKind::DiscreteGpu(n),
-    }))
+    });
+    // cubecl panics, on its own thread and then on ours, when no adapter of the kind
+    // exists: probe with one tensor, the panics' messages kept rather than printed, and
+    // turn a failure into an error that names the device and the adapters there are.
+    let messages = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&messages);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut m) = keep.lock() {
+            m.push(info.payload_as_str().unwrap_or("").to_string());
+        }
+    }));
+    let probe = std::panic::catch_unwind(|| Tensor::<1>::zeros([1], &device).into_data());
+    std::panic::set_hook(hook);
+    match probe {
+        Ok(_) => Ok(device),
+        Err(_) => {
+            // The first message is cubecl's, with the adapters found; the rest follow from it.
+            let said = messages.lock().ok().and_then(|m| m.first().cloned()).unwrap_or_default();
+            Err(format!(
+                "{}: no such wgpu adapter here ({said}). Use --devices wgpu:cpu for a software \
+                 Vulkan device (mesa-vulkan-drivers), or wgpu for the one wgpu prefers",
+                adapter.name()
+            ))
+        }
+    }
 }
 
 #[cfg(not(feature = "wgpu"))]
