@@ -163,7 +163,7 @@ impl Teacher {
 /// (no augmentation).
 fn for_each_image(
     loader: &Loader,
-    mut f: impl FnMut(usize, &[f32], u8) -> Result<(), TeacherError>,
+    mut f: impl FnMut(&[f32], u8) -> Result<(), TeacherError>,
 ) -> Result<(), TeacherError> {
     let n = loader.ds.samples.len();
     let per = loader.spec.len();
@@ -171,7 +171,7 @@ fn for_each_image(
         let items: Vec<Item> = (start..(start + 512).min(n)).map(|i| (i, 1.0)).collect();
         let batch = loader.batch(&items, None, 0, 0).map_err(TeacherError::Data)?;
         for (k, image) in batch.images.chunks_exact(per).enumerate() {
-            f(start + k, image, batch.targets[k] as u8)?;
+            f(image, batch.targets[k] as u8)?;
         }
     }
     Ok(())
@@ -185,7 +185,7 @@ pub fn dataset_key(loader: &Loader) -> Result<u64, TeacherError> {
     digest.update(
         &[s.width.to_le_bytes(), s.height.to_le_bytes(), u32::from(s.channels).to_le_bytes()].concat(),
     );
-    for_each_image(loader, |_, image, class| {
+    for_each_image(loader, |image, class| {
         digest.update(&[class]);
         image.iter().for_each(|v| digest.update(&v.to_le_bytes()));
         Ok(())
@@ -244,7 +244,7 @@ pub fn teacher_logits(
         let mut logits = Vec::with_capacity(images * 2 * classes);
         let mut mirrored = Vec::new();
         let width = loader.spec.width as usize;
-        for_each_image(loader, |_, image, _| {
+        for_each_image(loader, |image, _| {
             logits.extend(teacher.logits(image)?);
             fer_runtime::vision::classify::mirror_into(image, width, &mut mirrored);
             logits.extend(teacher.logits(&mirrored)?);
