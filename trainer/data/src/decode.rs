@@ -43,21 +43,45 @@ pub struct ImageInfo {
     pub color: Color,
 }
 
-/// Decodes jpg/png bytes, refusing truncated or corrupt files with a reason.
+/// The largest side a dataset image may declare; a corrupt header claiming more is refused
+/// before anything is allocated (FER images are 48 to a few thousand pixels wide).
+pub const MAX_SIDE: u32 = 16_384;
+
+/// The largest image file read (a 16k x 16k PNG fits); a bigger "image" is a mistake.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// An image file's bytes: a regular file of at most [`MAX_FILE_BYTES`] (a manifest row that
+/// names `/dev/zero` or a huge log file is refused, not read forever).
+pub fn read_image_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!("{} bytes is too large for an image (at most {})", meta.len(), MAX_FILE_BYTES));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
+}
+
+/// Decodes jpg/png/bmp bytes, refusing truncated or corrupt files with a reason.
 pub fn decode_any(bytes: &[u8]) -> Result<DynamicImage, String> {
     if bytes.is_empty() {
         return Err("empty file".into());
     }
-    let format = image::guess_format(bytes).map_err(|_| "not a JPEG or PNG image".to_string())?;
+    let format = image::guess_format(bytes).map_err(|_| "not a JPEG, PNG or BMP image".to_string())?;
     if format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
         // The JPEG decoder fills a cut-off scan with grey instead of failing.
         return Err("truncated JPEG (no end-of-image marker)".into());
     }
-    if format != ImageFormat::Jpeg && format != ImageFormat::Png {
-        return Err(format!("{format:?} images are not supported (use jpg or png)"));
+    if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Bmp) {
+        return Err(format!("{format:?} images are not supported (use jpg, png or bmp)"));
     }
-    let img =
-        image::load_from_memory_with_format(bytes, format).map_err(|e| format!("corrupt {format:?}: {e}"))?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| format!("corrupt {format:?}: {e}"))?;
     if img.width() == 0 || img.height() == 0 {
         return Err("image has zero size".into());
     }
@@ -65,7 +89,7 @@ pub fn decode_any(bytes: &[u8]) -> Result<DynamicImage, String> {
 }
 
 /// A JPEG ends with the EOI marker `FF D9`; writers may append a few padding bytes.
-fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
+pub fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
     let tail = &bytes[bytes.len().saturating_sub(64)..];
     tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }

@@ -25,7 +25,7 @@ impl ImageStats {
 fn check(source: &ImageSource) -> Result<ImageInfo, String> {
     match source {
         ImageSource::File(p) => {
-            let bytes = std::fs::read(p).map_err(|e| format!("cannot read: {e}"))?;
+            let bytes = crate::decode::read_image_file(p)?;
             let img = decode_any(&bytes)?;
             let color = if img.color().has_color() { Color::Rgb } else { Color::Gray };
             Ok(ImageInfo { width: img.width(), height: img.height(), color })

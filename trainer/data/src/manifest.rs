@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use fer_runtime::labels::class_index;
+use fer_core::labels::class_index;
 
 use super::subject::SubjectPattern;
 use super::{Dataset, Format, ImageSource, Sample, Skipped, Usage, fer_csv};
-use crate::data::error::DataError;
+use crate::error::DataError;
 
 fn column(headers: &csv::StringRecord, name: &str) -> Option<usize> {
     headers.iter().position(|h| h.trim().eq_ignore_ascii_case(name))

@@ -9,14 +9,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use fer_runtime::labels::{ALL_CLASSES, class_index};
+use fer_core::labels::{ALL_CLASSES, class_index};
 use walkdir::WalkDir;
 
 use super::subject::SubjectPattern;
 use super::{Dataset, ImageSource, Sample, Skipped, Usage};
-use crate::data::error::DataError;
+use crate::error::DataError;
 
-const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
 
 fn is_image(path: &Path) -> bool {
     path.extension()

@@ -1,4 +1,5 @@
-//! The dataset layer: read FER datasets, check every image, split honestly, balance.
+//! The dataset layer (crate `fer-data`, re-exported by the trainer as `fer_trainer::data`):
+//! read FER datasets, check every image, split honestly, balance.
 //!
 //! A [`Dataset`] is an index, not a copy of the pixels: each [`Sample`] names where its
 //! image lives (a file, or a row of a FER2013 CSV) with its class and subject. Pixels are
@@ -34,13 +35,13 @@ use serde::Serialize;
 
 pub use decode::ImageSpec;
 pub use error::DataError;
-pub use fer_runtime::labels::{ALL_CLASSES, CONTEMPT, EMOTIONS};
+pub use fer_core::labels::{ALL_CLASSES, CONTEMPT, EMOTIONS};
 pub use source::{LoadOptions, load};
 
 /// Where one image's bytes live.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageSource {
-    /// An image file (jpg or png).
+    /// An image file (jpg, png or bmp).
     File(PathBuf),
     /// One row of a FER2013-style CSV: `csv` indexes [`Dataset::csv_files`]; `offset` and
     /// `len` delimit the row's bytes, `line` is its 1-based line number for messages.
@@ -190,7 +191,7 @@ impl Dataset {
         let s = &self.samples[index];
         match &s.source {
             ImageSource::File(p) => {
-                let bytes = std::fs::read(p).map_err(|e| format!("cannot read: {e}"))?;
+                let bytes = crate::decode::read_image_file(p)?;
                 decode::decode_image(&bytes, spec).map(|(px, _)| px)
             }
             ImageSource::CsvRow { csv, offset, len, .. } => {

@@ -9,7 +9,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::{Dataset, ImageSource, Sample, Skipped, Usage};
-use crate::data::error::DataError;
+use crate::error::DataError;
 
 /// Pixels in one FER2013 row.
 pub const PIXELS: usize = 48 * 48;
