@@ -16,6 +16,7 @@
 pub use fer_core::{engine, face_source, format, kernels, labels, overlay, requant, resize, scores, screen};
 
 pub mod backends;
+pub mod error_line;
 pub mod fsutil;
 pub mod metrics;
 pub mod onnx;

@@ -14,7 +14,7 @@ fn main() {
     }
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", fer_runtime::error_line::one_line(&e));
         std::process::exit(1);
     }
 }

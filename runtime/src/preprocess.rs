@@ -21,10 +21,84 @@ pub enum ImageError {
 // Shared with the browser build: the core owns them.
 pub use fer_core::format::{apply_input_map, is_pixel_over_255};
 
+/// The largest side `fer` decodes (16k: a 128-megapixel photo). A file that declares more is
+/// refused before any pixel buffer is allocated.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// The most a decoder may allocate for one image (a 16k x 8k RGB picture).
+pub const MAX_IMAGE_BYTES: u64 = 384 << 20;
+
+/// The decoders' limits: a corrupt or hostile header cannot make `fer` allocate gigabytes.
+pub fn image_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    limits
+}
+
+/// An image file's bytes decoded (jpg, png or bmp, told by content rather than by name),
+/// within the decoders' limits. Every command that reads a picture reads it here.
+pub fn decode_image(bytes: &[u8]) -> Result<image::DynamicImage, image::ImageError> {
+    if bytes.is_empty() {
+        return Err(refusal("empty file (0 bytes)".into()));
+    }
+    let mut decoder = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
+    match decoder.format() {
+        Some(image::ImageFormat::Jpeg) => refuse_truncated_jpeg(bytes, 64)?,
+        Some(_) => {}
+        None => return Err(refusal("not a JPEG, PNG or BMP image (by its first bytes)".into())),
+    }
+    decoder.limits(image_limits());
+    match decoder.decode() {
+        Err(image::ImageError::Limits(_)) => Err(refusal(format!(
+            "its header declares a larger image than fer decodes ({MAX_IMAGE_SIDE} pixels a side, {} MiB)",
+            MAX_IMAGE_BYTES >> 20
+        ))),
+        decoded => decoded,
+    }
+}
+
+/// A file `fer` will not decode, and why, in the user's words (the decoders' own errors
+/// name a format and an internal stage).
+fn refusal(why: String) -> image::ImageError {
+    image::ImageError::IoError(std::io::Error::new(std::io::ErrorKind::InvalidData, why))
+}
+
+/// A JPEG cut off mid-scan decodes without error, its missing rows grey; `fer` would then
+/// read a face that is half there. A file must end with the end-of-image marker `FF D9`,
+/// within the `within` last bytes (file writers pad a few; a stream frame may carry a
+/// multipart boundary after it). Entropy-coded data never holds `FF D9`, so a cut scan
+/// cannot fake it.
+pub fn refuse_truncated_jpeg(bytes: &[u8], within: usize) -> Result<(), image::ImageError> {
+    let tail = &bytes[bytes.len().saturating_sub(within)..];
+    if tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        return Ok(());
+    }
+    Err(refusal("truncated JPEG (no end-of-image marker)".into()))
+}
+
+/// The largest image file read (a 16k x 16k PNG fits); a bigger "image" is a mistake.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
+
+/// One image file, decoded by [`decode_image`]; errors name the file. Only a regular file
+/// of at most [`MAX_IMAGE_FILE_BYTES`] is read (not `/dev/zero`, not a 4 GB video).
+pub fn open_image(path: &Path) -> Result<image::DynamicImage, ImageError> {
+    let error = |source| ImageError::Decode { path: path.into(), source };
+    let meta = std::fs::metadata(path).map_err(|e| error(image::ImageError::IoError(e)))?;
+    let refuse = |why: String| error(image::ImageError::IoError(std::io::Error::other(why)));
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.len() > MAX_IMAGE_FILE_BYTES {
+        return Err(refuse(format!("{} bytes is too large for an image", meta.len())));
+    }
+    let bytes = std::fs::read(path).map_err(|e| error(image::ImageError::IoError(e)))?;
+    decode_image(&bytes).map_err(error)
+}
+
 /// `[C, H, W]` floats in [0, 1] for a model taking `shape`.
 pub fn load_image(path: &Path, shape: [usize; 3]) -> Result<Vec<f32>, ImageError> {
-    let img = image::open(path).map_err(|source| ImageError::Decode { path: path.into(), source })?;
-    image_input(img, shape)
+    image_input(open_image(path)?, shape)
 }
 
 /// A decoded image as the model's input: resized (bilinear, aspect not kept), gray or RGB.
@@ -61,13 +135,14 @@ pub fn to_chw(img: image::DynamicImage, c: usize, out: &mut [f32]) {
     }
 }
 
-fn is_image(p: &Path) -> bool {
+/// A file `fer` reads as a picture, by its name (jpg, jpeg, png, bmp).
+pub fn is_image(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "bmp"))
 }
 
-/// Every jpg/png under `dir`, sorted (so runs are repeatable).
+/// Every jpg/png/bmp under `dir`, sorted (so runs are repeatable).
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ImageError> {
     if !dir.is_dir() {
         return Err(ImageError::NotAFolder(dir.into()));

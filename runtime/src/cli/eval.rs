@@ -95,7 +95,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             skipped += 1;
             continue;
         }
-        let img = match image::open(path) {
+        let img = match fer_runtime::preprocess::open_image(path) {
             Ok(img) => img,
             Err(e) => {
                 unreadable.push(Unreadable { path: path.display().to_string(), reason: e.to_string() });
@@ -128,6 +128,17 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             no_face += 1;
         }
         confusion.add(*label, predicted.unwrap_or(classes));
+    }
+    if confusion.total() == 0 {
+        return Err(match unreadable.first() {
+            Some(first) => anyhow!(
+                "{}: none of its {} images could be read; first: {}",
+                a.data.display(),
+                unreadable.len(),
+                first.reason
+            ),
+            None => anyhow!("{}: no image of the model's {classes} classes", a.data.display()),
+        });
     }
     let labels = pipeline.classifier.labels.clone();
     let recalls = confusion.recalls()[..classes].to_vec();

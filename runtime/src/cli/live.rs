@@ -257,6 +257,7 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     let mut source = frames(&a, reconnects.clone())?;
     let mut window = Screen::default();
     let mut lost = None;
+    let mut first_damaged: Option<String> = None;
     let limit = a.max_frames.unwrap_or(u64::MAX);
     let period = a.fps.filter(|f| *f > 0.0).map(|f| Duration::from_secs_f64(1.0 / f));
     let mut stats = Stats::new();
@@ -279,6 +280,7 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
             Err(e) => {
                 stats.skipped += 1;
                 eprintln!("frame {}: skipped: {e}", f.index);
+                first_damaged.get_or_insert_with(|| e.clone());
                 continue;
             }
         };
@@ -318,8 +320,8 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     if let Some(e) = lost {
         return Err(e);
     }
-    if stats.frames == 0 {
-        return Err(anyhow!("none of the {} frames could be decoded", stats.skipped));
+    if let (0, Some(first)) = (stats.frames, first_damaged) {
+        return Err(anyhow!("none of the {} frames could be decoded; first: {first}", stats.skipped));
     }
     Ok(())
 }

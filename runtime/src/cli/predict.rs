@@ -48,7 +48,7 @@ fn inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         if p.is_dir() {
             let files = image_files(p)?;
             if files.is_empty() {
-                return Err(anyhow!("{}: no jpg/png images in this folder", p.display()));
+                return Err(anyhow!("{}: no jpg/png/bmp images in this folder", p.display()));
             }
             out.extend(files);
         } else {
@@ -75,7 +75,7 @@ pub fn run(a: PredictArgs) -> anyhow::Result<()> {
                 detect_ms: 0.0,
                 classify_ms: 0.0,
                 annotated: None,
-                error: Some(format!("{e:#}")),
+                error: Some(fer_runtime::error_line::one_line(&e)),
             },
         };
         if !a.json {
@@ -104,7 +104,7 @@ fn predict_one(
     annotate: Option<&Path>,
     done: &[ImageResult],
 ) -> anyhow::Result<ImageResult> {
-    let img = image::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?.into_rgb8();
+    let img = fer_runtime::preprocess::open_image(path)?.into_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let frame = RgbFrame::new(w, h, img.as_raw())?;
     let faces = pipeline.faces(&frame)?;

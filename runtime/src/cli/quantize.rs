@@ -27,7 +27,7 @@ enum Calibration {
 pub struct QuantizeArgs {
     /// The float ONNX model (a classifier, or a detector such as BlazeFace).
     model: PathBuf,
-    /// Calibration images (any folder tree of jpg/png; class folders are fine).
+    /// Calibration images (any folder tree of jpg/png/bmp; class folders are fine).
     #[arg(long)]
     calib: PathBuf,
     /// The int8 model to write.
@@ -139,7 +139,7 @@ impl InputMap {
 
     fn load(&self, path: &Path) -> anyhow::Result<Vec<f32>> {
         let mut v = if self.letterbox {
-            let img = image::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))?.into_rgb8();
+            let img = fer_runtime::preprocess::open_image(path)?.into_rgb8();
             let (w, h) = (img.width() as usize, img.height() as usize);
             let frame = RgbFrame::new(w, h, img.as_raw())?;
             let mut out = vec![0f32; self.shape.iter().product()];
@@ -203,7 +203,7 @@ pub fn run(a: QuantizeArgs) -> anyhow::Result<()> {
     }
     let files = spread(&image_files(&a.calib)?, a.calib_images);
     if files.is_empty() {
-        return Err(anyhow!("{}: no jpg/png images to calibrate with", a.calib.display()));
+        return Err(anyhow!("{}: no jpg/png/bmp images to calibrate with", a.calib.display()));
     }
     let images: Vec<Vec<f32>> = files.iter().map(|f| input.load(f)).collect::<Result<_, _>>()?;
     let method = match a.method {

@@ -34,12 +34,6 @@ pub struct Replay {
     next: u64,
 }
 
-fn is_image(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
-}
-
 fn is_mjpeg(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
@@ -59,7 +53,12 @@ pub fn split_mjpeg(bytes: &[u8]) -> Vec<(usize, usize)> {
 
 /// One JPEG image (an MJPEG stream's or a camera's frame) decoded to RGB.
 pub fn decode_jpeg(bytes: &[u8]) -> Result<image::RgbImage, image::ImageError> {
-    image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).map(|i| i.into_rgb8())
+    // A frame runs to the next frame's marker, so whatever a container puts between
+    // frames follows its end marker.
+    crate::preprocess::refuse_truncated_jpeg(bytes, bytes.len())?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Jpeg);
+    reader.limits(crate::preprocess::image_limits());
+    reader.decode().map(|i| i.into_rgb8())
 }
 
 impl Replay {
@@ -72,7 +71,7 @@ impl Replay {
                 if files.is_empty() {
                     return Err(VideoError::NoFrames {
                         path: p.clone(),
-                        what: "no jpg/png images in this folder",
+                        what: "no jpg/png/bmp images in this folder",
                     });
                 }
                 r.items.extend(files.into_iter().map(Item::File));
@@ -89,7 +88,7 @@ impl Replay {
                 let stream = r.streams.len();
                 r.items.extend(ranges.into_iter().map(|(start, end)| Item::Jpeg { stream, start, end }));
                 r.streams.push((p.clone(), bytes));
-            } else if p.is_file() && is_image(p) {
+            } else if p.is_file() && crate::preprocess::is_image(p) {
                 r.items.push(Item::File(p.clone()));
             } else if !p.exists() {
                 return Err(VideoError::NoFrames { path: p.clone(), what: "no such file or folder" });
@@ -131,7 +130,7 @@ impl Iterator for Replay {
         let (source, image) = match &self.items[(index % self.items.len() as u64) as usize] {
             Item::File(p) => (
                 p.display().to_string(),
-                image::open(p).map(|i| i.into_rgb8()).map_err(|e| format!("{}: {e}", p.display())),
+                crate::preprocess::open_image(p).map(|i| i.into_rgb8()).map_err(|e| e.to_string()),
             ),
             Item::Jpeg { stream, start, end } => {
                 let (path, bytes) = &self.streams[*stream];

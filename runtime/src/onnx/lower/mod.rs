@@ -107,6 +107,16 @@ struct Lowering {
     opset: i64,
 }
 
+/// A NaN weight makes every output NaN, which would be read as a confident answer. (An
+/// infinity can be meant, as a Clip without an upper bound, so it is left to the checks
+/// that need finite values.)
+fn refuse_nan(values: &[f32], what: &str) -> Result<()> {
+    match values.iter().filter(|v| v.is_nan()).count() {
+        0 => Ok(()),
+        n => err(format!("{what}: {n} of its {} values are NaN", values.len())),
+    }
+}
+
 fn tensor_const(t: &TensorProto, what: &str) -> Result<Const> {
     if !t.external_data.is_empty() {
         return err(format!("{what}: external data (a side file) is not supported"));
@@ -125,6 +135,7 @@ fn tensor_const(t: &TensorProto, what: &str) -> Result<Const> {
             } else {
                 t.float_data.clone()
             };
+            refuse_nan(&v, what)?;
             Const::F32(dims, v)
         }
         data_type::DOUBLE => {
@@ -135,6 +146,7 @@ fn tensor_const(t: &TensorProto, what: &str) -> Result<Const> {
             } else {
                 t.double_data.iter().map(|&x| x as f32).collect()
             };
+            refuse_nan(&v, what)?;
             Const::F32(dims, v)
         }
         data_type::INT64 => {

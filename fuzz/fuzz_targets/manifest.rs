@@ -1,0 +1,23 @@
+//! Any bytes as a manifest CSV (`path,label[,subject][,usage]`) given to `fer-train`, in a
+//! folder holding one image and one FER2013 CSV it may point at: read (`data::load`),
+//! verified (each named image decoded), and every kept sample's pixels loaded. No panic.
+#![no_main]
+
+use fer_data::subject::SubjectPattern;
+use fer_data::{ImageSpec, LoadOptions, load};
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../src/scratch.rs"]
+mod scratch;
+
+fuzz_target!(|data: &[u8]| {
+    scratch::write_once("face.png", include_bytes!("../seeds/files/face.png"));
+    scratch::write_once("rows.csv", include_bytes!("../seeds/files/rows.csv"));
+    let path = scratch::write("manifest.csv", data);
+    let subject_pattern = SubjectPattern::new(r"S(\d+)_").expect("a valid pattern");
+    let opts = LoadOptions { subject_pattern, ..LoadOptions::default() };
+    let Ok(ds) = load(&path, &opts) else { return };
+    for i in 0..ds.samples.len() {
+        let _ = ds.load_pixels(i, ImageSpec::FER48_GRAY);
+    }
+});
