@@ -14,7 +14,7 @@ use protobuf::Message;
 use serde::Serialize;
 
 use crate::model::FerModel;
-use crate::train::checkpoint::{MODEL_JSON, ModelCard, STATE_FILE, TrainState};
+use crate::train::checkpoint::{self, MODEL_JSON, ModelCard, STATE_FILE, TrainState};
 use crate::train::fit::load_model;
 
 /// Names every exported model uses.
@@ -120,19 +120,19 @@ pub fn name_and_describe(bytes: &[u8], metadata: &[(String, String)]) -> Result<
 pub fn read_card(dir: &Path) -> Result<ModelCard, String> {
     let card_path = dir.join(MODEL_JSON);
     if card_path.exists() {
-        let text =
-            std::fs::read_to_string(&card_path).map_err(|e| format!("{}: {e}", card_path.display()))?;
-        return serde_json::from_str(&text).map_err(|e| format!("{}: {e}", card_path.display()));
+        let bytes = checkpoint::read_file(dir, MODEL_JSON)?;
+        return serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", card_path.display()));
     }
     let state_path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&state_path).map_err(|_| {
-        format!(
+    if !state_path.is_file() {
+        return Err(format!(
             "{} holds neither {MODEL_JSON} nor {STATE_FILE}: pass a run's best/ or last/ folder",
             dir.display()
-        )
-    })?;
+        ));
+    }
+    let bytes = checkpoint::read_file(dir, STATE_FILE)?;
     let state: TrainState =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", state_path.display()))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", state_path.display()))?;
     let last = state.history.last().ok_or_else(|| format!("{}: no finished epoch", state_path.display()))?;
     Ok(ModelCard::new(state.model, last.epoch, last.val.clone()))
 }

@@ -73,7 +73,7 @@ fn bad_images_unknown_and_empty_class_folders_are_skipped_with_reasons() {
     };
     assert!(why("truncated.jpg").contains("truncated JPEG"));
     assert!(why("truncated.png").contains("corrupt Png"));
-    assert!(why("garbage.jpg").contains("not a JPEG or PNG"));
+    assert!(why("garbage.jpg").contains("not a JPEG, PNG or BMP"));
     assert_eq!(why("empty.png"), "empty file");
     assert!(why("dangling.png").contains("cannot read"));
     assert_eq!(why("fear"), "empty class folder");

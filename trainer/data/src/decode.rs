@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn bad_bytes_are_refused_with_a_reason() {
         assert_eq!(decode_any(&[]).unwrap_err(), "empty file");
-        assert!(decode_any(b"hello world, not an image").unwrap_err().contains("not a JPEG or PNG"));
+        assert!(decode_any(b"hello world, not an image").unwrap_err().contains("not a JPEG, PNG or BMP"));
         let jpg = encode(&gradient(48, 48), ImageFormat::Jpeg);
         let cut = &jpg[..jpg.len() / 2];
         assert!(decode_any(cut).unwrap_err().contains("truncated JPEG"), "{:?}", decode_any(cut).err());

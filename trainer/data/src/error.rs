@@ -16,6 +16,16 @@ pub enum DataError {
     Invalid(String),
     #[error("{} problem(s) in the dataset and --strict is set; first: {}: {}", skipped.len(), skipped[0].path, skipped[0].reason)]
     Strict { skipped: Vec<super::Skipped> },
+    #[error("{}: no usable image{}", path.display(), first_problem(skipped))]
+    Empty { path: PathBuf, skipped: Vec<super::Skipped> },
+}
+
+/// "; N skipped, first: PATH: REASON" when anything was skipped.
+fn first_problem(skipped: &[super::Skipped]) -> String {
+    match skipped.first() {
+        Some(s) => format!("; {} skipped, first: {}: {}", skipped.len(), s.path, s.reason),
+        None => String::new(),
+    }
 }
 
 impl DataError {

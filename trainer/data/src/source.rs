@@ -52,7 +52,8 @@ pub fn detect(path: &Path) -> Result<Format, DataError> {
 }
 
 /// Reads the dataset at `path` in whichever format it holds, checks every image
-/// (unless `opts.verify` is off) and applies `opts.strict`.
+/// (unless `opts.verify` is off) and applies `opts.strict`. A dataset with no usable image
+/// is an error that names its first problem.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset, DataError> {
     let format = detect(path)?;
     let mut ds = Dataset::new(path, format);
@@ -66,6 +67,9 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset, DataError> {
     }
     if opts.strict && !ds.skipped.is_empty() {
         return Err(DataError::Strict { skipped: std::mem::take(&mut ds.skipped) });
+    }
+    if ds.samples.is_empty() {
+        return Err(DataError::Empty { path: path.to_path_buf(), skipped: std::mem::take(&mut ds.skipped) });
     }
     Ok(ds)
 }

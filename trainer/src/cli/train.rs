@@ -330,8 +330,17 @@ impl TrainArgs {
                 c.channels = ch as u8;
             }
         }
-        c.validate().map_err(anyhow::Error::msg)?;
+        c.validate().map_err(|e| self.in_recipe(e))?;
         Ok(c)
+    }
+
+    /// A settings error, naming the recipe file (`--config`) when there is one: its value
+    /// may be at fault as much as a flag's.
+    fn in_recipe(&self, e: String) -> anyhow::Error {
+        match &self.config {
+            Some(recipe) => anyhow::anyhow!("{} (with the flags given): {e}", recipe.display()),
+            None => anyhow::Error::msg(e),
+        }
     }
 
     fn distill_flags(&self, c: &mut TrainConfig) {
@@ -574,7 +583,11 @@ pub fn ship(args: ShipArgs) -> anyhow::Result<()> {
     if let Some(t) = &args.test {
         cfg.test = Some(t.clone());
     }
-    cfg.validate().map_err(anyhow::Error::msg)?;
+    cfg.validate().map_err(|e| args.train.in_recipe(e))?;
+    if cfg.test.is_none() {
+        let e = "ship needs a test set to measure the model on: set `test` in --config or pass --test";
+        return Err(args.train.in_recipe(e.into()));
+    }
     let name = args.out.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let work = args.work.clone().unwrap_or_else(|| {
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);

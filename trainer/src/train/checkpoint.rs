@@ -4,6 +4,12 @@
 //! reads) and `OUT/best/` (the best epoch's model, with its config and metrics: what
 //! `fer-train export` reads). Each is written in full to `NAME.tmp/`, then swapped in by two
 //! renames; a crash between them leaves `NAME.old/`, which [`recover`] puts back.
+//!
+//! Each folder also holds `checksums.txt` (CRC-64 of each binary record, `*.bpk`), which
+//! [`read_file`] checks: burn's record format has no checksum of its own, so a bit flipped
+//! on disk would otherwise load as a silently different model. The JSON files are left
+//! out: a damaged one fails to parse, and users may edit them (a resumed run's `lr`).
+//! Folders written before checksums load unchecked.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +26,36 @@ pub const MODEL_FILE: &str = "model.bpk";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 pub const STATE_FILE: &str = "state.json";
 pub const MODEL_JSON: &str = "model.json";
+pub const CHECKSUMS_FILE: &str = "checksums.txt";
+
+const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_XZ);
+
+/// `checksums.txt`'s text for the binary records among `files`: one `CRC  NAME` line each.
+fn checksums(files: &[(&str, &[u8])]) -> String {
+    files
+        .iter()
+        .filter(|(name, _)| name.ends_with(".bpk"))
+        .map(|(name, bytes)| format!("{:016x}  {name}\n", CRC64.checksum(bytes)))
+        .collect()
+}
+
+/// `dir/name`'s bytes, checked against the folder's `checksums.txt` when it lists the file.
+/// Errors name the file.
+pub fn read_file(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let Ok(list) = std::fs::read_to_string(dir.join(CHECKSUMS_FILE)) else { return Ok(bytes) };
+    let stored = list.lines().find_map(|l| l.split_once("  ").filter(|(_, n)| *n == name).map(|(c, _)| c));
+    let computed = format!("{:016x}", CRC64.checksum(&bytes));
+    match stored {
+        Some(c) if c == computed => Ok(bytes),
+        Some(c) => Err(format!(
+            "{}: checksum mismatch (stored {c}, computed {computed}): the file is corrupt",
+            path.display()
+        )),
+        None => Ok(bytes),
+    }
+}
 
 /// The loop's state after an epoch: with the model and optimizer files, all a resumed run
 /// needs to continue exactly where this one was.
@@ -99,6 +135,7 @@ pub fn write_dir(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Result<()> {
     for (name, bytes) in files {
         fer_runtime::fsutil::write_atomic(&tmp.join(name), bytes)?;
     }
+    fer_runtime::fsutil::write_atomic(&tmp.join(CHECKSUMS_FILE), checksums(files).as_bytes())?;
     recover(dir)?;
     if old.exists() {
         std::fs::remove_dir_all(&old)?;
@@ -123,7 +160,7 @@ mod tests {
         let d = root.path().join("best");
         write_dir(&d, &[("a", b"1"), ("b", b"2")]).unwrap();
         write_dir(&d, &[("a", b"3")]).unwrap();
-        assert_eq!(std::fs::read(d.join("a")).unwrap(), b"3");
+        assert_eq!(read_file(&d, "a").unwrap(), b"3");
         assert!(!d.join("b").exists());
         // A crash after the first rename: only best.old is there.
         std::fs::rename(&d, root.path().join("best.old")).unwrap();
@@ -131,5 +168,22 @@ mod tests {
         assert_eq!(std::fs::read(d.join("a")).unwrap(), b"3");
         let names: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("best")]);
+    }
+
+    #[test]
+    fn a_flipped_bit_in_a_record_is_named() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("last");
+        write_dir(&d, &[("model.bpk", &[1, 2, 3, 4]), ("state.json", b"{}")]).unwrap();
+        assert_eq!(read_file(&d, "model.bpk").unwrap(), [1, 2, 3, 4]);
+        std::fs::write(d.join("model.bpk"), [1, 2, 3, 5]).unwrap();
+        let e = read_file(&d, "model.bpk").unwrap_err();
+        assert!(e.contains("model.bpk") && e.contains("checksum mismatch"), "{e}");
+        // JSON is not checksummed: users may edit it, and damage shows when it is parsed.
+        std::fs::write(d.join("state.json"), b"{\"lr\": 1}").unwrap();
+        assert_eq!(read_file(&d, "state.json").unwrap(), b"{\"lr\": 1}");
+        // A folder from before checksums: read as it is.
+        std::fs::remove_file(d.join(CHECKSUMS_FILE)).unwrap();
+        assert_eq!(read_file(&d, "model.bpk").unwrap(), [1, 2, 3, 5]);
     }
 }

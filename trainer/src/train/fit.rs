@@ -21,7 +21,7 @@ use burn::tensor::activation::log_softmax;
 use fer_runtime::fsutil::write_atomic;
 use serde::Serialize;
 
-use super::checkpoint::{MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TrainState};
+use super::checkpoint::{self, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE, TrainState};
 use super::config::{OptimizerKind, TrainConfig};
 pub use super::device::parse_devices;
 use super::diagnose::{self, Overfitting, PriorShift, ValAboveTrain};
@@ -274,7 +274,7 @@ pub(super) fn save_model(model: &FerModel) -> Result<Vec<u8>, TrainError> {
 /// Loads `dir/model.bpk` into a fresh model of `config` on `device`.
 pub fn load_model(dir: &Path, config: &ModelConfig, device: &Device) -> Result<FerModel, TrainError> {
     let path = dir.join(MODEL_FILE);
-    let bytes = std::fs::read(&path).map_err(io(path.display()))?;
+    let bytes = checkpoint::read_file(dir, MODEL_FILE).map_err(TrainError::Invalid)?;
     let record =
         ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(io(path.display()))?;
     config.init(device).try_load_record(record).map_err(io(path.display()))
@@ -449,12 +449,15 @@ pub(super) fn resume_from(
     ad_device: &Device,
 ) -> Result<(FerModel, ModuleOptimizer, TrainState), TrainError> {
     let state_path = last_dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&state_path).map_err(|e| {
-        TrainError::Invalid(format!(
-            "--resume: cannot read {}: {e} (no finished epoch to resume from?)",
+    if !state_path.is_file() {
+        return Err(TrainError::Invalid(format!(
+            "--resume: no {} (no finished epoch to resume from?)",
             state_path.display()
-        ))
-    })?;
+        )));
+    }
+    let bytes = checkpoint::read_file(last_dir, STATE_FILE).map_err(TrainError::Invalid)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| TrainError::Invalid(format!("{}: {e}", state_path.display())))?;
     let state: TrainState = serde_json::from_str(&text).map_err(io(state_path.display()))?;
     if (state.train_images, state.val_images) != (data.train.len(), data.val.len())
         || &state.model != model_config
@@ -472,7 +475,7 @@ pub(super) fn resume_from(
     }
     let model = load_model(last_dir, model_config, ad_device)?;
     let opt_path = last_dir.join(OPTIMIZER_FILE);
-    let opt_bytes = std::fs::read(&opt_path).map_err(io(opt_path.display()))?;
+    let opt_bytes = checkpoint::read_file(last_dir, OPTIMIZER_FILE).map_err(TrainError::Invalid)?;
     let optim =
         optim.from_bytes(burn::tensor::Bytes::from_bytes_vec(opt_bytes)).map_err(io(opt_path.display()))?;
     eprintln!("resuming {} after epoch {}", out.display(), state.epochs_done);
