@@ -215,6 +215,26 @@ mod tests {
     }
 
     #[test]
+    fn a_camera_unplugged_five_times_is_reopened_each_time() {
+        use Event::*;
+        // Five times: three frames, then unplugged, one failed reopening, back.
+        let mut events = Vec::new();
+        let mut opens = vec![true];
+        for _ in 0..5 {
+            events.extend([Frame, Frame, Frame, Unplugged]);
+            opens.extend([false, true]);
+        }
+        events.extend([Frame, Frame, Frame]);
+        let (open, tries) = device(events, opens);
+        let mut cam = Reconnecting::open("camera 0", open, quick()).unwrap();
+        cam.sleep = no_sleep;
+        let frames: Vec<super::Frame> = cam.by_ref().take(18).map(|f| f.unwrap()).collect();
+        assert!(frames.iter().all(|f| f.image.is_ok()), "no frame lost to a reconnection");
+        assert_eq!(frames.iter().map(|f| f.index).collect::<Vec<_>>(), (0..18).collect::<Vec<_>>());
+        assert_eq!((cam.reconnects, *tries.borrow()), (5, 11));
+    }
+
+    #[test]
     fn a_camera_that_stays_away_ends_the_stream_with_an_error() {
         let (open, tries) = device(vec![Event::Frame], vec![true]);
         let mut cam = Reconnecting::open("camera 2", open, quick()).unwrap();
