@@ -123,7 +123,7 @@ fn int8_scores_within_half_a_point_of_float_on_public_test() {
     // The .fer carries the input map: `fer eval`, which feeds every model pixels / 255,
     // scores it as the quantizer's own evaluation did (the same images, the same bytes).
     let run = Command::new(env!("CARGO_BIN_EXE_fer"))
-        .args(["eval", "--no-detect", "--json", "--model"])
+        .args(["eval", "--no-detect", "--no-flip-tta", "--json", "--model"])
         .arg(&fer_path)
         .arg("--data")
         .arg(data.join("fer2013/public_test"))

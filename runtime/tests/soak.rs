@@ -45,7 +45,9 @@ fn ten_thousand_frames_with_damage_and_stalls_run_flat() {
     let jpegs: Vec<Vec<u8>> = (0..8u8)
         .map(|q| {
             let mut bytes = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 70 + 3 * q).encode_image(&frame).unwrap();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 70 + 3 * q)
+                .encode_image(&frame)
+                .unwrap();
             bytes
         })
         .collect();
@@ -67,12 +69,14 @@ fn ten_thousand_frames_with_damage_and_stalls_run_flat() {
                 std::thread::sleep(Duration::from_millis(1500));
             }
             let jpeg = &jpegs[(i % 8) as usize];
-            let bytes = if i % DAMAGED_EVERY == DAMAGED_EVERY - 1 { &jpeg[..jpeg.len() / 2] } else { &jpeg[..] };
+            let bytes =
+                if i % DAMAGED_EVERY == DAMAGED_EVERY - 1 { &jpeg[..jpeg.len() / 2] } else { &jpeg[..] };
             stdin.write_all(bytes).unwrap();
         }
     });
     let stderr = child.stderr.take().unwrap();
-    let errors = std::thread::spawn(move || BufReader::new(stderr).lines().map(Result::unwrap).collect::<Vec<_>>());
+    let errors =
+        std::thread::spawn(move || BufReader::new(stderr).lines().map(Result::unwrap).collect::<Vec<_>>());
 
     let mut blocks: Vec<(u64, Vec<f64>)> = Vec::new();
     let mut latencies = Vec::new();
@@ -101,14 +105,23 @@ fn ten_thousand_frames_with_damage_and_stalls_run_flat() {
     let damaged = FRAMES / DAMAGED_EVERY;
     assert_eq!(processed, FRAMES - damaged, "every good frame is processed");
     assert_eq!(summary["summary"]["skipped"], damaged, "{summary}");
-    assert_eq!(errors.iter().filter(|l| l.contains("skipped: stdin#")).count() as u64, damaged, "each damaged frame named");
+    assert_eq!(
+        errors.iter().filter(|l| l.contains("skipped: stdin#")).count() as u64,
+        damaged,
+        "each damaged frame named"
+    );
     assert_eq!(tracks.len(), 1, "one face, one track id through damage and stalls: {tracks:?}");
 
     println!("| processed frames | RSS (MB) | p50 (ms) | p99 (ms) |\n|---|---|---|---|");
     for (i, (rss, mut lat)) in blocks.iter().cloned().enumerate() {
         lat.sort_by(f64::total_cmp);
         let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
-        println!("| {}-{} | {:.1} | {p50:.2} | {p99:.2} |", i * 1000 + 1, (i + 1) * 1000, rss as f64 / 1024.0);
+        println!(
+            "| {}-{} | {:.1} | {p50:.2} | {p99:.2} |",
+            i * 1000 + 1,
+            (i + 1) * 1000,
+            rss as f64 / 1024.0
+        );
     }
     println!("{summary}");
     // Flat: after the first block (buffers and caches warm), memory grows by less than 4 MB

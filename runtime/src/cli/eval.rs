@@ -161,7 +161,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         no_face,
         skipped_classes: skipped,
         skipped: unreadable,
-        flip_tta: a.pipeline.flip_tta,
+        flip_tta: pipeline.classifier.flip_tta,
         unsure: unsure.map(|u| Unsure { accuracy: u.right as f64 / u.answered.max(1) as f64, ..u }),
     };
     if a.json {

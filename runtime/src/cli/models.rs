@@ -84,9 +84,14 @@ pub struct PipelineArgs {
     /// Do not rotate crops to level the eyes.
     #[arg(long)]
     pub no_align: bool,
-    /// Also classify each face mirrored and average (test-time augmentation).
-    #[arg(long)]
+    /// Classify each face and its mirror image and average the two (test-time
+    /// augmentation): the default, as it reads FER2013's faces about a point better for
+    /// one more classifier call per face (docs/app.md).
+    #[arg(long, overrides_with = "no_flip_tta")]
     pub flip_tta: bool,
+    /// Classify each face once, unmirrored (one classifier call per face).
+    #[arg(long, overrides_with = "flip_tta")]
+    pub no_flip_tta: bool,
     /// Label a face `unsure` when its top probability is below P (the model card's
     /// Confidence section says what each P answers and how often it is right).
     #[arg(long, value_name = "P")]
@@ -112,7 +117,7 @@ impl PipelineArgs {
             return Err(anyhow!("--unsure-below must be between 0 and 1, got {p}"));
         }
         let mut c = Classifier::load(&path, self.backend)?;
-        c.flip_tta = self.flip_tta;
+        c.flip_tta = !self.no_flip_tta;
         c.unsure_below = self.unsure_below;
         Ok(c)
     }

@@ -174,7 +174,7 @@ pub fn write(r: &ShipReport, o: &ShipOptions) -> Result<(), String> {
     w(
         &mut md,
         format!(
-            "Reproduce the int8 row: `fer eval --model {} --data {} --json` (the `+ flip TTA` row: add `--flip-tta`).\n",
+            "Reproduce the int8 row: `fer eval --model {} --data {} --no-flip-tta --json` (the `+ flip TTA` row, `fer`'s default: leave out `--no-flip-tta`).\n",
             r.fer, r.test_set
         ),
     );
