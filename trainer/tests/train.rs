@@ -522,7 +522,13 @@ fn ship_writes_models_and_a_card_from_one_run_and_resumes() {
     assert_eq!(graph.metadata("fer.temperature"), Some(format!("{t:.4}").as_str()));
 
     let fer = std::fs::read(models.join("tiny.fer")).unwrap();
-    let second = run(&args);
+    // The finished fit scored again, now also on another dataset (contempt included, which
+    // the model lacks): the fit is reused, the int8 model is the same.
+    let cross = dir.path().join("cross");
+    common::balanced_ckplus(&cross, 2, &["anger", "happy", "contempt"], 2);
+    let mut with_cross = args.clone();
+    with_cross.extend(["--cross-test", s(&cross)]);
+    let second = run(&with_cross);
     assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
     assert!(String::from_utf8_lossy(&second.stderr).contains("continuing the fit"));
     assert_eq!(
@@ -530,6 +536,11 @@ fn ship_writes_models_and_a_card_from_one_run_and_resumes() {
         fer,
         "the same run gives the same int8 model"
     );
+    let report: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    let cross_int8 = &report["cross_test"]["scores"][1];
+    assert_eq!((cross_int8["name"].as_str(), cross_int8["images"].as_u64()), (Some("int8"), Some(8)));
+    let card = std::fs::read_to_string(models.join("tiny.md")).unwrap();
+    assert!(card.contains("## Another dataset") && card.contains(&pct(&cross_int8["accuracy"])), "{card}");
 
     let mut other = args.clone();
     let epochs_at = other.iter().position(|a| *a == "--epochs").unwrap() + 1;

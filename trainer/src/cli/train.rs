@@ -558,6 +558,10 @@ pub struct ShipArgs {
     /// The test set the card reports (e.g. FER2013 public_test).
     #[arg(long)]
     test: Option<PathBuf>,
+    /// Another dataset's images the card also scores, as a cross-dataset figure (e.g.
+    /// ../shared/data/ckplus48; contempt and other classes the model lacks are left out).
+    #[arg(long)]
+    cross_test: Option<PathBuf>,
     /// The fit's run folder, kept for resuming [default: ~/.cache/fer-edge/runs/ship-NAME].
     #[arg(long)]
     work: Option<PathBuf>,
@@ -582,6 +586,9 @@ pub fn ship(args: ShipArgs) -> anyhow::Result<()> {
     let mut cfg = args.train.config()?;
     if let Some(t) = &args.test {
         cfg.test = Some(t.clone());
+    }
+    if let Some(t) = &args.cross_test {
+        cfg.cross_test = Some(t.clone());
     }
     cfg.validate().map_err(|e| args.train.in_recipe(e))?;
     if cfg.test.is_none() {

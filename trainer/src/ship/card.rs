@@ -124,46 +124,15 @@ pub fn write(r: &ShipReport, o: &ShipOptions) -> Result<(), String> {
     w(&mut md, format!("![training curves]({})\n", pictures.curves));
 
     w(&mut md, format!("## Test set: `{}`\n", r.test_set));
-    w(&mut md, "| model | accuracy | balanced accuracy | macro-F1 |\n|---|---:|---:|---:|".into());
-    for s in &r.scores {
-        w(
-            &mut md,
-            format!(
-                "| {} | {} | {} | {:.3} |",
-                s.name,
-                pct(s.accuracy),
-                pct(s.balanced_accuracy),
-                s.macro_f1
-            ),
-        );
-    }
-    if let Some(t) = &f.test {
-        w(
-            &mut md,
-            format!(
-                "| float (burn, in training) | {} | {} | {:.3} |",
-                pct(t.accuracy),
-                pct(t.balanced_accuracy),
-                t.macro_f1
-            ),
-        );
-    }
-    w(&mut md, "\nRecall per class:\n".into());
-    let mut head = "| class |".to_string();
-    let mut rule = "|---|".to_string();
-    for s in &r.scores {
-        head += &format!(" {} |", s.name);
-        rule += "---:|";
-    }
-    w(&mut md, head);
-    w(&mut md, rule);
-    for (i, l) in labels.iter().enumerate() {
-        let mut row = format!("| {l} |");
-        for s in &r.scores {
-            row += &format!(" {} |", s.per_class_recall.get(i).copied().flatten().map_or("-".into(), pct));
-        }
-        w(&mut md, row);
-    }
+    let in_training = f.test.as_ref().map(|t| {
+        format!(
+            "| float (burn, in training) | {} | {} | {:.3} |",
+            pct(t.accuracy),
+            pct(t.balanced_accuracy),
+            t.macro_f1
+        )
+    });
+    md.push_str(&score_tables(&r.scores, in_training, labels));
     w(
         &mut md,
         format!(
@@ -178,6 +147,10 @@ pub fn write(r: &ShipReport, o: &ShipOptions) -> Result<(), String> {
             r.fer, r.test_set
         ),
     );
+
+    if let Some(cross) = &r.cross_test {
+        md.push_str(&cross_test(cross, &r.fer, labels));
+    }
 
     md.push_str(&confidence(r));
 
@@ -250,6 +223,56 @@ pub fn write(r: &ShipReport, o: &ShipOptions) -> Result<(), String> {
 
 /// The card's calibration section: the temperature, ECE before and after, the reliability
 /// diagram, and what an `unsure` threshold trades.
+/// The scores table (one row a model, `extra` row last) and the recall per class.
+fn score_tables(scores: &[super::Scored], extra: Option<String>, labels: &[String]) -> String {
+    let mut md = "| model | accuracy | balanced accuracy | macro-F1 |\n|---|---:|---:|---:|\n".to_string();
+    for s in scores {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.3} |",
+            s.name,
+            pct(s.accuracy),
+            pct(s.balanced_accuracy),
+            s.macro_f1
+        );
+    }
+    if let Some(row) = extra {
+        let _ = writeln!(md, "{row}");
+    }
+    md.push_str("\nRecall per class:\n\n| class |");
+    for s in scores {
+        let _ = write!(md, " {} |", s.name);
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---:|".repeat(scores.len()));
+    for (i, l) in labels.iter().enumerate() {
+        let _ = write!(md, "\n| {l} |");
+        for s in scores {
+            let recall = s.per_class_recall.get(i).copied().flatten();
+            let _ = write!(md, " {} |", recall.map_or("-".into(), pct));
+        }
+    }
+    md.push('\n');
+    md
+}
+
+/// The cross-dataset section: the same models on another dataset's faces.
+fn cross_test(cross: &super::CrossTest, fer: &str, labels: &[String]) -> String {
+    let mut md = format!(
+        "## Another dataset: `{}`\n\nThe same models on faces of a dataset they never saw in training \
+         (classes the model lacks, such as CK+'s contempt, are left out; a class with no image \
+         shows `-`).\n\n",
+        cross.path
+    );
+    md.push_str(&score_tables(&cross.scores, None, labels));
+    let _ = writeln!(
+        md,
+        "\nReproduce the int8 row: `fer eval --model {fer} --data {} --no-flip-tta --json`.\n",
+        cross.path
+    );
+    md
+}
+
 fn confidence(r: &ShipReport) -> String {
     let c = &r.calibration;
     let mut md = String::new();

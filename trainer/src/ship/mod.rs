@@ -75,6 +75,14 @@ impl Scored {
     }
 }
 
+/// Scores on a dataset the model never saw in training (CK+ for a FER2013 model): how it
+/// reads faces of another kind.
+#[derive(Clone, Debug, Serialize)]
+pub struct CrossTest {
+    pub path: String,
+    pub scores: Vec<Scored>,
+}
+
 /// Single-thread batch-1 latency, medians in microseconds.
 #[derive(Clone, Debug, Serialize)]
 pub struct Latency {
@@ -102,6 +110,8 @@ pub struct ShipReport {
     /// How validation was taken from the training data.
     pub split: String,
     pub scores: Vec<Scored>,
+    /// The same models on another dataset's test set (`cross_test`).
+    pub cross_test: Option<CrossTest>,
     pub latency: Latency,
     pub onnx_bytes: usize,
     pub fer_bytes: usize,
@@ -149,6 +159,10 @@ pub fn ship(cfg: &TrainConfig, o: &ShipOptions) -> Result<ShipReport, String> {
     let (test_loader, test_items) = data.test.as_ref().ok_or("the test set is empty")?;
     eprintln!("ship: scoring float and int8 on {} test images", test_items.len());
     let scores = score_stage(&q.graph, &q.fer, test_loader, test_items, data.classes)?;
+    let cross_test = match &cfg.cross_test {
+        Some(path) => Some(cross_stage(path, cfg, &q.graph, &q.fer, data.classes)?),
+        None => None,
+    };
     eprintln!("ship: timing the engine");
     let latency = latency_stage(&q.fer, &qdq_path, &calib[0], o.bench_reps)?;
 
@@ -164,6 +178,7 @@ pub fn ship(cfg: &TrainConfig, o: &ShipOptions) -> Result<ShipReport, String> {
         test_set: cfg.test.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         split: split.description,
         scores,
+        cross_test,
         latency,
         onnx_bytes: onnx.len(),
         fer_bytes: q.fer.len(),
@@ -240,7 +255,7 @@ fn train_stage(cfg: &TrainConfig, data: &RunData, o: &ShipOptions) -> Result<Run
         None
     };
     if let Some(saved) = &saved_config
-        && saved != cfg
+        && !saved.same_fit(cfg)
     {
         return Err(format!(
             "{} holds a run with other settings; remove it or pass another --work",
@@ -309,6 +324,27 @@ fn score_stage(
         Scored::new("int8", int8),
         Scored::new("int8 + flip TTA", int8_flip),
     ])
+}
+
+/// The float and int8 models on the `cross_test` dataset, its classes restricted to the
+/// model's as the training data's were.
+fn cross_stage(
+    path: &Path,
+    cfg: &TrainConfig,
+    graph: &FloatGraph,
+    fer: &[u8],
+    classes: usize,
+) -> Result<CrossTest, String> {
+    let (ds, _) = crate::train::prepare::load_dataset(path, cfg, false)?;
+    let items: Vec<usize> = (0..ds.samples.len()).collect();
+    eprintln!("ship: scoring float and int8 on {} images of {}", items.len(), path.display());
+    let loader = crate::train::loader::Loader::new(
+        std::sync::Arc::new(ds),
+        crate::train::prepare::input_spec(cfg),
+        cfg.cache_mb * 1024 * 1024 / 4,
+    );
+    let scores = score_stage(graph, fer, &loader, &items, classes)?;
+    Ok(CrossTest { path: path.display().to_string(), scores })
 }
 
 fn median_us(mut f: impl FnMut() -> Result<(), String>, reps: usize) -> Result<f64, String> {

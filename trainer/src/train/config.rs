@@ -43,6 +43,9 @@ pub struct TrainConfig {
     pub data: Option<PathBuf>,
     /// A separate test set, scored once with the best weights at the end.
     pub test: Option<PathBuf>,
+    /// A test set from another dataset (CK+ for a FER2013 model), which `ship` scores as a
+    /// cross-dataset figure on the card. Classes the model lacks are left out.
+    pub cross_test: Option<PathBuf>,
     pub model: ModelKind,
     pub epochs: usize,
     pub batch_size: usize,
@@ -95,6 +98,7 @@ impl Default for TrainConfig {
         TrainConfig {
             data: None,
             test: None,
+            cross_test: None,
             model: ModelKind::Baseline,
             epochs: 30,
             batch_size: 64,
@@ -133,6 +137,13 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Whether `other` trains the same run: the settings but the test sets, which are only
+    /// scored (so a finished fit can be scored on another test set without refitting).
+    pub fn same_fit(&self, other: &TrainConfig) -> bool {
+        let scored_only = |c: &TrainConfig| TrainConfig { test: None, cross_test: None, ..c.clone() };
+        scored_only(self) == scored_only(other)
+    }
+
     /// Reads a TOML experiment file; unknown keys are errors (a typo must not be ignored).
     pub fn from_toml_file(path: &std::path::Path) -> Result<TrainConfig, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
