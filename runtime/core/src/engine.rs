@@ -91,13 +91,24 @@ unsafe fn views<'a>(
 }
 
 impl<'m> Engine<'m> {
+    /// `kernels` must multiply the model's weights exactly
+    /// ([`Kernels::gemm_weight_limit`] at least [`Model::weight_limit`]; only the 7-bit
+    /// sets are narrower): a caller that lets users choose checks with [`Engine::fits`].
     pub fn new(model: Model<'m>, kernels: &'static dyn Kernels) -> Engine<'m> {
+        assert!(Engine::fits(&model, kernels), "{} cannot run a model with 8-bit weights", kernels.name());
         Engine { model, kernels }
     }
 
-    /// With the fastest kernels this CPU has.
+    /// Whether `kernels` computes `model` exactly.
+    pub fn fits(model: &Model, kernels: &dyn Kernels) -> bool {
+        kernels.gemm_weight_limit() >= model.weight_limit()
+    }
+
+    /// With the fastest kernels this CPU has for this model (7-bit models get `vpmaddubsw`
+    /// on AVX2 CPUs without VNNI).
     pub fn with_best_kernels(model: Model<'m>) -> Engine<'m> {
-        Engine::new(model, crate::kernels::best())
+        let kernels = crate::kernels::best_for(model.weight_limit());
+        Engine::new(model, kernels)
     }
 
     pub fn arena_size(&self) -> usize {

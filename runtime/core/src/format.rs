@@ -55,6 +55,13 @@ pub const FLAG_SOFTMAX: u16 = 1;
 /// `pixel / 255`.
 pub const FLAG_INPUT_MAP: u16 = 2;
 
+/// Header flag: every conv and dense weight is at most 64 in magnitude (`fer quantize
+/// --weight-bits 7`), which the loader checks. AVX2 CPUs without VNNI multiply such weights
+/// with `vpmaddubsw` (`kernels::x86::Avx2U7`), exactly. Older readers ignore it.
+pub const FLAG_WEIGHTS_7BIT: u16 = 4;
+/// The largest |weight| of a [`FLAG_WEIGHTS_7BIT`] model.
+pub const WEIGHT_LIMIT_7BIT: i8 = 64;
+
 /// The input map of models without [`FLAG_INPUT_MAP`]: pixels scaled to [0, 1].
 pub const DEFAULT_INPUT_MAP: (f32, f32) = (1.0 / 255.0, 0.0);
 
@@ -155,15 +162,35 @@ impl OpCode {
 /// Why bytes are not a usable model. Never a panic: every check returns one of these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FormatError {
-    TooShort { len: usize },
+    TooShort {
+        len: usize,
+    },
     BadMagic,
     UnsupportedVersion(u16),
     Misaligned,
-    SizeMismatch { header: u32, actual: usize },
-    Checksum { stored: u32, computed: u32 },
+    SizeMismatch {
+        header: u32,
+        actual: usize,
+    },
+    Checksum {
+        stored: u32,
+        computed: u32,
+    },
     BadSection(&'static str),
-    BadValue { index: u16, what: &'static str },
-    BadOp { index: u16, what: &'static str },
+    BadValue {
+        index: u16,
+        what: &'static str,
+    },
+    BadOp {
+        index: u16,
+        what: &'static str,
+    },
+    /// A kernel set asked for (`fer bench --kernels`) that cannot multiply this model's
+    /// weights exactly: the 7-bit sets on a model with 8-bit weights.
+    KernelsTooNarrow {
+        kernels: &'static str,
+        weight_limit: i8,
+    },
 }
 
 impl fmt::Display for FormatError {
@@ -192,6 +219,11 @@ impl fmt::Display for FormatError {
             FormatError::BadSection(s) => write!(f, "section {s} lies outside the file or is misaligned"),
             FormatError::BadValue { index, what } => write!(f, "value {index}: {what}"),
             FormatError::BadOp { index, what } => write!(f, "op {index}: {what}"),
+            FormatError::KernelsTooNarrow { kernels, weight_limit } => write!(
+                f,
+                "the {kernels} kernels need weights of 7 bits, this model's reach {weight_limit} \
+                 (quantize it with `fer quantize --weight-bits 7`)"
+            ),
         }
     }
 }
@@ -276,6 +308,13 @@ pub struct Header {
     pub tile_m: usize,
     /// Number of outputs (at least 1; `output` is the first).
     pub n_outputs: usize,
+}
+
+impl Header {
+    /// Where the data section starts in the file (op byte ranges are relative to it).
+    pub fn data_offset(&self) -> usize {
+        self.data_off
+    }
 }
 
 /// A validated model, borrowing its bytes.
@@ -456,6 +495,12 @@ impl<'a> Model<'a> {
     }
 
     /// The data section.
+    /// The largest |weight| of any layer: 64 for a [`FLAG_WEIGHTS_7BIT`] model (checked
+    /// when it loaded), else 127.
+    pub fn weight_limit(&self) -> i8 {
+        if self.header.flags & FLAG_WEIGHTS_7BIT != 0 { WEIGHT_LIMIT_7BIT } else { 127 }
+    }
+
     pub fn data(&self) -> &'a [u8] {
         &self.bytes[self.header.data_off..self.header.data_off + self.header.data_len]
     }
@@ -682,6 +727,12 @@ impl<'a> Model<'a> {
             return bad("weights size");
         }
         self.range(i, op.weights.0, wlen, 4, "weights outside data")?;
+        if self.header.flags & FLAG_WEIGHTS_7BIT != 0 {
+            let weights = &self.data()[op.weights.0..op.weights.0 + wlen];
+            if weights.iter().any(|&w| (w as i8).unsigned_abs() > WEIGHT_LIMIT_7BIT as u8) {
+                return bad("a weight beyond 7 bits in a model flagged 7-bit");
+            }
+        }
         self.range(i, op.bias, 4 * cout, 4, "bias outside data")?;
         self.range(i, op.mult, 4 * cout, 4, "multipliers outside data")?;
         self.range(i, op.wsum, 4 * cout, 4, "weight sums outside data")?;
@@ -717,6 +768,12 @@ impl<'a> Model<'a> {
             return bad("weights size");
         }
         self.range(i, op.weights.0, wlen, 1, "weights outside data")?;
+        if self.header.flags & FLAG_WEIGHTS_7BIT != 0 {
+            let weights = &self.data()[op.weights.0..op.weights.0 + wlen];
+            if weights.iter().any(|&w| (w as i8).unsigned_abs() > WEIGHT_LIMIT_7BIT as u8) {
+                return bad("a weight beyond 7 bits in a model flagged 7-bit");
+            }
+        }
         self.range(i, op.bias, 4 * c, 4, "bias outside data")?;
         self.range(i, op.mult, 4 * c, 4, "multipliers outside data")?;
         self.range(i, op.shift, c, 1, "shifts outside data")?;

@@ -18,13 +18,23 @@ pub struct Own {
 impl Own {
     /// Loads and validates `path` (checksum included) on the fastest kernels this CPU has.
     pub fn load(path: &Path) -> Result<Own, BackendError> {
-        Own::from_bytes(&read(path)?, crate::kernels::best())
+        Own::from_bytes(&read(path)?, None)
             .map_err(|source| BackendError::Format { path: path.into(), source })
     }
 
-    pub fn from_bytes(raw: &[u8], kernels: &'static dyn Kernels) -> Result<Own, FormatError> {
+    /// The model in `raw` on `kernels`, or on the fastest set this CPU has for it (`None`).
+    /// A set that cannot multiply the model's weights exactly (a 7-bit set, an 8-bit model)
+    /// is refused.
+    pub fn from_bytes(raw: &[u8], kernels: Option<&'static dyn Kernels>) -> Result<Own, FormatError> {
         let bytes = AlignedBytes::new(raw);
         let model = Model::new(bytes.as_slice())?;
+        let kernels = kernels.unwrap_or_else(|| crate::kernels::best_for(model.weight_limit()));
+        if !Engine::fits(&model, kernels) {
+            return Err(FormatError::KernelsTooNarrow {
+                kernels: kernels.name(),
+                weight_limit: model.weight_limit(),
+            });
+        }
         let arena = vec![0u8; model.header.arena_size];
         let input_map = (0..model.input_map_len()).map(|k| model.input_map_at(k)).collect();
         Ok(Own { bytes, arena, kernels, input_map, mapped: Vec::new() })

@@ -194,7 +194,7 @@ fn engine(a: &BenchArgs) -> anyhow::Result<Own> {
         return Err(anyhow!("--kernels {name}: this CPU runs {}", names.join(", ")));
     };
     let raw = std::fs::read(&a.model).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;
-    Own::from_bytes(&raw, *k).map_err(|e| anyhow!("{}: {e}", a.model.display()))
+    Own::from_bytes(&raw, Some(*k)).map_err(|e| anyhow!("{}: {e}", a.model.display()))
 }
 
 /// A peer by its `--peers` name, on the model's ONNX twin.

@@ -80,6 +80,11 @@ pub struct QuantizeArgs {
     /// `--json`'s per_layer lists them). See docs/runtime.md.
     #[arg(long, value_delimiter = ',')]
     split_weights: Vec<String>,
+    /// Bits per weight: 8, or 7 (-63..=63), which AVX2 CPUs without VNNI multiply with
+    /// `vpmaddubsw`, 32 products an instruction; recorded in the file. See docs/runtime.md
+    /// for what it costs in accuracy and buys in speed.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(7..=8))]
+    weight_bits: u8,
     #[arg(long)]
     json: bool,
 }
@@ -216,6 +221,7 @@ pub fn run(a: QuantizeArgs) -> anyhow::Result<()> {
         input_map: Some(&input.pairs),
         equalize: a.equalize,
         split_weights: &a.split_weights,
+        weight_bits: a.weight_bits,
     };
     let q =
         quant::quantize_with(&onnx, &images, &options).map_err(|e| anyhow!("{}: {e}", a.model.display()))?;

@@ -77,6 +77,8 @@ pub struct QModel {
     /// The float input is `pixel * scale + offset`, one pair or one per channel; `None`:
     /// `pixel / 255`.
     pub input_map: Option<Vec<(f32, f32)>>,
+    /// Bits of every weight: 8 (-127..=127), or 7 (-63..=63, `format::FLAG_WEIGHTS_7BIT`).
+    pub weight_bits: u8,
 }
 
 /// Scale and zero point covering `[lo, hi]` (widened to include 0, as int8 must represent
@@ -98,7 +100,14 @@ fn shape3(s: &[usize]) -> [usize; 3] {
     }
 }
 
-pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel, OnnxError> {
+/// The int8 model of `plan` with `weight_bits` (8 or 7) per weight.
+pub fn build(
+    plan: &Plan,
+    ranges: &Ranges,
+    labels: Vec<String>,
+    weight_bits: u8,
+) -> Result<QModel, OnnxError> {
+    let qmax = weight_qmax(weight_bits)?;
     let mut values: Vec<QValue> = Vec::with_capacity(plan.nodes.len() + 1);
     // The input: images scaled to [0, 1] quantize exactly with scale 1/255, zero point -128.
     let (lo0, hi0) = (ranges.lo[0], ranges.hi[0]);
@@ -181,11 +190,11 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
                 l.groups = *groups;
                 l.kernel = [d[2], d[3]];
                 (l.stride, l.pads, l.dilation) = (*stride, *pads, *dilation);
-                quantize_weights(&mut l, &weight.data, d, bias, x.scale, y.scale, &what)?;
+                quantize_weights(&mut l, &weight.data, d, bias, (x.scale, y.scale, qmax), &what)?;
             }
             QOp::Dense { weight, bias } => {
                 l.code = OpCode::Dense;
-                quantize_weights(&mut l, &weight.data, &weight.dims, bias, x.scale, y.scale, &what)?;
+                quantize_weights(&mut l, &weight.data, &weight.dims, bias, (x.scale, y.scale, qmax), &what)?;
             }
             QOp::MaxPool(p) => {
                 l.code = OpCode::MaxPool;
@@ -288,7 +297,17 @@ pub fn build(plan: &Plan, ranges: &Ranges, labels: Vec<String>) -> Result<QModel
         softmax: plan.softmax,
         labels,
         input_map: None,
+        weight_bits,
     })
+}
+
+/// The largest quantized |weight| of `bits`-bit weights (symmetric: 127 or 63).
+fn weight_qmax(bits: u8) -> Result<f32, OnnxError> {
+    match bits {
+        8 => Ok(127.0),
+        7 => Ok(63.0),
+        b => Err(OnnxError(format!("--weight-bits {b}: choose 8 or 7"))),
+    }
 }
 
 /// A softmax output's scale (its zero point is -128).
@@ -324,26 +343,27 @@ fn pair_multipliers(sa: f32, sb: f32, sy: f32) -> Option<(Vec<i32>, Vec<u8>)> {
 /// the dot product 2^30 of room (a 3x3x512 conv needs under 2^28).
 const BIAS_LIMIT: f64 = (1u32 << 30) as f64;
 
-/// One output channel's weight scale: its largest |weight| over 127, widened where the
-/// bias would not fit in [`BIAS_LIMIT`] steps of `s_x * s_w`, as ONNX Runtime's and TFLite's
-/// quantizers do. A channel whose weights are all zero gets `s_y / s_x` (its bias then
-/// requantizes with a factor of exactly 1). Returns the scale and whether it was widened.
-fn weight_scale(max_abs_weight: f32, bias: f32, sx: f32, sy: f32) -> (f32, bool) {
-    let natural = if max_abs_weight > 0.0 { max_abs_weight / 127.0 } else { sy / sx };
+/// One output channel's weight scale: its largest |weight| over `qmax` (127, or 63 for
+/// 7-bit weights), widened where the bias would not fit in [`BIAS_LIMIT`] steps of
+/// `s_x * s_w`, as ONNX Runtime's and TFLite's quantizers do. A channel whose weights are
+/// all zero gets `s_y / s_x` (its bias then requantizes with a factor of exactly 1).
+/// Returns the scale and whether it was widened.
+fn weight_scale(max_abs_weight: f32, bias: f32, sx: f32, sy: f32, qmax: f32) -> (f32, bool) {
+    let natural = if max_abs_weight > 0.0 { max_abs_weight / qmax } else { sy / sx };
     // 1.0001: a margin for the rounding of the f32 scale (ONNX Runtime uses the same).
     let needed = (bias.abs() as f64 / (sx as f64 * BIAS_LIMIT) * 1.0001) as f32;
     if needed > natural { (needed, true) } else { (natural, false) }
 }
 
-/// Per-output-channel symmetric weights, int32 bias, requantization multipliers. Channels
-/// whose weight scale had to widen for their bias are listed in `l.widened`.
+/// Per-output-channel symmetric weights of at most `qmax`, int32 bias, requantization
+/// multipliers (`scales` is the input's, the output's and `qmax`). Channels whose weight
+/// scale had to widen for their bias are listed in `l.widened`.
 fn quantize_weights(
     l: &mut QLayer,
     w: &[f32],
     dims: &[usize],
     bias: &[f32],
-    sx: f32,
-    sy: f32,
+    (sx, sy, qmax): (f32, f32, f32),
     what: &str,
 ) -> Result<(), OnnxError> {
     let o = dims[0];
@@ -355,12 +375,12 @@ fn quantize_weights(
         if !max.is_finite() || !bias[ch].is_finite() {
             return Err(OnnxError(format!("{what}: non-finite weights or bias in output channel {ch}")));
         }
-        let (sw, widened) = weight_scale(max, bias[ch], sx, sy);
+        let (sw, widened) = weight_scale(max, bias[ch], sx, sy, qmax);
         if widened {
             l.widened.push(ch);
         }
         l.weight_scales.push(sw);
-        l.weights.extend(row.iter().map(|v| (v / sw).round().clamp(-127.0, 127.0) as i8));
+        l.weights.extend(row.iter().map(|v| (v / sw).round().clamp(-qmax, qmax) as i8));
         let sb = sx as f64 * sw as f64;
         let b = (bias[ch] as f64 / sb).round();
         if !(-BIAS_LIMIT..=BIAS_LIMIT).contains(&b) {

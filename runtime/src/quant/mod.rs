@@ -120,6 +120,9 @@ pub struct Options<'a> {
     pub equalize: bool,
     /// Layers (by name) whose weights are split into two int8 layers ([`split`]).
     pub split_weights: &'a [String],
+    /// Bits per weight: 8, or 7 (-63..=63), which AVX2 CPUs without VNNI multiply twice as
+    /// many at a time (`vpmaddubsw`; `format::FLAG_WEIGHTS_7BIT`), at some accuracy cost.
+    pub weight_bits: u8,
 }
 
 impl Default for Options<'_> {
@@ -130,13 +133,17 @@ impl Default for Options<'_> {
             input_map: None,
             equalize: false,
             split_weights: &[],
+            weight_bits: 8,
         }
     }
 }
 
 /// Like [`quantize`], with the [`Options`].
 pub fn quantize_with(onnx: &[u8], images: &[Vec<f32>], opts: &Options) -> Result<Quantized, OnnxError> {
-    let Options { method, output_ranges, input_map, equalize, split_weights } = *opts;
+    let Options { method, output_ranges, input_map, equalize, split_weights, weight_bits } = *opts;
+    if weight_bits != 8 && !split_weights.is_empty() {
+        return Err(OnnxError("--split-weights works on 8-bit weights: leave out --weight-bits".into()));
+    }
     let mut graph = read_onnx(onnx)?;
     let splits = split::split_weights(&mut graph, split_weights)?;
     if let Some(map) = input_map {
@@ -161,7 +168,7 @@ pub fn quantize_with(onnx: &[u8], images: &[Vec<f32>], opts: &Options) -> Result
     // Class names for classifiers; a detector's outputs are not classes.
     let classes = graph.shape(graph.output).iter().product();
     let names = if graph.outputs.len() == 1 { labels(&graph, classes) } else { Vec::new() };
-    let mut model = build::build(&plan, &ranges, names)?;
+    let mut model = build::build(&plan, &ranges, names, weight_bits)?;
     model.input_map = input_map.map(<[_]>::to_vec);
     let fer = write::write(&model)?;
     // The twin carries the input map as metadata, as a float model would.

@@ -78,7 +78,7 @@ fn int8_follows_float_on_every_op() {
     );
     let g = read_onnx(&onnx).unwrap();
     let buf = AlignedBytes::new(&q.fer);
-    for k in kernels::available() {
+    for k in kernels::available_for(127) {
         let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
         let mut arena = vec![0u8; engine.arena_size()];
         let out = engine.output();
@@ -138,7 +138,7 @@ fn padded_patch_rows_and_dense_layers_reading_maps() {
         assert_eq!(got, codes);
         let g = read_onnx(onnx).unwrap();
         let buf = AlignedBytes::new(&q.fer);
-        for k in kernels::available() {
+        for k in kernels::available_for(127) {
             let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
             let mut arena = vec![0u8; engine.arena_size()];
             let step = engine.output().scale;
@@ -267,7 +267,7 @@ fn fuzz_seeds_replay_without_panicking() {
             && m.header.arena_size <= 1 << 22
         {
             let mut arena = vec![0u8; m.header.arena_size];
-            for k in kernels::available() {
+            for k in kernels::available_for(127) {
                 let _ = Engine::new(m, k).run(&mut arena);
             }
         }
@@ -316,7 +316,7 @@ fn firmware_vector_matches_the_host_engine() {
     let (fer, input, want) = (read("tiny.fer"), read("tiny.input.f32"), read("tiny.outputs.i8"));
     let img: Vec<f32> = input.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     let buf = AlignedBytes::new(&fer);
-    for k in kernels::available() {
+    for k in kernels::available_for(127) {
         let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
         assert_eq!(
             op_outputs(&engine, &img),
@@ -481,7 +481,7 @@ fn add_and_prelu_at_their_limits_saturate_without_overflow() {
         }
         let fer = super::write::write(&m).unwrap();
         let buf = AlignedBytes::new(&fer);
-        for k in kernels::available() {
+        for k in kernels::available_for(127) {
             let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
             let mut arena = vec![0u8; engine.arena_size()];
             for img in images(4) {
@@ -510,7 +510,7 @@ fn pad_concat_layout_ops_and_two_outputs_follow_float() {
     assert_eq!(q.report.outputs.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["both", "y2"]);
     let g = read_onnx(&onnx).unwrap();
     let buf = AlignedBytes::new(&q.fer);
-    for k in kernels::available() {
+    for k in kernels::available_for(127) {
         let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
         assert_eq!(engine.outputs(), 2);
         let mut arena = vec![0u8; engine.arena_size()];
@@ -551,7 +551,7 @@ fn a_bias_over_near_zero_weights_widens_that_channels_scale() {
     assert!(layer.bias.iter().all(|b| b.unsigned_abs() <= 1 << 30), "{:?}", layer.bias);
     let g = read_onnx(&onnx).unwrap();
     let buf = AlignedBytes::new(&q.fer);
-    for k in kernels::available() {
+    for k in kernels::available_for(127) {
         let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
         let mut arena = vec![0u8; engine.arena_size()];
         let step = engine.output().scale;
@@ -596,7 +596,7 @@ fn element_wise_functions_are_tables_that_follow_float() {
     let conv_step = q.model.values[q.model.layers[0].output].scale;
     let g = read_onnx(&onnx).unwrap();
     let buf = AlignedBytes::new(&q.fer);
-    for k in kernels::available() {
+    for k in kernels::available_for(127) {
         let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
         let mut arena = vec![0u8; engine.arena_size()];
         for img in &imgs {
@@ -733,7 +733,7 @@ fn assert_int8_within(
     bound: f32,
     what: &str,
 ) {
-    for k in kernels::available() {
+    for k in kernels::available_for(127) {
         let d = int8_error(q, g, imgs, k);
         assert!(d <= bound, "{what}, {}: int8 {d} from float (bound {bound})", k.name());
     }
@@ -930,7 +930,7 @@ fn a_per_channel_input_map_travels_with_the_model() {
     assert_eq!((0..3).map(|k| m.input_map_at(k)).collect::<Vec<_>>(), map);
     let engine = Engine::new(m, kernels::best());
     let mut arena = vec![0u8; engine.arena_size()];
-    let mut own = Own::from_bytes(&q.fer, kernels::best()).unwrap();
+    let mut own = Own::from_bytes(&q.fer, None).unwrap();
     for (p, x) in pixels.iter().zip(&imgs) {
         assert_eq!(own.infer(p).unwrap(), engine.infer(&mut arena, x).unwrap());
     }
@@ -1093,5 +1093,55 @@ fn splitting_a_layers_weights_keeps_its_function_and_cuts_its_error() {
     {
         let e = super::split::split_weights(&mut g.clone(), &names(&[bad])).unwrap_err().0;
         assert!(e.contains(&std::format!("--split-weights {bad}: {want}")), "{e}");
+    }
+}
+
+/// `--weight-bits 7`: every weight within -63..=63 and the file says so; every kernel set
+/// that takes such weights (the `vpmaddubsw` AVX2 set among them) gives the reference's
+/// bytes; the loader refuses a flagged file with a wider weight, and a 7-bit set is refused
+/// on an 8-bit model.
+#[test]
+fn seven_bit_weights_are_flagged_checked_and_run_on_the_narrow_kernels() {
+    let onnx = tiny_model();
+    let options = super::Options { weight_bits: 7, ..super::Options::default() };
+    let q = super::quantize_with(&onnx, &images(32), &options).unwrap();
+    assert!(q.model.layers.iter().flat_map(|l| &l.weights).all(|w| w.unsigned_abs() <= 63));
+    assert!(
+        q.model.layers.iter().flat_map(|l| &l.weights).any(|w| w.unsigned_abs() == 63),
+        "the range is used"
+    );
+    let buf = AlignedBytes::new(&q.fer);
+    let model = Model::new(buf.as_slice()).unwrap();
+    assert_eq!(model.weight_limit(), crate::format::WEIGHT_LIMIT_7BIT);
+    let narrow = kernels::available_for(64);
+    assert!(
+        narrow.len() > kernels::available_for(127).len() || !cfg!(target_arch = "x86_64"),
+        "{}",
+        narrow.len()
+    );
+    let reference = Engine::new(model, &kernels::reference::Reference);
+    let want: Vec<Vec<u8>> = images(8).iter().map(|img| op_outputs(&reference, img)).collect();
+    for k in narrow {
+        let engine = Engine::new(Model::new(buf.as_slice()).unwrap(), k);
+        for (img, want) in images(8).iter().zip(&want) {
+            assert_eq!(&op_outputs(&engine, img), want, "{}", k.name());
+        }
+    }
+
+    // A flagged file whose first conv weight is widened to 100: refused at load.
+    let mut bad = q.fer.clone();
+    let m = Model::new(buf.as_slice()).unwrap();
+    let conv = m.op(0).unwrap();
+    bad[m.header.data_offset() + conv.weights.0] = 100;
+    let bad = AlignedBytes::new(&bad);
+    let e = Model::new_unchecked_crc(bad.as_slice()).unwrap_err().to_string();
+    assert!(e.contains("beyond 7 bits"), "{e}");
+
+    // An 8-bit model on a 7-bit set: refused by name.
+    #[cfg(target_arch = "x86_64")]
+    if let Some(u7) = kernels::available().into_iter().find(|k| k.name() == "avx2-u7") {
+        let eight = quantize(&onnx, &images(32), Method::MinMax).unwrap();
+        let e = crate::backends::Own::from_bytes(&eight.fer, Some(u7)).err().unwrap().to_string();
+        assert!(e.contains("avx2-u7") && e.contains("--weight-bits 7"), "{e}");
     }
 }

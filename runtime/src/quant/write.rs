@@ -325,7 +325,8 @@ pub fn write(m: &QModel) -> Result<Vec<u8>, OnnxError> {
     put_u32(&mut out, 52, labels_off as u32);
     put_u16(&mut out, 56, u16_field(labels.len(), "labels length")?);
     let flags = if m.softmax { format::FLAG_SOFTMAX } else { 0 }
-        | if input_map.is_some() { format::FLAG_INPUT_MAP } else { 0 };
+        | if input_map.is_some() { format::FLAG_INPUT_MAP } else { 0 }
+        | if m.weight_bits == 7 { format::FLAG_WEIGHTS_7BIT } else { 0 };
     put_u16(&mut out, 58, flags);
     put_u16(&mut out, 60, TILE_M as u16);
     put_u16(&mut out, 62, m.outputs.len().max(1) as u16);

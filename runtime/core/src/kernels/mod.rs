@@ -146,6 +146,13 @@ impl Add {
 pub trait Kernels: Sync {
     fn name(&self) -> &'static str;
 
+    /// The largest |weight| [`Kernels::gemm`] multiplies exactly: 127 (every int8 weight)
+    /// but for sets that need narrower weights (`x86::Avx2U7`: 64, the 7-bit models'
+    /// `format::FLAG_WEIGHTS_7BIT`). The engine hands such a set only models within it.
+    fn gemm_weight_limit(&self) -> i8 {
+        127
+    }
+
     /// `out[i * ldo + j] = clamp(zp + requant(bias[j] + sum_k a[i * k_pad + k] * B[k][j]))`
     /// for `i < m`, `j < n` (see [`Gemm`]), where `B` is packed `[k_pad / 4][n_pad][4]`
     /// (see `format`). Accumulation wraps in i32 like the SIMD versions.
@@ -238,6 +245,25 @@ pub fn best() -> &'static dyn Kernels {
     return &wasm32::Simd128;
     #[allow(unreachable_code)]
     &reference::Reference
+}
+
+/// The fastest implementation this CPU runs for a model whose GEMM weights are at most
+/// `weight_limit` in magnitude (7-bit models: 64, which AVX2 CPUs without VNNI multiply
+/// with `vpmaddubsw`, twice the products an instruction of the 8-bit path).
+pub fn best_for(weight_limit: i8) -> &'static dyn Kernels {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(k) = x86::detect_for(weight_limit) {
+        return k;
+    }
+    let _ = weight_limit;
+    best()
+}
+
+/// Every implementation this CPU can run on a model whose weights are at most
+/// `weight_limit` in magnitude (8-bit models: 127), reference first.
+#[cfg(feature = "alloc")]
+pub fn available_for(weight_limit: i8) -> alloc::vec::Vec<&'static dyn Kernels> {
+    available().into_iter().filter(|k| k.gemm_weight_limit() >= weight_limit).collect()
 }
 
 /// Every implementation this CPU can run, reference first (for tests and benches).

@@ -24,7 +24,7 @@ fn every_kernel_set_this_cpu_runs_is_tested() {
     assert_eq!(names[0], "reference");
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
-        assert!(names.contains(&"avx2"), "{names:?}");
+        assert!(names.contains(&"avx2") && names.contains(&"avx2-u7"), "{names:?}");
     }
     #[cfg(target_arch = "aarch64")]
     {

@@ -16,23 +16,27 @@
 //! they may be (`OutRange`). Channel padding (AVX-512): a masked load into a register
 //! of zero points per pixel.
 //!
-//! One file per kernel set: [`avx2`] (every x86-64 CPU of the last decade) and
-//! [`avx512`] (AVX-512 VNNI); here, what both share: run-time detection, the elementwise
+//! One file per kernel set: [`avx2`] (every x86-64 CPU of the last decade), [`avx2_u7`]
+//! (the same CPUs on models with 7-bit weights: `vpmaddubsw`) and [`avx512`] (AVX-512
+//! VNNI); here, what both share: run-time detection, the elementwise
 //! loops compiled with AVX2, and the flat depthwise kernels' channel phases.
 
 use core::arch::x86_64::*;
 
 pub mod avx2;
+pub mod avx2_u7;
 pub mod avx512;
 mod dw_quads;
 mod dw_rows;
 
 pub use avx2::Avx2;
+pub use avx2_u7::Avx2U7;
 pub use avx512::Avx512Vnni;
 
 use super::{Add, Kernels, MaxPool, PRelu, Requant};
 
 static AVX2: Avx2 = Avx2;
+static AVX2_U7: Avx2U7 = Avx2U7;
 static AVX512_VNNI: Avx512Vnni = Avx512Vnni;
 
 #[cfg(feature = "std")]
@@ -75,14 +79,26 @@ pub fn detect() -> Option<&'static dyn Kernels> {
     }
 }
 
+/// The fastest x86 kernels this CPU runs on a model whose GEMM weights are at most
+/// `weight_limit` in magnitude: on AVX2 without VNNI, the 7-bit set where the weights
+/// allow it (VNNI multiplies 8-bit weights as fast).
+pub fn detect_for(weight_limit: i8) -> Option<&'static dyn Kernels> {
+    let best = detect()?;
+    if best.name() == AVX2.name() && weight_limit <= avx2_u7::WEIGHT_LIMIT {
+        return Some(&AVX2_U7);
+    }
+    Some(best)
+}
+
 /// Every x86 implementation this CPU runs.
 pub fn all_supported() -> impl Iterator<Item = &'static dyn Kernels> {
-    let mut v: [Option<&'static dyn Kernels>; 2] = [None, None];
+    let mut v: [Option<&'static dyn Kernels>; 3] = [None, None, None];
     if has_avx2() {
         v[0] = Some(&AVX2);
+        v[1] = Some(&AVX2_U7);
     }
     if has_avx512_vnni() && has_avx2() {
-        v[1] = Some(&AVX512_VNNI);
+        v[2] = Some(&AVX512_VNNI);
     }
     v.into_iter().flatten()
 }
