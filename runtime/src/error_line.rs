@@ -2,7 +2,7 @@
 //!
 //! An error that names its file often shows its cause in its own message (`PATH: cause`)
 //! and also keeps it as its source, so `{:#}` would print the cause twice. Here each cause
-//! is added only when the line does not already say it, and line breaks inside a message
+//! is added only when the line does not already end with it, and line breaks inside a message
 //! are flattened: the user reads one line that names the file and what is wrong.
 
 /// `error`'s chain as one line, each cause once.
@@ -10,7 +10,9 @@ pub fn one_line(error: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in error.chain() {
         let text = cause.to_string().replace('\n', " ");
-        if line.contains(text.as_str()) {
+        // Said already when the line ends with it (`PATH: {source}`); a short cause that
+        // merely occurs earlier ("EOF" in a file name) is kept.
+        if line.ends_with(text.as_str()) {
             continue;
         }
         if !line.is_empty() {
@@ -39,6 +41,12 @@ mod tests {
         assert_eq!(one_line(&e), "a.fer: truncated");
         let e = e.context("loading the model");
         assert_eq!(one_line(&e), "loading the model: a.fer: truncated");
+    }
+
+    #[test]
+    fn a_short_cause_that_occurs_earlier_is_kept() {
+        let e = anyhow::anyhow!("EOF").context("reading EOF.png");
+        assert_eq!(one_line(&e), "reading EOF.png: EOF");
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<image::DynamicImage, image::ImageErr
     }
     let mut decoder = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format()?;
     match decoder.format() {
-        Some(image::ImageFormat::Jpeg) => refuse_truncated_jpeg(bytes, 64)?,
+        Some(image::ImageFormat::Jpeg) => refuse_truncated_jpeg(bytes)?,
         Some(_) => {}
         None => return Err(refusal("not a JPEG, PNG or BMP image (by its first bytes)".into())),
     }
@@ -64,17 +64,13 @@ fn refusal(why: String) -> image::ImageError {
     image::ImageError::IoError(std::io::Error::new(std::io::ErrorKind::InvalidData, why))
 }
 
-/// A JPEG cut off mid-scan decodes without error, its missing rows grey; `fer` would then
-/// read a face that is half there. A file must end with the end-of-image marker `FF D9`,
-/// within the `within` last bytes (file writers pad a few; a stream frame may carry a
-/// multipart boundary after it). Entropy-coded data never holds `FF D9`, so a cut scan
-/// cannot fake it.
-pub fn refuse_truncated_jpeg(bytes: &[u8], within: usize) -> Result<(), image::ImageError> {
-    let tail = &bytes[bytes.len().saturating_sub(within)..];
-    if tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+/// A JPEG cut off mid-scan is refused ([`fer_core::jpeg::is_complete`]: its end marker must
+/// follow its first scan; whatever a camera appends after the image is fine).
+pub fn refuse_truncated_jpeg(bytes: &[u8]) -> Result<(), image::ImageError> {
+    if fer_core::jpeg::is_complete(bytes) {
         return Ok(());
     }
-    Err(refusal("truncated JPEG (no end-of-image marker)".into()))
+    Err(refusal("truncated JPEG (no end-of-image marker after its scan)".into()))
 }
 
 /// The largest image file read (a 16k x 16k PNG fits); a bigger "image" is a mistake.

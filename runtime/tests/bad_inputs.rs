@@ -68,7 +68,7 @@ impl Corpus {
         let cut = &jpg[..jpg.len() / 2];
         self.write("truncated.mjpeg", &[cut, cut, cut].concat());
         // Folders: calibration and evaluation sets with nothing usable in them.
-        std::fs::create_dir_all(self.path("empty")).unwrap();
+        std::fs::create_dir_all(self.path("no-images")).unwrap();
         for (i, name) in ["zero.jpg", "truncated.jpg", "text.png"].iter().enumerate() {
             let bytes = std::fs::read(self.path(name)).unwrap();
             self.write(&format!("unreadable/angry/{i}-{name}"), &bytes);
@@ -217,16 +217,11 @@ fn every_bad_input_is_named_with_a_clean_exit_and_nothing_half_written() {
         let args = ["predict", &c.s("good.png"), "--model", &c.s(m), "--backend", "eval"];
         expect_named_failure(&mut rows, m, &args, m, &[]);
     }
-    for calib in ["empty", "unreadable"] {
+    for (calib, culprit) in [("no-images", "no-images"), ("unreadable", "0-zero.jpg")] {
         let out = c.path(&format!("calib-{calib}.fer"));
         let args = ["quantize", &c.s("good.onnx"), "--calib", &c.s(calib), "--out", out.to_str().unwrap()];
-        expect_named_failure(
-            &mut rows,
-            &format!("calibration folder `{calib}`"),
-            &args,
-            calib,
-            &[out.clone()],
-        );
+        let input = format!("calibration folder `{calib}`");
+        expect_named_failure(&mut rows, &input, &args, culprit, &[out.clone()]);
     }
 
     let mut table = String::from("| command | bad input | exit | stderr |\n|---|---|---|---|\n");

@@ -3,7 +3,7 @@
 //! uninterrupted run's, byte for byte, and a rerun writes exactly those.
 //!
 //! Kill points are fractions of the uninterrupted duration from a fixed sequence;
-//! `FER_KILLS` sets how many (default 15).
+//! `FER_KILLS` sets how many (default 15). It prints how many runs it killed mid-way.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -59,9 +59,16 @@ fn quantize_killed_anywhere_leaves_whole_models_or_none() {
         crop.save(calib.join(format!("{i:02}.png"))).unwrap();
     }
     let reference = dir.path().join("ref.fer");
-    let t = Instant::now();
-    assert!(quantize(&model, &calib, &reference).status().unwrap().success());
-    let took = t.elapsed();
+    // The uninterrupted duration: after a warm-up, the median of three runs.
+    let mut runs: Vec<Duration> = (0..4)
+        .map(|_| {
+            let t = Instant::now();
+            assert!(quantize(&model, &calib, &reference).status().unwrap().success());
+            t.elapsed()
+        })
+        .collect();
+    runs[1..].sort();
+    let took = runs[2];
     let want =
         [std::fs::read(&reference).unwrap(), std::fs::read(reference.with_extension("qdq.onnx")).unwrap()];
     let mut killed = 0;
@@ -78,5 +85,7 @@ fn quantize_killed_anywhere_leaves_whole_models_or_none() {
         assert!(std::fs::read(out.with_extension("qdq.onnx")).unwrap() == want[1]);
     }
     println!("quantize: {killed} of {} runs killed mid-way ({took:?} uninterrupted)", kills());
-    assert!(3 * killed >= kills(), "only {killed} runs were killed before they finished");
+    // How many depends on the machine's load, which a test must not assert; none would mean
+    // the loop tested nothing.
+    assert!(killed > 0, "no run was killed before it finished");
 }

@@ -220,6 +220,10 @@ fn every_bad_input_is_named_with_a_clean_exit_and_nothing_half_written() {
         let out = d.join("exported.onnx");
         let args = ["export", "--checkpoint", s(&checkpoint), "--out", s(&out)];
         expect_named_failure(&mut rows, what, &args, &culprit, &[&out]);
+        if what.contains("flipped") || what.contains("truncated") {
+            let last = &rows.last().unwrap().message;
+            assert!(last.contains("checksum mismatch"), "the checksum caught {what}: {last}");
+        }
     }
 
     let recipes: [(&str, &[u8], &str); 3] = [

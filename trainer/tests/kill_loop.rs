@@ -3,9 +3,12 @@
 //! run's, where the command is deterministic) or absent, and a rerun, or `fit --resume`,
 //! finishes with the uninterrupted run's result.
 //!
-//! The kill points are spread over each command's own uninterrupted duration, measured first
-//! (fractions from a fixed sequence, so a failure can be replayed); `FER_KILLS` sets the kills
-//! per command (default 10: 40 here, and `fer quantize`'s 10 in the runtime's kill loop).
+//! The kill points are spread over each command's own uninterrupted duration (the median of
+//! three runs after a warm-up; fractions from a fixed sequence, so a failure can be
+//! replayed); `FER_KILLS` sets the kills per command (default 15: 60 here, and `fer
+//! quantize`'s 15 in the runtime's kill loop). A kill point past the command's end kills
+//! nothing; each loop prints how many runs it killed mid-way, and fails only if none (how
+//! many depends on the machine's load, which a test must not assert).
 
 mod common;
 
@@ -35,7 +38,7 @@ fn kills() -> usize {
 
 fn report_kills(what: &str, killed: usize, took: Duration) {
     println!("{what}: {killed} of {} runs killed mid-way ({took:?} uninterrupted)", kills());
-    assert!(3 * killed >= kills(), "{what}: only {killed} runs were killed before they finished");
+    assert!(killed > 0, "{what}: no run was killed before it finished");
 }
 
 /// Kill points as fractions of the uninterrupted duration: a fixed low-discrepancy sequence
@@ -61,10 +64,19 @@ fn kill_after(mut cmd: Command, after: Duration) -> bool {
     running
 }
 
-fn timed(cmd: Command) -> Duration {
-    let t = Instant::now();
-    ok(cmd);
-    t.elapsed()
+/// The uninterrupted duration of `make()`'s command: after a warm-up run, the median of
+/// three (the first run of a binary pays for loading it).
+fn timed(make: impl Fn() -> Command) -> Duration {
+    ok(make());
+    let mut runs: Vec<Duration> = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            ok(make());
+            t.elapsed()
+        })
+        .collect();
+    runs.sort();
+    runs[1]
 }
 
 /// `dir`'s own path in a file's text (a split names its manifests) made `OUT`, so that two
@@ -119,7 +131,7 @@ fn data_split_and_export_killed_anywhere_leave_whole_files_or_none() {
         c
     };
     let reference = d.join("split-ref");
-    let took = timed(split(&reference));
+    let took = timed(|| split(&reference));
     let want = files(&reference);
     assert!(want.len() >= 9, "4 folds x 2 manifests and split.json: {want:?}");
     let mut killed = 0;
@@ -136,7 +148,7 @@ fn data_split_and_export_killed_anywhere_leave_whole_files_or_none() {
     ok(fer_train(&quick_fit(&data, &run, "1")));
     let export = |out: &Path| fer_train(&["export", "--checkpoint", s(&run.join("best")), "--out", s(out)]);
     let reference = d.join("ref.onnx");
-    let took = timed(export(&reference));
+    let took = timed(|| export(&reference));
     let want = std::fs::read(&reference).unwrap();
     let mut killed = 0;
     for (i, f) in kill_points(kills()).into_iter().enumerate() {
@@ -201,7 +213,10 @@ fn fit_killed_anywhere_resumes_to_the_uninterrupted_result() {
     let data = dir.path().join("data");
     common::striped_tree(&data, 8);
     let reference = dir.path().join("ref");
-    let took = timed(fer_train(&quick_fit(&data, &reference, "3")));
+    let took = timed(|| {
+        let _ = std::fs::remove_dir_all(&reference);
+        fer_train(&quick_fit(&data, &reference, "3"))
+    });
     let want = outcome(&reference);
     let mut killed = 0;
     for (i, f) in kill_points(kills()).into_iter().enumerate() {
@@ -246,7 +261,10 @@ fn ship_killed_anywhere_reruns_to_the_uninterrupted_models() {
         fer_train(&args)
     };
     let reference = dir.path().join("ref");
-    let took = timed(ship(&reference));
+    let took = timed(|| {
+        let _ = std::fs::remove_dir_all(&reference);
+        ship(&reference)
+    });
     // The models are deterministic; the card and its pictures carry timings.
     let models = |root: &Path| {
         let all = files(&root.join("models"));

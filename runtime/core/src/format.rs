@@ -372,11 +372,38 @@ impl<'a> Model<'a> {
         if stored != computed {
             return Err(FormatError::Checksum { stored, computed });
         }
-        Model::new_unchecked_crc(bytes)
+        let model = Model::new_unchecked_crc(bytes)?;
+        model.check_weight_bits()?;
+        Ok(model)
     }
 
-    /// [`Model::new`] without the checksum (for fuzzing the structural checks, which a
-    /// checksum would otherwise shield; also what a loader after a verified copy needs).
+    /// A [`FLAG_WEIGHTS_7BIT`] model's promise, kept: every conv, depthwise and dense
+    /// weight within [`WEIGHT_LIMIT_7BIT`] (the 7-bit kernels are exact only then). A scan of
+    /// every weight byte, so only [`Model::new`] makes it, once per load.
+    fn check_weight_bits(&self) -> Result<(), FormatError> {
+        if self.header.flags & FLAG_WEIGHTS_7BIT == 0 {
+            return Ok(());
+        }
+        for i in 0..self.header.n_ops as u16 {
+            let Some(op) = self.op(i) else { continue };
+            if !matches!(op.code, OpCode::Conv | OpCode::Dense | OpCode::DepthwiseConv) {
+                continue;
+            }
+            // In range: the structural checks passed.
+            let weights = &self.data()[op.weights.0..op.weights.0 + op.weights.1];
+            if weights.iter().any(|&w| (w as i8).unsigned_abs() > WEIGHT_LIMIT_7BIT as u8) {
+                return Err(FormatError::BadOp {
+                    index: i,
+                    what: "a weight beyond 7 bits in a model flagged 7-bit",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Model::new`] without the checksum and without the 7-bit weights' scan: for bytes
+    /// `Model::new` accepted already (a loader's per-image view), and for fuzzing the
+    /// structural checks, which a checksum would otherwise shield.
     pub fn new_unchecked_crc(bytes: &'a [u8]) -> Result<Model<'a>, FormatError> {
         if bytes.len() < HEADER_LEN {
             return Err(FormatError::TooShort { len: bytes.len() });
@@ -494,13 +521,13 @@ impl<'a> Model<'a> {
         self.bytes
     }
 
-    /// The data section.
     /// The largest |weight| of any layer: 64 for a [`FLAG_WEIGHTS_7BIT`] model (checked
-    /// when it loaded), else 127.
+    /// by [`Model::new`]), else 127.
     pub fn weight_limit(&self) -> i8 {
         if self.header.flags & FLAG_WEIGHTS_7BIT != 0 { WEIGHT_LIMIT_7BIT } else { 127 }
     }
 
+    /// The data section.
     pub fn data(&self) -> &'a [u8] {
         &self.bytes[self.header.data_off..self.header.data_off + self.header.data_len]
     }
@@ -727,12 +754,6 @@ impl<'a> Model<'a> {
             return bad("weights size");
         }
         self.range(i, op.weights.0, wlen, 4, "weights outside data")?;
-        if self.header.flags & FLAG_WEIGHTS_7BIT != 0 {
-            let weights = &self.data()[op.weights.0..op.weights.0 + wlen];
-            if weights.iter().any(|&w| (w as i8).unsigned_abs() > WEIGHT_LIMIT_7BIT as u8) {
-                return bad("a weight beyond 7 bits in a model flagged 7-bit");
-            }
-        }
         self.range(i, op.bias, 4 * cout, 4, "bias outside data")?;
         self.range(i, op.mult, 4 * cout, 4, "multipliers outside data")?;
         self.range(i, op.wsum, 4 * cout, 4, "weight sums outside data")?;
@@ -768,12 +789,6 @@ impl<'a> Model<'a> {
             return bad("weights size");
         }
         self.range(i, op.weights.0, wlen, 1, "weights outside data")?;
-        if self.header.flags & FLAG_WEIGHTS_7BIT != 0 {
-            let weights = &self.data()[op.weights.0..op.weights.0 + wlen];
-            if weights.iter().any(|&w| (w as i8).unsigned_abs() > WEIGHT_LIMIT_7BIT as u8) {
-                return bad("a weight beyond 7 bits in a model flagged 7-bit");
-            }
-        }
         self.range(i, op.bias, 4 * c, 4, "bias outside data")?;
         self.range(i, op.mult, 4 * c, 4, "multipliers outside data")?;
         self.range(i, op.shift, c, 1, "shifts outside data")?;

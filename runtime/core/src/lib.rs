@@ -26,6 +26,7 @@ compile_error!("the .fer format is read in place and is little-endian");
 pub mod engine;
 pub mod face_source;
 pub mod format;
+pub mod jpeg;
 pub mod kernels;
 pub mod labels;
 pub mod overlay;

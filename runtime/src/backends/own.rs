@@ -40,6 +40,11 @@ impl Own {
         Ok(Own { bytes, arena, kernels, input_map, mapped: Vec::new() })
     }
 
+    /// The kernel set the model runs on (the fastest this CPU has for it, or the one asked).
+    pub fn kernels(&self) -> &'static dyn Kernels {
+        self.kernels
+    }
+
     /// The engine on the loaded model.
     pub fn engine(&self) -> Engine<'_> {
         engine_on(&self.bytes, self.kernels)

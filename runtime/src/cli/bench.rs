@@ -143,8 +143,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     let engine_us = median(&mut samples[0]);
     let mut doc = Map::new();
     doc.insert("model".into(), json!(a.model.display().to_string()));
-    let kernels = a.kernels.as_deref().unwrap_or(fer_runtime::kernels::best().name());
-    doc.insert("kernels".into(), json!(kernels));
+    doc.insert("kernels".into(), json!(own.kernels().name()));
     doc.insert("threads".into(), json!(1));
     doc.insert("reps".into(), json!(reps));
     doc.insert("engine_us".into(), json!(engine_us));

@@ -320,8 +320,11 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     if let Some(e) = lost {
         return Err(e);
     }
-    if let (0, Some(first)) = (stats.frames, first_damaged) {
-        return Err(anyhow!("none of the {} frames could be decoded; first: {first}", stats.skipped));
+    if stats.frames == 0 {
+        return Err(match first_damaged {
+            Some(first) => anyhow!("none of the {} frames could be decoded; first: {first}", stats.skipped),
+            None => anyhow!("no frames came in (an empty stream or folder?)"),
+        });
     }
     Ok(())
 }

@@ -53,9 +53,7 @@ pub fn split_mjpeg(bytes: &[u8]) -> Vec<(usize, usize)> {
 
 /// One JPEG image (an MJPEG stream's or a camera's frame) decoded to RGB.
 pub fn decode_jpeg(bytes: &[u8]) -> Result<image::RgbImage, image::ImageError> {
-    // A frame runs to the next frame's marker, so whatever a container puts between
-    // frames follows its end marker.
-    crate::preprocess::refuse_truncated_jpeg(bytes, bytes.len())?;
+    crate::preprocess::refuse_truncated_jpeg(bytes)?;
     let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Jpeg);
     reader.limits(crate::preprocess::image_limits());
     reader.decode().map(|i| i.into_rgb8())

@@ -69,9 +69,9 @@ pub fn decode_any(bytes: &[u8]) -> Result<DynamicImage, String> {
         return Err("empty file".into());
     }
     let format = image::guess_format(bytes).map_err(|_| "not a JPEG, PNG or BMP image".to_string())?;
-    if format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
+    if format == ImageFormat::Jpeg && !fer_core::jpeg::is_complete(bytes) {
         // The JPEG decoder fills a cut-off scan with grey instead of failing.
-        return Err("truncated JPEG (no end-of-image marker)".into());
+        return Err("truncated JPEG (no end-of-image marker after its scan)".into());
     }
     if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Bmp) {
         return Err(format!("{format:?} images are not supported (use jpg, png or bmp)"));
@@ -86,12 +86,6 @@ pub fn decode_any(bytes: &[u8]) -> Result<DynamicImage, String> {
         return Err("image has zero size".into());
     }
     Ok(img)
-}
-
-/// A JPEG ends with the EOI marker `FF D9`; writers may append a few padding bytes.
-pub fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
-    let tail = &bytes[bytes.len().saturating_sub(64)..];
-    tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 fn info(img: &DynamicImage) -> ImageInfo {

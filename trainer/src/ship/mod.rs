@@ -366,7 +366,7 @@ fn median_us(mut f: impl FnMut() -> Result<(), String>, reps: usize) -> Result<f
 fn latency_stage(fer: &[u8], qdq: &Path, image: &[f32], reps: usize) -> Result<Latency, String> {
     let reps = reps.max(10);
     let mut own = fer_runtime::backends::Own::from_bytes(fer, None).map_err(|e| e.to_string())?;
-    let kernels = fer_runtime::kernels::best().name().to_string();
+    let kernels = own.kernels().name().to_string();
     let mut ort = fer_runtime::backends::Ort::load(qdq, "ort");
     let (mut engine_t, mut ort_t) = (Vec::new(), Vec::new());
     for _ in 0..10 {

@@ -44,7 +44,13 @@ fn checksums(files: &[(&str, &[u8])]) -> String {
 pub fn read_file(dir: &Path, name: &str) -> Result<Vec<u8>, String> {
     let path = dir.join(name);
     let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let Ok(list) = std::fs::read_to_string(dir.join(CHECKSUMS_FILE)) else { return Ok(bytes) };
+    let list_path = dir.join(CHECKSUMS_FILE);
+    let list = match std::fs::read_to_string(&list_path) {
+        Ok(list) => list,
+        // A folder written before checksums.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(bytes),
+        Err(e) => return Err(format!("{}: {e}", list_path.display())),
+    };
     let stored = list.lines().find_map(|l| l.split_once("  ").filter(|(_, n)| *n == name).map(|(c, _)| c));
     let computed = format!("{:016x}", CRC64.checksum(&bytes));
     match stored {

@@ -117,9 +117,13 @@ fn check_gemm(k: &dyn Kernels, rng: &mut Rng, m: usize, n: usize, k_pad: usize, 
     let n_pad = n.next_multiple_of(16);
     let ldo = n + rng.below(5);
     let a = rng.i8s(m * k_pad, extreme);
-    // Weights within what the set multiplies exactly (the extremes then at its limit).
+    // Weights within what a narrow set multiplies exactly (the extremes then at its
+    // limit); the full int8 range, -128 included, for the others.
     let limit = k.gemm_weight_limit();
-    let b: Vec<i8> = rng.i8s(k_pad * n_pad, extreme).into_iter().map(|w| w.clamp(-limit, limit)).collect();
+    let mut b = rng.i8s(k_pad * n_pad, extreme);
+    if limit < 127 {
+        b.iter_mut().for_each(|w| *w = (*w).clamp(-limit, limit));
+    }
     let mut p = Params::random(rng, n);
     p.wsum = wsums(&b, k_pad, n_pad, n);
     let sentinel = 0x55u8 as i8;

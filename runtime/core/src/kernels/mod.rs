@@ -146,8 +146,8 @@ impl Add {
 pub trait Kernels: Sync {
     fn name(&self) -> &'static str;
 
-    /// The largest |weight| [`Kernels::gemm`] multiplies exactly: 127 (every int8 weight)
-    /// but for sets that need narrower weights (`x86::Avx2U7`: 64, the 7-bit models'
+    /// The largest |weight| [`Kernels::gemm`] multiplies exactly: 127 (every int8 weight,
+    /// -128 included) but for sets that need narrower weights (`x86::Avx2U7`: 64, the 7-bit models'
     /// `format::FLAG_WEIGHTS_7BIT`). The engine hands such a set only models within it.
     fn gemm_weight_limit(&self) -> i8 {
         127
