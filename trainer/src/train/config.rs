@@ -138,9 +138,11 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// Whether `other` trains the same run: the settings but the test sets, which are only
-    /// scored (so a finished fit can be scored on another test set without refitting).
+    /// scored (so a finished fit can be scored on another test set without refitting), and
+    /// the devices (a run started on a laptop may go on, or be scored, on a GPU host).
     pub fn same_fit(&self, other: &TrainConfig) -> bool {
-        let scored_only = |c: &TrainConfig| TrainConfig { test: None, cross_test: None, ..c.clone() };
+        let scored_only =
+            |c: &TrainConfig| TrainConfig { test: None, cross_test: None, devices: Vec::new(), ..c.clone() };
         scored_only(self) == scored_only(other)
     }
 
