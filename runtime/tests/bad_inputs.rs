@@ -172,7 +172,7 @@ fn every_bad_input_is_named_with_a_clean_exit_and_nothing_half_written() {
     for img in bad_images {
         let annotate = c.path(&format!("annotated-{img}"));
         let args = ["predict", &c.s(img), "--model", &tiny, "--annotate", annotate.to_str().unwrap()];
-        expect_named_failure(&mut rows, img, &args, img, &[annotate.clone()]);
+        expect_named_failure(&mut rows, img, &args, img, std::slice::from_ref(&annotate));
         let args = ["live", "--input", &c.s(img), "--model", &tiny, "--headless", "--json"];
         expect_named_failure(&mut rows, img, &args, img, &[]);
     }
@@ -221,7 +221,7 @@ fn every_bad_input_is_named_with_a_clean_exit_and_nothing_half_written() {
         let out = c.path(&format!("calib-{calib}.fer"));
         let args = ["quantize", &c.s("good.onnx"), "--calib", &c.s(calib), "--out", out.to_str().unwrap()];
         let input = format!("calibration folder `{calib}`");
-        expect_named_failure(&mut rows, &input, &args, culprit, &[out.clone()]);
+        expect_named_failure(&mut rows, &input, &args, culprit, std::slice::from_ref(&out));
     }
 
     let mut table = String::from("| command | bad input | exit | stderr |\n|---|---|---|---|\n");
