@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use fer_runtime::onnx::proto::{Dimension, ModelProto};
+use fer_runtime::testdata::BadInputCase;
 use prost::Message;
 
 fn root() -> PathBuf {
@@ -133,33 +134,17 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// One row of the table: what was run, on what, and what came back.
-struct Row {
-    command: String,
-    input: String,
-    exit: i32,
-    message: String,
-}
-
-/// Runs `args`; it must fail cleanly, naming `culprit`, and leave none of `outputs` (a file
-/// absent, a folder empty).
-fn expect_named_failure(rows: &mut Vec<Row>, input: &str, args: &[&str], culprit: &str, outputs: &[PathBuf]) {
-    let out = fer(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let exit = out.status.code().unwrap_or(-1);
-    assert!(!out.status.success(), "{args:?} succeeded on {input}");
-    assert!(exit != 101 && !stderr.contains("panicked"), "{args:?} panicked on {input}: {stderr}");
-    let last = stderr.lines().last().unwrap_or("");
-    assert!(last.starts_with("error: "), "{args:?} on {input}: the last line is not the error: {stderr}");
-    let errors = stderr.lines().filter(|l| l.starts_with("error: ")).count();
-    assert_eq!(errors, 1, "{args:?} on {input}: one error line: {stderr}");
-    assert!(last.contains(culprit), "{args:?} on {input}: the error does not name {culprit}: {last}");
-    for o in outputs {
-        // A folder the command made may stay, empty: it holds no half-written file.
-        let left = if o.is_dir() { std::fs::read_dir(o).unwrap().next().is_some() } else { o.exists() };
-        assert!(!left, "{args:?} on {input} left {} behind", o.display());
-    }
-    rows.push(Row { command: format!("fer {}", args[0]), input: input.into(), exit, message: last.into() });
+/// Runs `fer args`: it must fail cleanly, naming `culprit`, and leave none of `outputs`.
+fn expect_named_failure(
+    cases: &mut Vec<BadInputCase>,
+    input: &str,
+    args: &[&str],
+    culprit: &str,
+    outputs: &[PathBuf],
+) {
+    let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
+    let command = format!("fer {}", args[0]);
+    cases.push(BadInputCase::check(&command, input, &fer(args), culprit, &outputs));
 }
 
 #[test]
@@ -224,13 +209,5 @@ fn every_bad_input_is_named_with_a_clean_exit_and_nothing_half_written() {
         expect_named_failure(&mut rows, &input, &args, culprit, std::slice::from_ref(&out));
     }
 
-    let mut table = String::from("| command | bad input | exit | stderr |\n|---|---|---|---|\n");
-    for r in &rows {
-        let message = r.message.replace(&c.dir.path().display().to_string(), "…").replace('|', "\\|");
-        table += &format!("| `{}` | {} | {} | `{}` |\n", r.command, r.input, r.exit, message);
-    }
-    println!("{} cases\n{table}", rows.len());
-    if let Some(path) = std::env::var_os("FER_BAD_INPUT_TABLE") {
-        std::fs::write(path, table).unwrap();
-    }
+    BadInputCase::report(&rows, c.dir.path());
 }

@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use fer_runtime::testdata::{kill_after, kill_points};
 use std::time::{Duration, Instant};
 
 fn root() -> PathBuf {
@@ -17,33 +19,12 @@ fn kills() -> usize {
     std::env::var("FER_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(15)
 }
 
-/// The same sequence as the trainer's loop: spread over (0.02, 1.1) of the duration.
-fn kill_points(n: usize) -> Vec<f64> {
-    (0..n).map(|i| 0.02 + 1.08 * ((i as f64 * 0.618_034 + 0.31) % 1.0)).collect()
-}
-
 fn quantize(model: &Path, calib: &Path, out: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fer"));
     c.args(["quantize", model.to_str().unwrap(), "--calib", calib.to_str().unwrap()]);
     c.args(["--out", out.to_str().unwrap(), "--qdq-out", out.with_extension("qdq.onnx").to_str().unwrap()]);
     c.current_dir(root()).stdout(Stdio::null()).stderr(Stdio::null());
     c
-}
-
-/// Starts `cmd`, kills it (SIGKILL) after `after`, and says whether it was still running.
-fn kill_after(mut cmd: Command, after: Duration) -> bool {
-    let mut child = cmd.spawn().expect("spawns fer");
-    let deadline = Instant::now() + after;
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let running = child.try_wait().unwrap().is_none();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    running
 }
 
 #[test]

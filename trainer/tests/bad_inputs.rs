@@ -14,45 +14,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use fer_runtime::onnx::proto::ModelProto;
+use fer_runtime::testdata::BadInputCase;
 use prost::Message;
 
 fn fer_train(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fer-train")).args(args).output().expect("runs fer-train")
 }
 
-/// One row of the table: what was run, on what, and what came back.
-struct Row {
-    command: String,
-    input: String,
-    exit: i32,
-    message: String,
-}
-
-/// Runs `args`; it must fail cleanly, naming `culprit`, and leave nothing in `outputs` (a
-/// file absent, a folder absent or empty).
-fn expect_named_failure(rows: &mut Vec<Row>, input: &str, args: &[&str], culprit: &str, outputs: &[&Path]) {
-    let out = fer_train(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let exit = out.status.code().unwrap_or(-1);
-    assert!(!out.status.success(), "{args:?} succeeded on {input}");
-    assert!(exit != 101 && !stderr.contains("panicked"), "{args:?} panicked on {input}: {stderr}");
-    let last = stderr.lines().last().unwrap_or("");
-    assert!(last.starts_with("error: "), "{args:?} on {input}: the last line is not the error: {stderr}");
-    let errors = stderr.lines().filter(|l| l.starts_with("error: ")).count();
-    assert_eq!(errors, 1, "{args:?} on {input}: one error line: {stderr}");
-    assert!(last.contains(culprit), "{args:?} on {input}: the error does not name {culprit}: {last}");
-    for o in outputs {
-        let left = if o.is_dir() { std::fs::read_dir(o).unwrap().next().is_some() } else { o.exists() };
-        assert!(!left, "{args:?} on {input} left {} behind", o.display());
-    }
-    let command =
-        args.iter().take_while(|a| !a.starts_with('-') && !a.contains('/')).copied().collect::<Vec<_>>();
-    rows.push(Row {
-        command: format!("fer-train {}", command.join(" ")),
-        input: input.into(),
-        exit,
-        message: last.into(),
-    });
+/// Runs `fer-train args`: it must fail cleanly, naming `culprit`, and leave nothing in
+/// `outputs` (a file absent, a folder absent or empty).
+fn expect_named_failure(
+    cases: &mut Vec<BadInputCase>,
+    input: &str,
+    args: &[&str],
+    culprit: &str,
+    outputs: &[&Path],
+) {
+    let words = args.iter().take_while(|a| !a.starts_with('-') && !a.contains('/')).copied();
+    let command = format!("fer-train {}", words.collect::<Vec<_>>().join(" "));
+    cases.push(BadInputCase::check(&command, input, &fer_train(args), culprit, outputs));
 }
 
 fn s(p: &Path) -> &str {
@@ -240,13 +220,5 @@ fn every_bad_input_is_named_with_a_clean_exit_and_nothing_half_written() {
         expect_named_failure(&mut rows, what, &args, name, &[model.parent().unwrap(), &work]);
     }
 
-    let mut table = String::from("| command | bad input | exit | stderr |\n|---|---|---|---|\n");
-    for r in &rows {
-        let message = r.message.replace(&d.display().to_string(), "…").replace('|', "\\|");
-        table += &format!("| `{}` | {} | {} | `{}` |\n", r.command, r.input, r.exit, message);
-    }
-    println!("{} cases\n{table}", rows.len());
-    if let Some(path) = std::env::var_os("FER_BAD_INPUT_TABLE") {
-        std::fs::write(path, table).unwrap();
-    }
+    BadInputCase::report(&rows, d);
 }

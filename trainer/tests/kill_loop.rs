@@ -13,7 +13,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use fer_runtime::testdata::{kill_after, kill_points};
 use std::time::{Duration, Instant};
 
 fn fer_train(args: &[&str]) -> Command {
@@ -39,29 +41,6 @@ fn kills() -> usize {
 fn report_kills(what: &str, killed: usize, took: Duration) {
     println!("{what}: {killed} of {} runs killed mid-way ({took:?} uninterrupted)", kills());
     assert!(killed > 0, "{what}: no run was killed before it finished");
-}
-
-/// Kill points as fractions of the uninterrupted duration: a fixed low-discrepancy sequence
-/// over (0.02, 1.1), so that early, middle and late kills all happen, and some land after the
-/// end (the command then simply finishes).
-fn kill_points(n: usize) -> Vec<f64> {
-    (0..n).map(|i| 0.02 + 1.08 * ((i as f64 * 0.618_034 + 0.31) % 1.0)).collect()
-}
-
-/// Starts `cmd`, kills it (SIGKILL) after `after`, and says whether it was still running.
-fn kill_after(mut cmd: Command, after: Duration) -> bool {
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawns");
-    let deadline = Instant::now() + after;
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let running = child.try_wait().unwrap().is_none();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    running
 }
 
 /// The uninterrupted duration of `make()`'s command: after a warm-up run, the median of
@@ -184,6 +163,16 @@ fn outcome(run: &Path) -> (Vec<String>, Vec<u32>) {
     (metrics, fer_trainer::model::flat_weights(&model).iter().map(|w| w.to_bits()).collect())
 }
 
+/// After a kill, every picture under `dir` is a whole PNG (plotters draws into memory; the
+/// file is written atomically).
+fn pictures_whole(dir: &Path, what: &str) {
+    for e in walkdir::WalkDir::new(dir).into_iter().filter_map(Result::ok) {
+        if e.path().extension().is_some_and(|x| x == "png") {
+            image::open(e.path()).unwrap_or_else(|err| panic!("{what}: {}: {err}", e.path().display()));
+        }
+    }
+}
+
 /// After a kill, whatever checkpoint folders exist are whole: their records match their
 /// checksums, and their JSON files parse.
 fn checkpoints_whole(run: &Path, what: &str) {
@@ -224,6 +213,7 @@ fn fit_killed_anywhere_resumes_to_the_uninterrupted_result() {
         killed += kill_after(fer_train(&quick_fit(&data, &run, "3")), took.mul_f64(f)) as usize;
         let what = format!("fit killed at {f:.2}");
         checkpoints_whole(&run, &what);
+        pictures_whole(&run, &what);
         if run.join("last/state.json").exists() {
             ok(fer_train(&["fit", "--resume", s(&run), "--no-progress"]));
         } else {
@@ -288,6 +278,7 @@ fn ship_killed_anywhere_reruns_to_the_uninterrupted_models() {
         let what = format!("ship killed at {f:.2}");
         complete_or_absent(&what, &models(&root), &want);
         checkpoints_whole(&root.join("work"), &what);
+        pictures_whole(&root, &what);
         if let Ok(card) = std::fs::read_to_string(root.join("models/tiny.md")) {
             assert!(card.contains("## Confidence"), "{what}: the card is whole");
         }

@@ -323,6 +323,14 @@ impl Session {
             &[(MODEL_FILE, &model_bytes), (OPTIMIZER_FILE, &optim_bytes), (STATE_FILE, &state_json)],
         )
         .map_err(io(self.last_dir.display()))?;
+        self.write_history(out)
+    }
+
+    /// metrics.csv and curves.png from the state's history. After each checkpoint, and
+    /// once more when the loop ends: a kill between the checkpoint and these files leaves
+    /// them an epoch behind, and a resumed run with no epoch left must still bring them up
+    /// to date (the kill loop found it).
+    pub(super) fn write_history(&self, out: &Path) -> Result<(), TrainError> {
         let history = &self.state.history;
         write_csv(&out.join("metrics.csv"), history)?;
         let onset = diagnose::overfitting(history).map(|o| o.onset_epoch);

@@ -379,6 +379,9 @@ pub fn run(
             break;
         }
     }
+    if !run.state.history.is_empty() {
+        run.write_history(out)?;
+    }
     run.report(cfg, data, model, out, started)
 }
 
