@@ -287,3 +287,23 @@ fn ship_killed_anywhere_reruns_to_the_uninterrupted_models() {
     }
     report_kills("ship", killed, took);
 }
+
+/// The window the kill loop found, made certain: a run killed after its last checkpoint but
+/// before its metrics.csv and curves.png caught up (here: both rolled back by hand) must
+/// bring them up to date when resumed, though no epoch is left to train.
+#[test]
+fn a_resume_with_no_epoch_left_rewrites_the_history_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::striped_tree(&data, 8);
+    let run = dir.path().join("run");
+    ok(fer_train(&quick_fit(&data, &run, "2")));
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "a header and two epochs: {csv}");
+    let one_epoch: Vec<&str> = csv.lines().take(2).collect();
+    std::fs::write(run.join("metrics.csv"), one_epoch.join("\n") + "\n").unwrap();
+    std::fs::remove_file(run.join("curves.png")).unwrap();
+    ok(fer_train(&["fit", "--resume", s(&run), "--no-progress"]));
+    assert_eq!(std::fs::read_to_string(run.join("metrics.csv")).unwrap(), csv);
+    image::open(run.join("curves.png")).expect("curves.png drawn again");
+}
