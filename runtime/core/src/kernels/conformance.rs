@@ -70,12 +70,14 @@ impl Params {
                 .collect(),
             // One call in three has every shift 33 to 62, as real layers do (kernels
             // round those in i32 lanes), some at the bounds; half of those stay within
-            // 54 (kernels add the zero point inside the rounding term then).
+            // 54 (kernels add the zero point inside the rounding term then). Half of those
+            // calls also have shifts of 32 (the AVX2 sets round them in i32 lanes too).
             shift: if rng.below(3) == 0 {
                 let top = if rng.below(2) == 0 { 62 } else { 54 };
+                let bottom = if rng.below(2) == 0 { 32 } else { 33 };
                 (0..n)
                     .map(|_| match rng.below(8) {
-                        0 => 33,
+                        0 => bottom,
                         1 => top,
                         _ => 33 + rng.below(13) as u8,
                     })
@@ -162,8 +164,9 @@ fn check_requant_ties(k: &dyn Kernels) {
 /// One weight per channel for the tie checks.
 const TIE_WEIGHTS: [i8; 16] = [1, -1, 2, -3, 4, 5, -7, 8, 1, 1, -2, 3, 6, -5, 9, -1];
 
-/// The tie checks' shifts: `(one low shift in channel 5, the first shift)`.
-const TIE_SHIFTS: [(Option<u8>, u8); 3] = [(None, 33), (Some(30), 33), (None, 59)];
+/// The tie checks' shifts: `(one low shift in channel 5, the first shift)`; from 32, every
+/// shift the AVX2 sets round in i32 lanes, 32 (the low half's carry) included.
+const TIE_SHIFTS: [(Option<u8>, u8); 4] = [(None, 32), (None, 33), (Some(30), 33), (None, 59)];
 
 /// Requantization whose products have zero low 32 bits: multipliers `±2^30` and
 /// `3 * 2^29`, shifts `base..base + 4`, small biases.
@@ -179,7 +182,7 @@ fn tie_params(n: usize, low: Option<u8>, base: u8) -> Params {
 }
 
 /// Requantization at the extremes of the i32 accumulator and multiplier, every shift
-/// from 33 to 62 (all lanes alike, as kernels decide per call how to round) and the
+/// from 32 to 62 (all lanes alike, as kernels decide per call how to round) and the
 /// extreme zero points: where kernels add the zero point inside the rounding term, an
 /// overflow there shows.
 fn check_requant_extremes(k: &dyn Kernels) {
@@ -187,7 +190,7 @@ fn check_requant_extremes(k: &dyn Kernels) {
     let (a, b) = (vec![0i8; m * k_pad], vec![0i8; k_pad * n]);
     let biases = [i32::MIN, i32::MAX, -(1 << 30), 1 << 30, -1, 0];
     let mults = [i32::MAX, (1 << 30) + 1, 1 << 30];
-    for shift in 33..=62u8 {
+    for shift in 32..=62u8 {
         for zero_point in [-128, 127] {
             let mut p = Params::random(&mut Rng(shift as u64), n);
             p.bias = (0..n).map(|j| biases[j % biases.len()]).collect();

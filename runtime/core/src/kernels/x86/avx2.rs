@@ -5,7 +5,7 @@
 use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
-use super::{add_avx2, dw_rows, high_shifts, max_pool_avx2, prelu_avx2, quantize_input_avx2, split_add};
+use super::{add_avx2, dw_rows, high_shifts8, max_pool_avx2, prelu_avx2, quantize_input_avx2, split_add};
 use crate::kernels::{Add, Depthwise, Gemm, Kernels, MaxPool, PRelu, Requant};
 
 pub struct Avx2;
@@ -108,8 +108,10 @@ fn srav64(v: __m256i, s: __m256i) -> __m256i {
     _mm256_or_si256(_mm256_srlv_epi64(v, s), fill)
 }
 
-/// 8 lanes: `clamp(zp + round_half_away(acc * mult / 2^shift))` as i32; `high` as in
-/// [`requant16`] (AVX2 has no 64-bit arithmetic shift: the i32 one saves its emulation).
+/// 8 lanes: `clamp(zp + round_half_away(acc * mult / 2^shift))` as i32. `high`: every shift
+/// is 32 to 62 ([`high_shifts8`]), so the rounding runs in i32 lanes on the product's high
+/// half (as [`requant16`]'s, which also takes shift 32: H plus the low half's carry); AVX2 has
+/// no 64-bit arithmetic shift, and the i32 one saves its emulation.
 #[inline]
 #[target_feature(enable = "avx2")]
 pub(super) fn requant8(
@@ -128,11 +130,22 @@ pub(super) fn requant8(
         let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(even), odd);
         let l = _mm256_blend_epi32::<0b1010_1010>(even, _mm256_slli_epi64::<32>(odd));
         let t = _mm256_sub_epi32(shift, _mm256_set1_epi32(32));
+        // 0 where t = 0 (a count past 31 shifts everything out).
         let half = _mm256_sllv_epi32(one, _mm256_sub_epi32(t, one));
         let zero = _mm256_setzero_si256();
+        let negative = _mm256_cmpgt_epi32(zero, h);
         // All ones (-1) where H < 0 and L = 0.
-        let tie_below = _mm256_and_si256(_mm256_cmpgt_epi32(zero, h), _mm256_cmpeq_epi32(l, zero));
-        _mm256_srav_epi32(_mm256_add_epi32(_mm256_add_epi32(h, half), tie_below), t)
+        let tie_below = _mm256_and_si256(negative, _mm256_cmpeq_epi32(l, zero));
+        let shifted = _mm256_srav_epi32(_mm256_add_epi32(_mm256_add_epi32(h, half), tie_below), t);
+        // Shift 32 (t = 0): H plus the carry of adding 2^31 (less one if negative) to L,
+        // which is L >= 2^31, or L > 2^31 if negative. As a mask, -1 where it carries.
+        let min = _mm256_set1_epi32(i32::MIN);
+        let carry = _mm256_andnot_si256(
+            _mm256_and_si256(negative, _mm256_cmpeq_epi32(l, min)),
+            _mm256_cmpgt_epi32(zero, l),
+        );
+        let at32 = _mm256_sub_epi32(h, carry);
+        _mm256_blendv_epi8(shifted, at32, _mm256_cmpeq_epi32(t, zero))
     } else {
         let one = _mm256_set1_epi64x(1);
         let round = |v: __m256i, s: __m256i| {
@@ -207,7 +220,7 @@ unsafe fn gemm_avx2(
         n_pad,
         rq,
         ldo,
-        high: high_shifts(rq, n),
+        high: high_shifts8(rq, n),
         zp: _mm256_set1_epi32(rq.zero_point),
         lo: _mm256_set1_epi32(rq.min as i32),
         hi: _mm256_set1_epi32(rq.max as i32),
@@ -364,7 +377,7 @@ unsafe fn avx2_tile<const NQ: usize, const R: usize>(
 #[target_feature(enable = "avx2")]
 unsafe fn depthwise_avx2(p: &Depthwise, x: &[i8], w: &[i8], rq: &Requant, out: &mut [i8]) {
     let c = p.c;
-    let high = high_shifts(rq, c);
+    let high = high_shifts8(rq, c);
     let zp = _mm256_set1_epi32(rq.zero_point);
     let (lo, hi) = (_mm256_set1_epi32(rq.min as i32), _mm256_set1_epi32(rq.max as i32));
     for c0 in (0..c).step_by(16) {

@@ -62,7 +62,7 @@ const ROWS: usize = 4;
 
 #[target_feature(enable = "avx2")]
 unsafe fn gemm_u7(p: &Gemm, a: &[i8], b: &[i8], rq: &Requant, out: &mut [i8]) {
-    let high = super::high_shifts(rq, p.n);
+    let high = super::high_shifts8(rq, p.n);
     for j0 in (0..p.n).step_by(16) {
         let block = Block::new(p, rq, j0, high);
         let mut i = 0;

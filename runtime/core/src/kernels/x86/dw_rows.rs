@@ -13,7 +13,7 @@ use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
 use super::avx2::{requant8, store16};
-use super::{high_shifts, phases};
+use super::{high_shifts8, phases};
 use crate::kernels::{Depthwise, Requant, block_starts};
 
 /// Interleaved pairs per row pair, decimation and chunk of output columns (48 KiB of
@@ -219,7 +219,7 @@ struct Flat<'a> {
     zero_point: i32,
     min: i32,
     max: i32,
-    /// Every shift 33 or more (`high_shifts`).
+    /// Every shift 32 or more (`high_shifts8`).
     high: bool,
 }
 
@@ -347,7 +347,7 @@ fn for_each_chunk(
                 zero_point: rq.zero_point,
                 min: rq.min as i32,
                 max: rq.max as i32,
-                high: high_shifts(rq, c),
+                high: high_shifts8(rq, c),
             };
             let n = cols * c;
             run(&f, n, out[(oy * p.ow + ox0) * c..][..n].as_mut_ptr());

@@ -169,3 +169,11 @@ fn phases(c: usize) -> usize {
 fn high_shifts(rq: &Requant, n: usize) -> bool {
     rq.shift[..n].iter().all(|s| (33..=62).contains(s))
 }
+
+/// Whether every shift of channels `..n` is 32 to 62: then the AVX2 sets' requantization
+/// (`avx2::requant8`) rounds in i32 lanes (a shift of 32 takes the low half's carry).
+/// Channels whose factor is 1/4 to 1/2 have shift 32, common in 7-bit models, whose weight
+/// scales double their factors.
+fn high_shifts8(rq: &Requant, n: usize) -> bool {
+    rq.shift[..n].iter().all(|s| (32..=62).contains(s))
+}
