@@ -108,3 +108,19 @@ pub fn kill_after(mut cmd: std::process::Command, after: std::time::Duration) ->
     child.wait().expect("reaps the command");
     running
 }
+
+/// A command's uninterrupted duration for the kill loops: after a warm-up run (the first
+/// run of a binary pays for loading it), the median of three. Each run must succeed.
+pub fn uninterrupted_duration(mut make: impl FnMut() -> std::process::Command) -> std::time::Duration {
+    let mut run = || {
+        let mut cmd = make();
+        let t = std::time::Instant::now();
+        let out = cmd.output().expect("runs the command");
+        assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        t.elapsed()
+    };
+    run();
+    let mut runs = [run(), run(), run()];
+    runs.sort();
+    runs[1]
+}

@@ -8,8 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use fer_runtime::testdata::{kill_after, kill_points};
-use std::time::{Duration, Instant};
+use fer_runtime::testdata::{kill_after, kill_points, uninterrupted_duration};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -40,16 +39,7 @@ fn quantize_killed_anywhere_leaves_whole_models_or_none() {
         crop.save(calib.join(format!("{i:02}.png"))).unwrap();
     }
     let reference = dir.path().join("ref.fer");
-    // The uninterrupted duration: after a warm-up, the median of three runs.
-    let mut runs: Vec<Duration> = (0..4)
-        .map(|_| {
-            let t = Instant::now();
-            assert!(quantize(&model, &calib, &reference).status().unwrap().success());
-            t.elapsed()
-        })
-        .collect();
-    runs[1..].sort();
-    let took = runs[2];
+    let took = uninterrupted_duration(|| quantize(&model, &calib, &reference));
     let want =
         [std::fs::read(&reference).unwrap(), std::fs::read(reference.with_extension("qdq.onnx")).unwrap()];
     let mut killed = 0;

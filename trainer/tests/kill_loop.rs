@@ -15,8 +15,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use fer_runtime::testdata::{kill_after, kill_points};
-use std::time::{Duration, Instant};
+use fer_runtime::testdata::{kill_after, kill_points, uninterrupted_duration as timed};
+use std::time::Duration;
 
 fn fer_train(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fer-train"));
@@ -41,21 +41,6 @@ fn kills() -> usize {
 fn report_kills(what: &str, killed: usize, took: Duration) {
     println!("{what}: {killed} of {} runs killed mid-way ({took:?} uninterrupted)", kills());
     assert!(killed > 0, "{what}: no run was killed before it finished");
-}
-
-/// The uninterrupted duration of `make()`'s command: after a warm-up run, the median of
-/// three (the first run of a binary pays for loading it).
-fn timed(make: impl Fn() -> Command) -> Duration {
-    ok(make());
-    let mut runs: Vec<Duration> = (0..3)
-        .map(|_| {
-            let t = Instant::now();
-            ok(make());
-            t.elapsed()
-        })
-        .collect();
-    runs.sort();
-    runs[1]
 }
 
 /// `dir`'s own path in a file's text (a split names its manifests) made `OUT`, so that two

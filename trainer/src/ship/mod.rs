@@ -335,14 +335,8 @@ fn cross_stage(
     fer: &[u8],
     classes: usize,
 ) -> Result<CrossTest, String> {
-    let (ds, _) = crate::train::prepare::load_dataset(path, cfg, false)?;
-    let items: Vec<usize> = (0..ds.samples.len()).collect();
+    let (loader, items) = crate::train::prepare::test_set(path, cfg)?;
     eprintln!("ship: scoring float and int8 on {} images of {}", items.len(), path.display());
-    let loader = crate::train::loader::Loader::new(
-        std::sync::Arc::new(ds),
-        crate::train::prepare::input_spec(cfg),
-        cfg.cache_mb * 1024 * 1024 / 4,
-    );
     let scores = score_stage(graph, fer, &loader, &items, classes)?;
     Ok(CrossTest { path: path.display().to_string(), scores })
 }

@@ -57,6 +57,14 @@ pub fn val_method(cfg: &TrainConfig) -> SplitMethod {
     }
 }
 
+/// A test set (`test`, or `ship`'s `cross_test`): every image of `path`, its classes
+/// restricted as the training data's, behind its own loader.
+pub fn test_set(path: &std::path::Path, cfg: &TrainConfig) -> Result<(Loader, Vec<usize>), String> {
+    let (ds, _) = load_dataset(path, cfg, false)?;
+    let items = (0..ds.samples.len()).collect();
+    Ok((Loader::new(Arc::new(ds), input_spec(cfg), cfg.cache_mb * 1024 * 1024 / 4), items))
+}
+
 /// Everything `fit` needs, with the report of the split it made.
 pub fn prepare(cfg: &TrainConfig) -> Result<(RunData, SplitReport), String> {
     let path =
@@ -69,11 +77,7 @@ pub fn prepare(cfg: &TrainConfig) -> Result<(RunData, SplitReport), String> {
     let spec = input_spec(cfg);
     let cache = cfg.cache_mb * 1024 * 1024;
     let test = match &cfg.test {
-        Some(p) => {
-            let (test_ds, _) = load_dataset(p, cfg, false)?;
-            let idx = (0..test_ds.samples.len()).collect();
-            Some((Loader::new(Arc::new(test_ds), spec, cache / 4), idx))
-        }
+        Some(p) => Some(test_set(p, cfg)?),
         None => None,
     };
     let fold = folds.into_iter().next().expect("one fold");
