@@ -83,11 +83,11 @@ pub fn detect() -> Option<&'static dyn Kernels> {
 /// `weight_limit` in magnitude: on AVX2 without VNNI, the 7-bit set where the weights
 /// allow it (VNNI multiplies 8-bit weights as fast).
 pub fn detect_for(weight_limit: i8) -> Option<&'static dyn Kernels> {
-    let best = detect()?;
-    if best.name() == AVX2.name() && weight_limit <= avx2_u7::WEIGHT_LIMIT {
+    let avx2_is_best = has_avx2() && !has_avx512_vnni();
+    if avx2_is_best && weight_limit <= avx2_u7::WEIGHT_LIMIT {
         return Some(&AVX2_U7);
     }
-    Some(best)
+    detect()
 }
 
 /// Every x86 implementation this CPU runs.
