@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the fuzz campaigns of docs/reliability.md one target after another, at nice 19,
+# Runs the fuzz campaigns of docs/reliability.md one target after another, at idle priority
+# (scripts/idle.sh: nice 19 that holds against builds in other sessions too),
 # outside the work tree (~/.cache/fer-edge/fuzz: binaries, corpora, crash artifacts, logs).
 # Resumable: a target whose log ends with libFuzzer's "Done N runs" is skipped; the corpora
 # persist, so a campaign cut off restarts from what it had found.
@@ -31,7 +32,7 @@ for t in "${TARGETS[@]}"; do
   cp "$BUILT/$t" "$HOME_FUZZ/bin/$t"
   echo "$t: $RUNS runs -> $log"
   start=$SECONDS
-  nice -n 19 "$HOME_FUZZ/bin/$t" "$HOME_FUZZ/corpus/$t" "fuzz/seeds/$t" \
+  scripts/idle.sh "$HOME_FUZZ/bin/$t" "$HOME_FUZZ/corpus/$t" "fuzz/seeds/$t" \
     -runs="$RUNS" -max_len="${MAX_LEN[$t]}" -rss_limit_mb=2048 -timeout="${TIMEOUT[$t]:-10}" \
     -artifact_prefix="$HOME_FUZZ/artifacts/$t/" -print_final_stats=1 >"$log" 2>&1 \
     || { echo "$t: FAILED after $((SECONDS - start)) s, see $log and $HOME_FUZZ/artifacts/$t/"; continue; }
