@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fer_runtime::backends::{Backend, BackendError, BackendKind};
+use fer_runtime::backends::{Backend, BackendError, BackendKind, Ort};
 use fer_runtime::fsutil::write_atomic;
 use serde::{Deserialize, Serialize};
 
@@ -102,7 +102,8 @@ struct Teacher {
 }
 
 impl Teacher {
-    /// Opens `path` (tract, or the own f32 evaluator) and refuses a model that does not fit
+    /// Opens `path` (ONNX Runtime when its library loads, else tract when built in, else the
+    /// own f32 evaluator) and refuses a model that does not fit
     /// a run of `spec` images and `classes` classes in [`ALL_CLASSES`] order.
     fn open(path: &Path, spec: crate::data::ImageSpec, classes: usize) -> Result<Teacher, TeacherError> {
         let unfit = |what: String| TeacherError::Unfit { path: path.into(), what };
@@ -110,8 +111,9 @@ impl Teacher {
         if fer_runtime::backends::is_fer(path) {
             return Err(unfit("a teacher is a float ONNX model; an int8 .fer file cannot teach".into()));
         }
-        let mut backend =
-            BackendKind::Auto.open(path).map_err(|source| TeacherError::Run { path: path.into(), source })?;
+        // Every teacher runs once per image and mirror: the fastest engine found.
+        let kind = if Ort::available().is_ok() { BackendKind::Ort } else { BackendKind::Auto };
+        let mut backend = kind.open(path).map_err(|source| TeacherError::Run { path: path.into(), source })?;
         let want = [spec.channels as usize, spec.height as usize, spec.width as usize];
         if backend.input_shape() != want {
             return Err(unfit(format!(
