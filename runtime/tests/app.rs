@@ -551,3 +551,23 @@ fn bench_runs_a_chosen_kernel_set_and_names_the_ones_this_cpu_has() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--kernels no-such-set: this CPU runs reference"), "{err}");
 }
+
+/// The two faces of the project's photos with hands over them, read by the shipped model:
+/// the afraid woman (6.png) and the crying one (2.png). BlazeFace put their eye keypoints
+/// 45 and 27 degrees apart, and levelling the crop by that turned each face sideways: they
+/// read `happy` until the crop stopped levelling rolls past `MAX_ROLL` (docs/app.md).
+#[test]
+fn the_shipped_model_reads_the_hand_covered_faces_as_afraid_and_sad() {
+    let Some(data) = shared_data() else { return };
+    for (photo, expected) in [("6.png", "fear"), ("2.png", "sad")] {
+        let path = data.join("photos").join(photo);
+        let out = json(&fer(&["predict", path.to_str().unwrap(), "--json"]));
+        // Each composite has the photo on the left and its emoji on the right.
+        let faces = out[0]["faces"].as_array().unwrap();
+        let photo_face = faces
+            .iter()
+            .min_by(|a, b| a["box"][0].as_f64().unwrap().total_cmp(&b["box"][0].as_f64().unwrap()))
+            .unwrap();
+        assert_eq!(photo_face["label"], expected, "{photo}: {photo_face}");
+    }
+}

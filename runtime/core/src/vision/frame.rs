@@ -176,14 +176,28 @@ impl Default for CropOptions {
     }
 }
 
+/// The largest eye-line roll the crop levels (25 degrees, in radians): about twice the
+/// spread of FER2013's own eye lines (±12.7 degrees). Past it, BlazeFace's eye keypoints are
+/// more often a guess than a tilted head (hands over the face put an eye on a knuckle), and
+/// turning the face by a wrong 45 degrees costs the classifier more than leaving a tilt
+/// (docs/app.md: on FER2013's crops the limit changes no answer's correctness).
+pub const MAX_ROLL: f32 = 0.436_332_3;
+
 /// The crop of a detection (frame pixels).
 pub fn crop_of(d: &super::decode::Detection, o: &CropOptions) -> Crop {
+    Crop { cx: d.cx, cy: d.cy + o.shift_down * d.h, side: d.w.max(d.h) * (1.0 + o.margin), angle: roll(d, o) }
+}
+
+/// The rotation that levels the eyes: 0 without alignment, beyond [`MAX_ROLL`], or when the
+/// eyes give no angle.
+fn roll(d: &super::decode::Detection, o: &CropOptions) -> f32 {
+    if !o.align {
+        return 0.0;
+    }
     let [right_eye, left_eye] = [d.keypoints[0], d.keypoints[1]];
-    let angle =
-        if o.align { libm::atan2f(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0]) } else { 0.0 };
     // A profile face can put both eyes on one point; atan2(0, 0) is 0, fine.
-    let angle = if angle.is_finite() { angle } else { 0.0 };
-    Crop { cx: d.cx, cy: d.cy + o.shift_down * d.h, side: d.w.max(d.h) * (1.0 + o.margin), angle }
+    let angle = libm::atan2f(left_eye[1] - right_eye[1], left_eye[0] - right_eye[0]);
+    if angle.is_finite() && angle.abs() <= MAX_ROLL { angle } else { 0.0 }
 }
 
 /// Samples `crop` into `out` as `[channels, size, size]` floats in [0, 1] (1 channel: gray;
@@ -287,5 +301,38 @@ mod tests {
         );
         let brightest = (0..81).max_by(|&a, &b| out[a].total_cmp(&out[b])).unwrap();
         assert_eq!((brightest % 9, brightest / 9), (4, 2), "{out:?}");
+    }
+
+    /// A detection with its eyes at `right` and `left` (frame pixels).
+    fn eyes(right: [f32; 2], left: [f32; 2]) -> crate::vision::decode::Detection {
+        let mut d = crate::vision::decode::Detection {
+            cx: 50.0,
+            cy: 50.0,
+            w: 40.0,
+            h: 40.0,
+            score: 0.9,
+            keypoints: [[0.0; 2]; 6],
+        };
+        d.keypoints[0] = right;
+        d.keypoints[1] = left;
+        d
+    }
+
+    #[test]
+    fn the_crop_levels_eyes_up_to_the_roll_limit_and_not_past_it() {
+        let o = CropOptions::default();
+        let at = |deg: f32| {
+            let r = deg.to_radians();
+            crop_of(&eyes([40.0, 40.0], [40.0 + 20.0 * libm::cosf(r), 40.0 + 20.0 * libm::sinf(r)]), &o).angle
+        };
+        assert!((at(10.0) - 10f32.to_radians()).abs() < 1e-5);
+        assert!((at(-24.0) + 24f32.to_radians()).abs() < 1e-5);
+        // The afraid woman of ../shared/data/photos/6.png: hands over her mouth, BlazeFace's
+        // eye keypoints 45 degrees apart; her face is upright.
+        let afraid = eyes([168.71896, 260.9582], [210.9375, 218.73962]);
+        assert_eq!(crop_of(&afraid, &o).angle, 0.0);
+        assert_eq!(at(26.0), 0.0);
+        assert_eq!(at(-90.0), 0.0);
+        assert_eq!(crop_of(&eyes([40.0, 40.0], [60.0, 45.0]), &CropOptions { align: false, ..o }).angle, 0.0);
     }
 }
