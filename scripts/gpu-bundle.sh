@@ -16,7 +16,7 @@ ENV_SH="$(scripts/setup-tch.sh)"
 # shellcheck disable=SC1090
 . "$ENV_SH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fer-edge/target}"
-cargo build -q --release -p fer-trainer --features tch
+cargo build -q --release -p fer-trainer --features tch,tract
 
 SITE="$(python -W ignore -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')"
 mkdir -p "$OUT/bin" "$OUT/site-packages/torch"

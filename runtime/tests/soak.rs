@@ -6,7 +6,7 @@
 //! (the tracker's rules drop a track only after frames without its face, and a damaged or
 //! late frame is not such a frame).
 //!
-//! About a minute, so it runs in CI's soak step rather than with the README's test command:
+//! About a minute, so it runs in CI's extended step rather than with the README's test command:
 //! `cargo test -p fer-runtime --test soak -- --ignored --nocapture` (the dev profile builds
 //! the runtime and its dependencies optimised).
 
@@ -36,7 +36,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 #[test]
-#[ignore = "a minute of frames: CI's soak step runs it"]
+#[ignore = "extended: a minute of frames; CI's extended step runs it"]
 fn ten_thousand_frames_with_damage_and_stalls_run_flat() {
     // The demo portrait at a webcam's size, a little different in every frame (the JPEG
     // quality cycles), so the decoder and the detector see changing bytes.

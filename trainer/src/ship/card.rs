@@ -215,7 +215,13 @@ pub fn write(r: &ShipReport, o: &ShipOptions) -> Result<(), String> {
             ),
         ),
     }
-    w(&mut md, format!("More peers: `fer bench --model {} --peers ort,ort-f32,tract`.", r.fer));
+    w(
+        &mut md,
+        format!(
+            "More peers: `fer bench --model {} --peers ort,ort-f32,tract` (tract in a `fer` built with `--features tract`).",
+            r.fer
+        ),
+    );
 
     let path = output(&o.out, ".md")?;
     write_atomic(&path, md.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))

@@ -113,7 +113,8 @@ impl Teacher {
         }
         // Every teacher runs once per image and mirror: the fastest engine found.
         let kind = if Ort::available().is_ok() { BackendKind::Ort } else { BackendKind::Auto };
-        let mut backend = kind.open(path).map_err(|source| TeacherError::Run { path: path.into(), source })?;
+        let mut backend =
+            kind.open(path).map_err(|source| TeacherError::Run { path: path.into(), source })?;
         let want = [spec.channels as usize, spec.height as usize, spec.width as usize];
         if backend.input_shape() != want {
             return Err(unfit(format!(
