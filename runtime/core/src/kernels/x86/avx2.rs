@@ -110,7 +110,7 @@ fn srav64(v: __m256i, s: __m256i) -> __m256i {
 
 /// 8 lanes: `clamp(zp + round_half_away(acc * mult / 2^shift))` as i32. `high`: every shift
 /// is 32 to 62 ([`high_shifts8`]), so the rounding runs in i32 lanes on the product's high
-/// half (as [`requant16`]'s, which also takes shift 32: H plus the low half's carry); AVX2 has
+/// half, as [`requant16`]'s does from 33; shift 32 is H plus the low half's carry. AVX2 has
 /// no 64-bit arithmetic shift, and the i32 one saves its emulation.
 #[inline]
 #[target_feature(enable = "avx2")]

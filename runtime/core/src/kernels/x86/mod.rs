@@ -164,8 +164,8 @@ fn phases(c: usize) -> usize {
 }
 
 /// Whether every shift of channels `..n` is 33 to 62, as real layers' are (a factor of
-/// 2^-3 to 2^-31 with a 31-bit multiplier): then the requantizations of both sets
-/// (`avx512::requant16`, `avx2::requant8`) round in i32 lanes.
+/// 2^-3 to 2^-31 with a 31-bit multiplier): then the AVX-512 sets' requantization
+/// (`avx512::requant16`) rounds in i32 lanes. The AVX2 sets also take 32: [`high_shifts8`].
 fn high_shifts(rq: &Requant, n: usize) -> bool {
     rq.shift[..n].iter().all(|s| (33..=62).contains(s))
 }
